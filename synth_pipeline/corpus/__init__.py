@@ -1,0 +1,1 @@
+"""Reading real text: sources, the built-in corpus, and published quality rules."""

@@ -1,0 +1,1 @@
+"""Generator and judge backends behind one interface (transport only; tasks live elsewhere)."""

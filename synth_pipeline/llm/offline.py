@@ -1,0 +1,174 @@
+"""The offline backend: a real, deterministic generator and judge that need no model.
+
+It is not a test double. It lets the whole graph run on a machine with no key and no
+network, and it is honest about it: every row it writes says ``backend=offline`` and
+model ``offline-extractive-v1`` / ``offline-heuristic-judge-v1``, and every report it
+feeds says that the synthetic text was built by extraction, not by a language model.
+
+Generator: picks the passage's most central sentences (by shared content words),
+frames them for the requested task, audience and style, and varies its phrasing with
+a seeded random choice per request, so the same request always yields the same text.
+Judge: scores the rubric's criteria from measurable properties (support of the
+sample's content words in the passage, length, sentence shape, heuristic flags) and
+answers in the rubric's JSON shape, which goes through the same parser as a model's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+import xxhash
+
+from synth_pipeline.llm.interface import (
+    GenerationRequest,
+    GenerationResult,
+    GradeRequest,
+    GradeResult,
+    ProgressCallback,
+)
+from synth_pipeline.llm.rubric import CRITERIA
+from synth_pipeline.quality_flags import heuristic_flags
+from synth_pipeline.text import content_words, count_tokens, sentences
+
+OFFLINE_GENERATOR_MODEL = "offline-extractive-v1"
+OFFLINE_JUDGE_MODEL = "offline-heuristic-judge-v1"
+
+
+def _rng(seed: int, request_id: str) -> random.Random:
+    return random.Random(xxhash.xxh64_intdigest(f"{seed}:{request_id}"))
+
+
+def _central_sentences(passage: str, k: int) -> tuple[list[str], list[str]]:
+    """The ``k`` sentences sharing most content words with the passage, in passage order."""
+    sents = [s for s in sentences(passage) if len(s.split()) >= 4]
+    freq = Counter(content_words(passage))
+    keywords = [w for w, _ in freq.most_common(8)]
+    if not sents:
+        return [], keywords
+    scored = sorted(
+        range(len(sents)),
+        key=lambda i: (-sum(freq[w] for w in set(content_words(sents[i]))) / (1 + len(sents[i].split()) ** 0.5), i),
+    )
+    chosen = sorted(scored[:k])
+    return [sents[i] for i in chosen], keywords
+
+
+_OPENERS = {
+    "question_answering": ["Question: What does the text say about {kw}?", "Question: How does {kw} work here?", "Question: Why does {kw} matter in this context?"],
+    "explanation": ["Here is the core idea, explained for a {aud}.", "Let us unpack this for a {aud}.", "In plain terms for a {aud}:"],
+    "summary": ["Summary:", "In short:", "The passage, summarised:"],
+    "instruction_response": ["Instruction: Explain {kw} as the documentation describes it.", "Instruction: Tell me what I need to know about {kw}.", "Instruction: Describe how {kw} behaves."],
+    "textbook_section": ["## Understanding {kw}", "## A closer look at {kw}", "## {kw}: the essentials"],
+    "rewrite": ["Rewritten for a {aud}:", "The same content, restated for a {aud}:", "A {aud}'s version:"],
+}
+_BRIDGES = {
+    "concise": ["", ""],
+    "step by step": ["First, ", "Next, ", "Finally, "],
+    "friendly and informal": ["Put simply, ", "The nice part is that ", "Keep in mind that "],
+    "formal": ["Notably, ", "Furthermore, ", "In addition, "],
+    "example-driven": ["For example, ", "As an illustration, ", "Consider that "],
+}
+_CLOSERS = [
+    "The key term to remember is {kw}.",
+    "Everything above follows from the passage's description of {kw}.",
+    "In one line: {kw} is what this passage is about.",
+    "",
+]
+
+
+class OfflineGenerator:
+    """Deterministic, passage-grounded completions; see the module docstring."""
+
+    name = "offline"
+
+    def __init__(self, model: str | None = None):
+        self.model = model or OFFLINE_GENERATOR_MODEL
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
+        results = []
+        for done, request in enumerate(requests, start=1):
+            text = self._complete(request)
+            results.append(
+                GenerationResult(
+                    request_id=request.request_id,
+                    text=text,
+                    finish_reason="stop",
+                    prompt_tokens=sum(count_tokens(m["content"]) for m in request.messages),
+                    completion_tokens=count_tokens(text),
+                )
+            )
+            if progress and (done % 500 == 0 or done == len(requests)):
+                progress(done, len(requests))
+        return results
+
+    def _complete(self, request: GenerationRequest) -> str:
+        rng = _rng(request.seed, request.request_id)
+        chosen, keywords = _central_sentences(request.passage, k=rng.choice((2, 3)))
+        keyword = rng.choice(keywords[:3]) if keywords else "this topic"
+        opener = rng.choice(_OPENERS.get(request.task, ["{kw}:"])).format(kw=keyword, aud=request.audience or "reader")
+        bridges = _BRIDGES.get(request.style, [""])
+        body = []
+        for i, sentence in enumerate(chosen):
+            bridge = bridges[min(i, len(bridges) - 1)] if rng.random() < 0.7 else ""
+            body.append(bridge + (sentence[0].lower() + sentence[1:] if bridge and sentence[:1].isupper() and not sentence[1:2].isupper() else sentence))
+        if request.task in ("question_answering",):
+            body_text = "Answer: " + " ".join(body)
+        elif request.task == "instruction_response":
+            body_text = "Response: " + " ".join(body)
+        else:
+            body_text = " ".join(body)
+        closer = rng.choice(_CLOSERS).format(kw=keyword)
+        return "\n".join(part for part in (opener, body_text, closer) if part).strip()
+
+
+class OfflineJudge:
+    """Rubric scores from measurable properties; replies in the rubric's JSON shape."""
+
+    name = "offline"
+
+    def __init__(self, model: str | None = None):
+        self.model = model or OFFLINE_JUDGE_MODEL
+
+    def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
+        results = []
+        for done, request in enumerate(requests, start=1):
+            results.append(GradeResult(request_id=request.request_id, raw_text=json.dumps(self._scores(request))))
+            if progress and (done % 500 == 0 or done == len(requests)):
+                progress(done, len(requests))
+        return results
+
+    @staticmethod
+    def _scores(request: GradeRequest) -> dict:
+        sample_words = content_words(request.sample_text)
+        passage_vocab = set(content_words(request.passage))
+        support = sum(w in passage_vocab for w in sample_words) / max(1, len(sample_words))
+        n_words = len(request.sample_text.split())
+        sents = sentences(request.sample_text) or [request.sample_text]
+        mean_sentence = n_words / len(sents)
+        flags = heuristic_flags(request.sample_text, request.passage)
+        faithfulness = 1 + 9 * support
+        correctness = faithfulness - (3 if "repetition" in flags else 0)
+        helpfulness = 9 if 40 <= n_words <= 400 else (6 if 20 <= n_words else 2)
+        clarity = 9 if 8 <= mean_sentence <= 32 else (6 if 4 <= mean_sentence <= 50 else 3)
+        code_chars = sum(request.sample_text.count(c) for c in "{}[]()=_<>|")
+        if code_chars / max(1, len(request.sample_text)) > 0.04:
+            clarity -= 3
+        safety = 2 if {"prompt_injection", "pii", "refusal"} & set(flags) else 10
+        scores = {
+            "faithfulness": faithfulness,
+            "correctness": correctness,
+            "helpfulness": helpfulness,
+            "clarity": clarity,
+            "safety": safety,
+        }
+        reply = {c: int(min(10, max(1, round(scores[c])))) for c in CRITERIA}
+        reply["rationale"] = (
+            f"offline heuristic judge: {support:.0%} of content words supported by the passage, "
+            f"{n_words} words, {mean_sentence:.0f} words/sentence, flags={','.join(flags) or 'none'}"
+        )
+        return reply

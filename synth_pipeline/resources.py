@@ -1,0 +1,37 @@
+"""Dagster resources: the settings, the warehouse and the IO manager built on it."""
+
+from __future__ import annotations
+
+import polars as pl
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+
+from synth_pipeline.settings import Settings, load_settings
+from synth_pipeline.warehouse import Warehouse
+
+
+class SynthResource(ConfigurableResource):
+    """Gives each step the settings as they are in its environment, and the warehouse."""
+
+    def settings(self) -> Settings:
+        return load_settings()
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings().warehouse_path)
+
+
+class WarehouseIOManager(ConfigurableIOManager):
+    """Stores each asset as ``synth.<asset name>``, one daily partition at a time."""
+
+    def handle_output(self, context: OutputContext, obj: pl.DataFrame | None) -> None:
+        if obj is None:
+            return  # SQL models and report assets write their own tables.
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, expected polars.DataFrame")
+        table = context.asset_key.path[-1]
+        rows = Warehouse(load_settings().warehouse_path).write_partition(table, context.partition_key, obj)
+        context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows})
+
+    def load_input(self, context: InputContext) -> pl.DataFrame:
+        table = context.asset_key.path[-1]
+        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        return Warehouse(load_settings().warehouse_path).read_partitions(table, partitions)

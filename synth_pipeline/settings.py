@@ -1,0 +1,107 @@
+"""Typed settings, read from the environment (prefix ``SYNTH_``) at run time.
+
+Every knob a deployment may turn lives here, with its default and the reason for it,
+so that the README, the checks and the assets all quote the same numbers. Settings are
+read when a step runs (not when the code location loads), so one `dagster dev` serves
+runs with different environments and tests can set variables per run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTH_", extra="ignore")
+
+    # --- where things live -------------------------------------------------------
+    home: Path = Field(Path(".synth"), description="Warehouse, reports, caches and exports.")
+    landing_dir: Path | None = Field(
+        None, description="Folder the new-corpus-files sensor watches; default $SYNTH_HOME/landing."
+    )
+
+    # --- corpus ------------------------------------------------------------------
+    corpus: str = Field(
+        "builtin:python-docs",
+        description="Comma-separated sources: builtin:python-docs, files, folders or globs "
+        "of .txt .md .jsonl .csv .parquet.",
+    )
+    corpus_text_field: str = Field("text", description="Text field of .jsonl/.csv/.parquet rows.")
+    docs_per_partition: int = Field(500, ge=1, description="Documents a daily partition takes.")
+    partition_start: str = Field("2026-01-01", description="First daily partition (YYYY-MM-DD).")
+
+    # --- prompts and generation --------------------------------------------------
+    prompts_per_document: int = Field(2, ge=1, le=12)
+    passage_words: int = Field(180, ge=40, description="Target passage length when chunking.")
+    max_generation_depth: int = Field(
+        1, ge=0, description="Prompts built from synthetic text get depth+1; deeper ones are refused."
+    )
+    llm_backend: Literal["offline", "openai"] = "offline"
+    generator_model: str | None = Field(None, description="Default depends on the backend.")
+    judge_model: str | None = Field(None, description="Default depends on the backend.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=16)
+    seed: int = Field(20240101, description="Seed of the offline backend and of sampling.")
+
+    # --- grading -----------------------------------------------------------------
+    min_score: float = Field(6.0, ge=1, le=10, description="Judge score (1-10) a sample needs.")
+    min_acceptance_rate: float = Field(0.2, ge=0, le=1)
+    max_acceptance_rate: float = Field(0.98, ge=0, le=1)
+
+    # --- mix assembly and its guardrails ------------------------------------------
+    target_synthetic_ratio: float = Field(
+        0.4, ge=0, lt=1, description="Synthetic token share the mix assembly aims at."
+    )
+    max_synthetic_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Blocking cap on the synthetic token share (partition and cumulative). "
+        "0.5 = never more synthetic than real tokens: accumulating real data alongside "
+        "synthetic avoids collapse (Gerstgrasser et al. 2024), and iterative retraining stays "
+        "stable only while the real share is large enough (Bertrand et al., ICLR 2024).",
+    )
+    max_task_share: float = Field(0.5, gt=0, le=1, description="Largest share one task may take of synthetic items.")
+    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard above which two texts are near duplicates.")
+    shingle_size: int = Field(5, ge=1, le=16, description="Word n-gram size of near-duplicate shingles.")
+    min_distinct_2: float = Field(0.25, ge=0, le=1, description="Floor on distinct-2 of synthetic text.")
+    max_compression_ratio: float = Field(
+        4.0, gt=1, description="Ceiling on gzip compression ratio of synthetic text (higher = more repetitive)."
+    )
+    max_near_dup_rate: float = Field(0.2, ge=0, le=1, description="Ceiling on the share of synthetic candidates removed as near duplicates.")
+
+    # --- openai backend (issue: real generation) ----------------------------------
+    max_concurrency: int = Field(32, ge=1)
+    request_timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _landing_default(self) -> "Settings":
+        if self.landing_dir is None:
+            self.landing_dir = self.home / "landing"
+        return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def public_dict(self) -> dict[str, object]:
+        """Settings as recorded in metadata and reports (no secrets live here by design)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items()}
+
+
+def load_settings() -> Settings:
+    """Read the environment now; called by each step so per-run variables apply."""
+    return Settings()
