@@ -8,6 +8,7 @@ runs with different environments and tests can set variables per run.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +79,28 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(32, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
     max_attempts: int = Field(5, ge=1)
+    # Keys are never settings: OPENAI_API_KEY (or SYNTH_GENERATOR_API_KEY / SYNTH_JUDGE_API_KEY
+    # per role) is read from the environment at call time, so it cannot reach public_dict().
+    generator_base_url: str | None = Field(None, description="Generator endpoint; default $OPENAI_BASE_URL, else OpenAI.")
+    judge_base_url: str | None = Field(None, description="Judge endpoint; default $OPENAI_BASE_URL, else OpenAI.")
+    requests_per_minute: float | None = Field(None, gt=0, description="Optional client-side request rate limit per role.")
+    tokens_per_minute: float | None = Field(None, gt=0, description="Optional client-side token rate limit (prompt + max_tokens).")
+    retry_base_delay_s: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, with jitter.")
+    retry_max_delay_s: float = Field(30.0, ge=0, description="Cap on one backoff delay (Retry-After may ask for more).")
+    max_retry_after_s: float = Field(120.0, ge=0, description="A Retry-After longer than this fails the request instead.")
+    judge_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    judge_max_tokens: int = Field(400, ge=16)
+    judge_response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="auto: json_schema, falling back to json_object, then plain text, as the server allows."
+    )
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="OpenAI reasoning models need max_completion_tokens; most servers take max_tokens."
+    )
+    price_table: str | None = Field(None, description="JSON or JSON file: {model: {input, output, cached_input}} USD per 1M tokens.")
+    llm_cache: bool = Field(True, description="Reuse responses stored in synth.llm_response_cache (never pay twice).")
+    cache_flush_rows: int = Field(64, ge=1, description="Responses per cache write during generation.")
+    cache_flush_interval_s: float = Field(1.0, gt=0, description="Longest wait before buffered responses are written.")
+    progress_interval_s: float = Field(5.0, gt=0, description="Seconds between progress reports to the run log.")
 
     @model_validator(mode="after")
     def _landing_default(self) -> "Settings":
@@ -99,7 +122,21 @@ class Settings(BaseSettings):
 
     def public_dict(self) -> dict[str, object]:
         """Settings as recorded in metadata and reports (no secrets live here by design)."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items()}
+        return {
+            k: _redact_url(v) if k.endswith("_base_url") else (str(v) if isinstance(v, Path) else v)
+            for k, v in self.model_dump().items()
+            if not _SECRET_FIELD.search(k)
+        }
+
+
+_SECRET_FIELD = re.compile(r"(api_key|secret|password|credential)", re.IGNORECASE)
+
+
+def _redact_url(value: object) -> object:
+    """Drop user:password@ from a URL before it is recorded."""
+    if isinstance(value, str):
+        return re.sub(r"(?<=://)[^/@\s]+@", "***@", value)
+    return value
 
 
 def load_settings() -> Settings:
