@@ -1,0 +1,130 @@
+"""Vectorised tokenisation and exact n-gram keys shared by every metric module.
+
+One tokenisation for the project's own metrics
+----------------------------------------------
+``words``: the text lower-cased (Unicode lower-casing), then every maximal run of Unicode
+word characters (regex ``\\w+``: letters, digits, marks, connector punctuation such as ``_``).
+Punctuation and whitespace separate words and are dropped; "don't" gives ``don``, ``t``.
+N-grams never cross a document boundary.
+
+Three other tokenisations exist only where a reference implementation must be matched
+value for value (see ``docs/metrics.md``):
+
+``space``
+    ``" ".join(texts).split(" ")`` as ``diversity.ngram_diversity_score`` does: case and
+    punctuation kept, empty strings for repeated spaces, n-grams crossing documents.
+``whitespace``
+    ``str.split()`` per document, as ``diversity.self_repetition_score`` does.
+``13a``
+    sacrebleu's default BLEU tokeniser (``synth_pipeline.metrics.diversity._tokenize_13a``).
+
+N-gram identity
+---------------
+Tokens are mapped to dense integer ids through a private polars categorical mapping;
+n-gram keys for n <= 4 are injective integer combinations of those ids (u64 for
+bigrams, u128 above), so distinct counts are exact (no hashing, no collisions) for any
+vocabulary below 2**32 words. Long n-grams (leakage, n = 13) use a 64-bit hash of the
+id tuple instead (see ``leakage.py`` for the false-positive bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+WORD_PATTERN = r"\w+"
+# Python's str.split() splits on str.isspace() characters: Unicode White_Space plus the
+# four ASCII separators \x1c-\x1f, which the Rust regex class \s does not include.
+_PY_NONSPACE = r"[^\s\x1c-\x1f]+"
+
+
+def text_series(texts: Sequence[str] | pl.Series) -> pl.Series:
+    if isinstance(texts, pl.Series):
+        return texts.cast(pl.String)
+    return pl.Series("text", list(texts), dtype=pl.String)
+
+
+def word_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
+    """Per-document list of lower-cased ``\\w+`` words (the project tokenisation)."""
+    s = text_series(texts).fill_null("")
+    return s.str.to_lowercase().str.extract_all(WORD_PATTERN)
+
+
+def whitespace_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
+    """Per-document ``str.split()`` tokens (reference tokenisation of self-repetition)."""
+    return text_series(texts).fill_null("").str.extract_all(_PY_NONSPACE)
+
+
+def space_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
+    """Per-document ``str.split(" ")`` tokens; their concatenation equals
+    ``" ".join(texts).split(" ")`` (reference tokenisation of n-gram diversity)."""
+    return text_series(texts).fill_null("").str.split(" ")
+
+
+def explode_tokens(lists: pl.Series) -> pl.DataFrame:
+    """Flatten per-document token lists into ``doc`` (u32 document index) and ``tok``.
+
+    Documents without tokens contribute no row.
+    """
+    df = pl.DataFrame({"tok": lists}).with_row_index("doc")
+    df = df.explode("tok")
+    return df.filter(pl.col("tok").is_not_null())
+
+
+def token_ids(tok: pl.Series) -> pl.Series:
+    """Dense u64 ids (0..V-1) for a string series, exact."""
+    try:
+        cats = pl.Categories.random()  # private mapping, freed with the data
+        ids = tok.cast(pl.Categorical(cats)).to_physical()
+    except Exception:  # pragma: no cover - older/newer polars without Categories
+        ids = tok.rank("dense") - 1
+    return ids.cast(pl.UInt64)
+
+
+_TWO64 = pl.lit(2**64, dtype=pl.UInt128)
+
+
+def ngram_keys(ids: pl.Series, max_n: int) -> list[pl.Series]:
+    """Exact keys of the n-grams starting at each position, for n = 1..min(max_n, 4).
+
+    ``ids`` are dense token ids (< 2**32). Keys: n=1 the id; n=2 ``id*V + id'`` (u64);
+    n=3 ``k2 * 2**64 + id''`` and n=4 ``k2 * 2**64 + k2''`` (u128). Every key is an
+    injective function of its n tokens, so counts of distinct keys are exact.
+    Positions whose n-gram would run past the end of the series are null; document
+    boundaries are not handled here (callers mask with :func:`valid_mask`).
+    """
+    if max_n > 4:
+        raise ValueError("exact keys are built for n <= 4; use ngram_keys_hashed")
+    v = max(int(ids.max()) + 1 if len(ids) else 1, 1)
+    if v >= 2**32:
+        raise ValueError("vocabulary too large for exact 64-bit bigram keys")
+    df = pl.DataFrame({"k1": ids.cast(pl.UInt64)})
+    exprs = [pl.col("k1")]
+    k2 = pl.col("k1") * v + pl.col("k1").shift(-1)
+    exprs.append(k2.alias("k2"))
+    df = df.with_columns(k2.alias("k2"))
+    if max_n >= 3:
+        exprs.append((pl.col("k2").cast(pl.UInt128) * _TWO64 + pl.col("k1").shift(-2).cast(pl.UInt128)).alias("k3"))
+    if max_n >= 4:
+        exprs.append((pl.col("k2").cast(pl.UInt128) * _TWO64 + pl.col("k2").shift(-2).cast(pl.UInt128)).alias("k4"))
+    out = df.select(exprs[:max_n])
+    return [out[c] for c in out.columns]
+
+
+def ngram_keys_hashed(ids: pl.Series, n: int, seed: int = 0) -> pl.Series:
+    """64-bit hash keys of n-grams (for long n where exact chaining costs n ranks)."""
+    df = pl.DataFrame({"id": ids})
+    cols = [pl.col("id").shift(-k).alias(f"c{k}") for k in range(n)]
+    return df.select(
+        pl.when(pl.col("id").shift(-(n - 1)).is_not_null())
+        .then(pl.struct(cols).hash(seed))
+        .alias("k")
+    )["k"]
+
+
+def valid_mask(doc: pl.Series, n: int) -> pl.Series:
+    """True where the n-gram starting at this position stays inside its document."""
+    if n == 1:
+        return doc.is_not_null()
+    return (doc.shift(-(n - 1)) == doc).fill_null(False)
