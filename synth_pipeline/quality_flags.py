@@ -48,14 +48,19 @@ def heuristic_flags(sample: str, passage: str = "", finish_reason: str | None = 
     trigrams = ngrams(tokens, 3)
     if len(trigrams) >= 10 and 1 - len(set(trigrams)) / len(trigrams) > REPEATED_TRIGRAM_SHARE:
         flags.add("repetition")
-    if passage and len(tokens) >= COPY_SPAN:
-        source = set(ngrams([w.lower() for w in words(passage)], COPY_SPAN))
-        spans = ngrams(tokens, COPY_SPAN)
-        covered = [False] * len(tokens)
-        for i, gram in enumerate(spans):
-            if gram in source:
-                for j in range(i, i + COPY_SPAN):
-                    covered[j] = True
-        if sum(covered) / len(tokens) >= COPY_SHARE:
-            flags.add("verbatim_copy")
+    if passage and copied_share(sample, passage) >= COPY_SHARE:
+        flags.add("verbatim_copy")
     return sorted(flags)
+
+
+def copied_share(sample: str, passage: str, span: int = COPY_SPAN) -> float:
+    """Share of the sample's words inside a ``span``-word run that also appears in the passage."""
+    tokens = [w.lower() for w in words(sample)]
+    if len(tokens) < span:
+        return 0.0
+    source = set(ngrams([w.lower() for w in words(passage)], span))
+    covered = [False] * len(tokens)
+    for i, gram in enumerate(ngrams(tokens, span)):
+        if gram in source:
+            covered[i : i + span] = [True] * span
+    return sum(covered) / len(tokens)

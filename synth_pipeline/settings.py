@@ -33,7 +33,6 @@ class Settings(BaseSettings):
     )
     corpus_text_field: str = Field("text", description="Text field of .jsonl/.csv/.parquet rows.")
     docs_per_partition: int = Field(500, ge=1, description="Documents a daily partition takes.")
-    partition_start: str = Field("2026-01-01", description="First daily partition (YYYY-MM-DD).")
 
     # --- prompts and generation --------------------------------------------------
     prompts_per_document: int = Field(2, ge=1, le=12)
@@ -49,9 +48,9 @@ class Settings(BaseSettings):
     seed: int = Field(20240101, description="Seed of the offline backend and of sampling.")
 
     # --- grading -----------------------------------------------------------------
-    min_score: float = Field(6.0, ge=1, le=10, description="Judge score (1-10) a sample needs.")
+    min_score: float = Field(7.0, ge=1, le=10, description="Weighted judge score (1-10) a sample needs.")
     min_acceptance_rate: float = Field(0.2, ge=0, le=1)
-    max_acceptance_rate: float = Field(0.98, ge=0, le=1)
+    max_acceptance_rate: float = Field(0.95, ge=0, le=1)
 
     # --- mix assembly and its guardrails ------------------------------------------
     target_synthetic_ratio: float = Field(
@@ -66,9 +65,16 @@ class Settings(BaseSettings):
         "synthetic avoids collapse (Gerstgrasser et al. 2024), and iterative retraining stays "
         "stable only while the real share is large enough (Bertrand et al., ICLR 2024).",
     )
+    max_synthetic_item_ratio: float = Field(
+        0.8, gt=0, le=1, description="Blocking cap on the synthetic share of mix items (samples are shorter than documents)."
+    )
+    max_generation_error_rate: float = Field(0.05, ge=0, le=1, description="Warning above this share of failed generations.")
     max_task_share: float = Field(0.5, gt=0, le=1, description="Largest share one task may take of synthetic items.")
     near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard above which two texts are near duplicates.")
     shingle_size: int = Field(5, ge=1, le=16, description="Word n-gram size of near-duplicate shingles.")
+    decontaminate: str = Field(
+        "", description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded."
+    )
     min_distinct_2: float = Field(0.25, ge=0, le=1, description="Floor on distinct-2 of synthetic text.")
     max_compression_ratio: float = Field(
         4.0, gt=1, description="Ceiling on gzip compression ratio of synthetic text (higher = more repetitive)."

@@ -10,6 +10,8 @@ import hashlib
 import re
 import unicodedata
 
+import xxhash
+
 _WS = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
@@ -70,3 +72,8 @@ def content_words(text: str) -> list[str]:
 
 def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process and run (unlike ``hash``)."""
+    return xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass"))

@@ -185,3 +185,14 @@ def read_partitions(
         where, params = "", []
     select = ", ".join(_quote(c) for c in columns)
     return con.execute(f"SELECT {select} FROM {qualified} {where}", params).pl()
+
+
+def read_partitions_before(
+    con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date
+) -> pl.DataFrame | None:
+    """All rows of partitions earlier than ``partition``; None while the table does not exist."""
+    if not _table_exists(con, table):
+        return None
+    return con.execute(
+        f"SELECT * FROM {SCHEMA}.{_quote(table)} WHERE partition_date < ?", [_as_date(partition)]
+    ).pl()

@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-import xxhash
+
 
 from synth_pipeline.llm.interface import (
     GenerationRequest,
@@ -30,15 +30,15 @@ from synth_pipeline.llm.interface import (
     ProgressCallback,
 )
 from synth_pipeline.llm.rubric import CRITERIA
-from synth_pipeline.quality_flags import heuristic_flags
-from synth_pipeline.text import content_words, count_tokens, sentences
+from synth_pipeline.quality_flags import copied_share, heuristic_flags
+from synth_pipeline.text import content_words, count_tokens, sentences, stable_hash
 
 OFFLINE_GENERATOR_MODEL = "offline-extractive-v1"
 OFFLINE_JUDGE_MODEL = "offline-heuristic-judge-v1"
 
 
 def _rng(seed: int, request_id: str) -> random.Random:
-    return random.Random(xxhash.xxh64_intdigest(f"{seed}:{request_id}"))
+    return random.Random(stable_hash(f"{seed}:{request_id}"))
 
 
 def _central_sentences(passage: str, k: int) -> tuple[list[str], list[str]]:
@@ -152,12 +152,16 @@ class OfflineJudge:
         mean_sentence = n_words / len(sents)
         flags = heuristic_flags(request.sample_text, request.passage)
         faithfulness = 1 + 9 * support
-        correctness = faithfulness - (3 if "repetition" in flags else 0)
-        helpfulness = 9 if 40 <= n_words <= 400 else (6 if 20 <= n_words else 2)
-        clarity = 9 if 8 <= mean_sentence <= 32 else (6 if 4 <= mean_sentence <= 50 else 3)
-        code_chars = sum(request.sample_text.count(c) for c in "{}[]()=_<>|")
-        if code_chars / max(1, len(request.sample_text)) > 0.04:
-            clarity -= 3
+        correctness = min(faithfulness, 9.0) - (3 if "repetition" in flags else 0)
+        # Helpfulness: an answer of a useful length that does more than copy its source.
+        helpfulness = 9 if 60 <= n_words <= 260 else (7 if 35 <= n_words <= 400 else 3)
+        # Copying long runs of the passage adds little: the more it copies, the less it helps.
+        helpfulness -= 5 * copied_share(request.sample_text, request.passage)
+        # Clarity: prose-shaped sentences; code, markup and URLs read poorly as training prose.
+        clarity = 9 if 10 <= mean_sentence <= 28 else (6 if 5 <= mean_sentence <= 45 else 3)
+        code_chars = sum(request.sample_text.count(c) for c in "{}[]()=_<>|`*\\/:")
+        code_share = code_chars / max(1, len(request.sample_text))
+        clarity -= 5 if code_share > 0.05 else (3 if code_share > 0.03 else 0)
         safety = 2 if {"prompt_injection", "pii", "refusal"} & set(flags) else 10
         scores = {
             "faithfulness": faithfulness,

@@ -1,0 +1,113 @@
+"""``generated_samples`` and ``graded_samples``: the two LLM-calling stages.
+
+Both run in the ``llm`` concurrency pool, so a backfill of many partitions cannot send
+more parallel requests to the provider than the pool allows.
+"""
+
+
+import time
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks
+
+from synth_pipeline import samples
+from synth_pipeline.llm import factory, interface, offline, rubric
+from synth_pipeline.metadata import md_table
+from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.resources import SynthResource
+from synth_pipeline.versioning import pipeline_version, source_version
+
+GENERATION_VERSION = source_version(samples, factory, interface, offline)
+GRADING_VERSION = source_version(samples, factory, interface, offline, rubric)
+LLM_POOL = "llm"
+
+
+def _progress_logger(context: AssetExecutionContext, what: str):
+    started = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else float("inf")
+        context.log.info(f"{what}: {done}/{total} ({rate:.1f}/s, ETA {eta:.0f}s)")
+
+    return report
+
+
+@asset(
+    partitions_def=daily_partitions,
+    code_version=GENERATION_VERSION,
+    group_name="synth",
+    pool=LLM_POOL,
+    description="One completion (or one recorded failure) per seed prompt.",
+)
+def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed_prompts: pl.DataFrame) -> pl.DataFrame:
+    settings = synth.settings()
+    generator = factory.make_generator(settings, synth.warehouse())
+    requests = samples.generation_requests(seed_prompts, settings, generator.model)
+    started = time.monotonic()
+    results = generator.generate(requests, _progress_logger(context, "generation"))
+    elapsed = time.monotonic() - started
+    frame = samples.sample_rows(seed_prompts, results, backend=generator.name, model=generator.model, settings=settings)
+    frame = frame.with_columns(pl.lit(pipeline_version(GENERATION_VERSION)).alias("pipeline_version"))
+    errors = frame.filter(pl.col("error").is_not_null())
+    context.add_output_metadata(
+        {
+            "samples": frame.height,
+            "errors": errors.height,
+            "error_rate": errors.height / max(1, frame.height),
+            "backend": generator.name,
+            "model": generator.model,
+            "completion_tokens": int(frame.get_column("completion_tokens").sum()),
+            "cost_usd": float(frame.get_column("cost_usd").sum()),
+            "cache_hit_rate": float(frame.get_column("cached").mean() or 0.0),
+            "requests_per_second": len(requests) / max(elapsed, 1e-9),
+            "finish_reasons": MetadataValue.md(md_table(frame.group_by("finish_reason").len().sort("len", descending=True))),
+        }
+    )
+    return frame
+
+
+@asset(
+    partitions_def=daily_partitions,
+    code_version=GRADING_VERSION,
+    group_name="synth",
+    pool=LLM_POOL,
+    check_specs=GRADE_CHECK_SPECS,
+    description="One grade per sample: rubric scores from the judge, heuristic flags, acceptance.",
+)
+def graded_samples(
+    context: AssetExecutionContext, synth: SynthResource, generated_samples: pl.DataFrame, seed_prompts: pl.DataFrame
+):
+    settings = synth.settings()
+    judge = factory.make_judge(settings, synth.warehouse())
+    requests = samples.grade_requests(generated_samples, seed_prompts, judge.model, settings.seed)
+    results = judge.grade(requests, _progress_logger(context, "grading"))
+    frame = samples.grade_rows(
+        generated_samples, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings
+    )
+    frame = frame.with_columns(pl.lit(pipeline_version(GRADING_VERSION)).alias("pipeline_version"))
+    same_model = bool(frame.get_column("same_model_as_generator").any())
+    if same_model:
+        context.log.warning(
+            f"judge model {judge.model!r} is also the generator: models prefer their own text (self-preference bias)"
+        )
+    graded = frame.filter(pl.col("score").is_not_null())
+    yield Output(
+        frame,
+        metadata={
+            "grades": frame.height,
+            "accepted": int(frame.get_column("accepted").sum()),
+            "acceptance_rate": float(frame.get_column("accepted").mean() or 0.0),
+            "mean_score": float(graded.get_column("score").mean() or 0.0),
+            "parse_failures": frame.filter(pl.col("grade_status") == "parse_error").height,
+            "judge": f"{judge.name}:{judge.model}",
+            "judge_is_generator": same_model,
+            "rejections": MetadataValue.md(
+                md_table(frame.filter(~pl.col("accepted")).group_by("rejection_reason").len().sort("len", descending=True))
+            ),
+        },
+    )
+    yield from grade_checks(frame, generated_samples, settings)

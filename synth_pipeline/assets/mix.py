@@ -1,0 +1,68 @@
+"""``mix_candidates``: exact, near-duplicate and contamination removal before assembly.
+
+The set-based assembly itself (ratio cap, stratification) is the SQL model
+``dbt_like_sql/deduplicated_mix.sql``.
+"""
+
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from synth_pipeline.dedup import decontamination, near_duplicates
+from synth_pipeline.metadata import md_table
+from synth_pipeline.mix import candidates
+from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.resources import SynthResource
+from synth_pipeline.versioning import pipeline_version, source_version
+from synth_pipeline.warehouse import read_partitions_before, write_partition
+
+CODE_VERSION = source_version(candidates, near_duplicates, decontamination)
+SIGNATURES_TABLE = "mix_signatures"
+
+
+@asset(
+    partitions_def=daily_partitions,
+    code_version=CODE_VERSION,
+    group_name="synth",
+    description="Every real document and synthetic sample of the partition, eligible or excluded with a reason.",
+)
+def mix_candidates(
+    context: AssetExecutionContext,
+    synth: SynthResource,
+    raw_corpus: pl.DataFrame,
+    generated_samples: pl.DataFrame,
+    graded_samples: pl.DataFrame,
+) -> pl.DataFrame:
+    settings = synth.settings()
+    warehouse = synth.warehouse()
+    frame = candidates.build_candidates(raw_corpus, generated_samples, graded_samples)
+    eligible = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
+
+    with warehouse.connect() as con:
+        earlier = read_partitions_before(con, SIGNATURES_TABLE, context.partition_key)
+    found = near_duplicates.find_near_duplicates(
+        eligible, threshold=settings.near_dup_threshold, shingle_size=settings.shingle_size, earlier=earlier
+    )
+    frame = candidates.apply_removals(frame, found.removals)
+    if settings.decontaminate.strip():
+        evaluation = decontamination.load_evaluation_set([p.strip() for p in settings.decontaminate.split(",") if p.strip()])
+        still = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
+        frame = candidates.apply_removals(frame, decontamination.find_contaminated(still, evaluation))
+
+    survivors = frame.filter(pl.col("exclusion_reason").is_null()).get_column("item_id")
+    signatures = found.signatures.filter(pl.col("item_id").is_in(survivors.implode()))
+    with warehouse.connect() as con:
+        write_partition(con, SIGNATURES_TABLE, context.partition_key, signatures)
+
+    synthetic = frame.filter(pl.col("origin") == "synthetic")
+    near = synthetic.filter(pl.col("exclusion_reason").str.starts_with("near_duplicate") | (pl.col("exclusion_reason") == "synthetic_copies_real"))
+    reasons = frame.filter(pl.col("exclusion_reason").is_not_null()).group_by("origin", "exclusion_reason").len().sort("len", descending=True)
+    context.add_output_metadata(
+        {
+            "candidates": frame.height,
+            "eligible": int(frame.get_column("exclusion_reason").is_null().sum()),
+            "synthetic_near_dup_rate": near.height / max(1, synthetic.height),
+            "exclusions": MetadataValue.md(md_table(reasons)),
+        }
+    )
+    return frame.with_columns(pl.lit(pipeline_version(CODE_VERSION)).alias("pipeline_version"))

@@ -1,0 +1,1 @@
+"""Mix assembly: candidates, duplicate and contamination removal (the SQL models do the rest)."""

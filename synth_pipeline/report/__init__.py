@@ -1,0 +1,1 @@
+"""The quality report: figures gathered once, rendered as table, Markdown and HTML."""

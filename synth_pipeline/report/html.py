@@ -1,0 +1,132 @@
+"""Render the quality report as one self-contained HTML page (inline SVG charts, no network)
+and as the Markdown shown in the Dagster UI."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import polars as pl
+
+from synth_pipeline.metadata import md_table
+from synth_pipeline.report.collect import QualityFigures
+
+OFFLINE_NOTE = (
+    "Backend: offline. The synthetic text was built by a deterministic extractive generator and graded by a "
+    "heuristic judge, not by a language model. Figures describe the pipeline, not a model's output."
+)
+
+
+def _esc(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def bar_chart(title: str, labels: list[str], values: list[float], *, width: int = 560, fmt: str = "{:.0f}") -> str:
+    """A horizontal bar chart as inline SVG."""
+    if not values:
+        return f"<p><em>{_esc(title)}: no data</em></p>"
+    top = max(max(values), 1e-12)
+    row, label_w = 22, 190
+    height = row * len(values) + 30
+    bars = []
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = 24 + i * row
+        w = (width - label_w - 70) * (value / top)
+        bars.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="lbl">{_esc(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" class="bar"><title>{_esc(label)}: {_esc(value)}</title></rect>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">{fmt.format(value)}</text>'
+        )
+    return (
+        f'<figure class="chart"><svg role="img" aria-label="{_esc(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><text x="0" y="14" class="ttl">{_esc(title)}</text>{"".join(bars)}</svg></figure>'
+    )
+
+
+def _table(frame: pl.DataFrame | None) -> str:
+    if frame is None or frame.is_empty():
+        return "<p><em>none</em></p>"
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>" for row in frame.iter_rows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#1d2330}
+h1{margin-bottom:.2em} .sub{color:#5a6478} .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.6em 1em}
+.cards{display:flex;flex-wrap:wrap;gap:.8em} .card{border:1px solid #d8dde8;border-radius:8px;padding:.6em 1em;min-width:150px}
+.card b{display:block;font-size:1.5em} table{border-collapse:collapse;margin:.5em 0;font-size:13px}
+td,th{border:1px solid #d8dde8;padding:3px 8px;text-align:left;vertical-align:top} th{background:#f0f3f8}
+.pass{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
+svg .bar{fill:#4c78a8} svg .lbl,svg .val{font-size:12px;fill:#1d2330} svg .ttl{font-size:13px;font-weight:600}
+pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;font-size:12px;max-height:14em;overflow:auto}
+"""
+
+
+def headline(figures: QualityFigures) -> dict[str, object]:
+    m = figures.metrics
+    return {
+        "items in mix": int(m["mix.items"]),
+        "synthetic share (items)": round(m["mix.synthetic_item_share"], 4),
+        "synthetic share (tokens)": round(m["mix.synthetic_token_share"], 4),
+        "acceptance rate": round(m["grading.acceptance_rate"], 4),
+        "synthetic distinct-2": round(m.get("synthetic.distinct_2", float("nan")), 4),
+        "synthetic compression ratio": round(m.get("synthetic.compression_ratio", float("nan")), 4),
+        "checks passed/failed": f"{int(m['checks.passed'])}/{int(m['checks.failed'])}",
+    }
+
+
+def render_html(figures: QualityFigures) -> str:
+    m = figures.metrics
+    cards = "".join(f'<div class="card">{_esc(k)}<b>{_esc(v)}</b></div>' for k, v in headline(figures).items())
+    note = f'<p class="note">{OFFLINE_NOTE}</p>' if figures.backend == "offline" else ""
+    checks = "".join(
+        f'<tr><td>{_esc(c["check"])}</td><td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
+        f'<td><pre>{_esc(json.dumps(c["details"], indent=1, default=str))}</pre></td></tr>'
+        for c in figures.checks
+    )
+    diversity_rows = [
+        k.split(".", 1)[1] for k in m if k.startswith("synthetic.") and f"real.{k.split('.', 1)[1]}" in m
+    ]
+    diversity = pl.DataFrame(
+        {"metric": diversity_rows, "synthetic": [m[f"synthetic.{k}"] for k in diversity_rows], "real": [m[f"real.{k}"] for k in diversity_rows]}
+    )
+    drift = pl.DataFrame({"metric": [k for k in m if k.startswith("drift.")], "value": [m[k] for k in m if k.startswith("drift.")]})
+    examples = "".join(
+        f"<h3>{_esc(kind)}</h3>" + "".join(
+            f"<p><b>{_esc(e.get('item_id'))}</b> score={_esc(e.get('score'))} {_esc(e.get('reason') or e.get('task') or '')}</p><pre>{_esc((e.get('text') or '')[:1200])}</pre>"
+            for e in items
+        )
+        for kind, items in figures.examples.items()
+    )
+    trend = figures.trend if figures.trend is not None else pl.DataFrame()
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quality report {figures.partition}</title>
+<style>{_CSS}</style></head><body>
+<h1>Synthetic data quality report</h1>
+<p class="sub">partition {figures.partition} &middot; generator {_esc(figures.backend)}:{_esc(figures.generator_model)} &middot; judge {_esc(figures.judge_model)}</p>
+{note}
+<section id="headline"><h2>Headline</h2><div class="cards">{cards}</div></section>
+<section id="checks"><h2>Checks</h2><table><thead><tr><th>check</th><th>result</th><th>value and threshold</th></tr></thead><tbody>{checks}</tbody></table></section>
+<section id="funnel"><h2>Funnel</h2>{bar_chart("rows at each stage", [f[0] for f in figures.funnel], [float(f[1]) for f in figures.funnel])}
+<h3>Exclusions</h3>{_table(figures.exclusions)}</section>
+<section id="grading"><h2>Grading</h2>{bar_chart("judge score distribution", [str(s) for s in figures.score_histogram.get_column("score").to_list()], [float(v) for v in figures.score_histogram.get_column("samples").to_list()]) if figures.score_histogram is not None and not figures.score_histogram.is_empty() else "<p><em>no grades</em></p>"}
+{_table(figures.acceptance_by_task)}</section>
+<section id="diversity"><h2>Diversity: synthetic vs real</h2>{_table(diversity)}</section>
+<section id="drift"><h2>Drift</h2>{_table(drift)}<h3>Most over-represented bigrams in synthetic text</h3>{_table(figures.overrepresented)}</section>
+<section id="trend"><h2>Trend across partitions</h2>{bar_chart("synthetic token share by partition", [str(d) for d in trend.get_column("partition_date").to_list()] if not trend.is_empty() else [], [float(v or 0) for v in trend.get_column("synthetic_token_share").to_list()] if not trend.is_empty() else [], fmt="{:.3f}")}</section>
+<section id="cost"><h2>Cost</h2>{_table(pl.DataFrame({"metric": [k for k in m if k.startswith("cost.")], "value": [m[k] for k in m if k.startswith("cost.")]}))}</section>
+<section id="examples"><h2>Examples</h2>{examples}</section>
+</body></html>"""
+
+
+def render_markdown(figures: QualityFigures, html_path: str) -> str:
+    lines = [f"**Quality report {figures.partition}** ({figures.backend}:{figures.generator_model}) — `{html_path}`", ""]
+    if figures.backend == "offline":
+        lines += [f"> {OFFLINE_NOTE}", ""]
+    lines += ["| headline | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in headline(figures).items()]
+    lines += ["", "| check | passed |", "|---|---|"] + [f"| {c['check']} | {c['passed']} |" for c in figures.checks]
+    if figures.exclusions is not None and not figures.exclusions.is_empty():
+        lines += ["", md_table(figures.exclusions)]
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Plain SQL files as Dagster assets: file name = asset, tables read = upstream assets.
+
+A model in ``dbt_like_sql/NAME.sql`` becomes the daily-partitioned asset ``NAME``:
+
+* its upstream assets are the ``synth.*`` tables the SQL reads (found by DuckDB's own
+  parser, not by a regex);
+* its parameters (``$partition_date`` and any ``$setting`` named after a field of
+  :class:`~synth_pipeline.settings.Settings`) are bound by DuckDB, never pasted into
+  the SQL text;
+* its code version is the hash of the file, so editing the SQL marks it and everything
+  downstream stale in the UI;
+* its result replaces exactly its partition of ``synth.NAME`` (see ``warehouse``).
+"""
+
+
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+
+from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.resources import SynthResource
+from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import SCHEMA, write_partition
+
+SQL_DIR = Path(os.environ.get("SYNTH_SQL_DIR", Path(__file__).resolve().parent.parent / "dbt_like_sql"))
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+# (connection, partition key, settings) -> check results, for checks that run inside the model's step.
+ModelChecks = Callable[[duckdb.DuckDBPyConnection, str, Settings], Sequence[AssetCheckResult]]
+ModelMetadata = Callable[[duckdb.DuckDBPyConnection, str], dict]
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    name: str
+    path: Path
+    sql: str
+    upstream: tuple[str, ...]
+    parameters: tuple[str, ...]
+
+    @property
+    def code_version(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:12]
+
+    @property
+    def description(self) -> str:
+        comments = [line[2:].strip() for line in self.sql.splitlines() if line.startswith("--")]
+        return "\n".join(comments) or f"SQL model {self.path.name}"
+
+
+def load_model(path: Path) -> SqlModel:
+    sql = path.read_text(encoding="utf-8")
+    # The parser cannot prepare parameters; NULL stands in for them while finding tables.
+    # Some DuckDB versions keep an alias on the name ("t AS c"): the first word is the table.
+    tables = {t.split()[0] for t in duckdb.get_table_names(_PARAM.sub("NULL", sql), qualified=True)}
+    upstream = sorted(t.split(".", 1)[1] for t in tables if t.startswith(f"{SCHEMA}."))
+    unknown = sorted(t for t in tables if not t.startswith(f"{SCHEMA}."))
+    if unknown:
+        raise ValueError(f"{path.name} reads tables outside schema {SCHEMA!r}: {unknown} (CTE names are fine)")
+    parameters = tuple(dict.fromkeys(_PARAM.findall(re.sub(r"--[^\n]*", "", sql))))
+    return SqlModel(name=path.stem, path=path, sql=sql, upstream=tuple(upstream), parameters=parameters)
+
+
+def discover_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
+    return [load_model(p) for p in sorted(sql_dir.glob("*.sql"))]
+
+
+def bind_parameters(model: SqlModel, partition_key: str, settings: Settings) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name in model.parameters:
+        if name == "partition_date":
+            values[name] = dt.date.fromisoformat(partition_key)
+        elif name in Settings.model_fields:
+            values[name] = getattr(settings, name)
+        else:
+            raise ValueError(f"{model.path.name}: ${name} is neither $partition_date nor a setting")
+    return values
+
+
+def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, partition_key: str, settings: Settings) -> int:
+    frame = con.execute(model.sql, bind_parameters(model, partition_key, settings)).pl()
+    return write_partition(con, model.name, partition_key, frame)
+
+
+@dataclass
+class ModelHooks:
+    """Optional extras a model's step runs after writing: checks (in-step) and metadata."""
+
+    check_specs: list[AssetCheckSpec] = field(default_factory=list)
+    checks: ModelChecks | None = None
+    metadata: ModelMetadata | None = None
+
+
+def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsDefinition:
+    hooks = hooks or ModelHooks()
+
+    @asset(
+        name=model.name,
+        deps=[AssetKey(u) for u in model.upstream],
+        partitions_def=daily_partitions,
+        code_version=model.code_version,
+        group_name="synth",
+        description=model.description,
+        check_specs=hooks.check_specs or None,
+        kinds={"sql", "duckdb"},
+        metadata={"sql_file": str(model.path.relative_to(model.path.parent.parent)), "parameters": ", ".join(model.parameters)},
+    )
+    def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
+        settings = synth.settings()
+        with synth.warehouse().connect() as con:
+            rows = run_model(con, model, context.partition_key, settings)
+            metadata = {"rows": rows, "table": f"{SCHEMA}.{model.name}", "code_version": model.code_version}
+            if hooks.metadata:
+                metadata.update(hooks.metadata(con, context.partition_key))
+            check_results = list(hooks.checks(con, context.partition_key, settings)) if hooks.checks else []
+        return MaterializeResult(metadata=metadata, check_results=check_results or None)
+
+    return _sql_asset
