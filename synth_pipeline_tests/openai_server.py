@@ -364,11 +364,11 @@ class OpenAICompatServer:
         finish = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         words = text.split()
-        if fault == "length" or (limit and len(words) > int(limit)):
+        if fault == "content_filter":
+            text, finish = None, "content_filter"
+        elif fault == "length" or (limit and len(words) > int(limit)):
             keep = max(1, min(len(words) // 2, int(limit or 10**9)))
             text, finish = " ".join(words[:keep]), "length"
-        elif fault == "content_filter":
-            text, finish = None, "content_filter"
         prompt_tokens = sum(_count_words(m.get("content") or "") for m in messages if isinstance(m, dict)) + 4 * len(messages)
         completion_tokens = _count_words(text or "")
         reply = {
@@ -380,7 +380,7 @@ class OpenAICompatServer:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
         }
-        kind = fault or ("judge_" + (fmt or "plain") if judge else "ok")
+        kind = finish if finish != "stop" else ("judge_" + (fmt or "plain") if judge else "ok")
         return 200, json.dumps(reply).encode(), None, kind
 
 
