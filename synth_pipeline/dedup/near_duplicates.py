@@ -1,0 +1,449 @@
+"""Near-duplicate detection: one-permutation MinHash with optimal densification, LSH banding,
+exact verification, deterministic survivor choice, and a persistent signature index.
+
+Pipeline (all numpy/polars, vectorised over every document at once):
+
+1. Words and 5-word shingles (see :mod:`synth_pipeline.dedup.shingles`); one 64-bit hash per
+   shingle.
+2. Signature: one-permutation hashing (Li, Owen & Zhang 2012) into ``num_perm`` = 128 bins
+   (top 7 bits of the shingle hash pick the bin, the low 32 bits are the value, min per bin),
+   then *optimal densification* (Shrivastava 2017): an empty bin copies the value of the first
+   non-empty bin in a fixed pseudo-random probe sequence that depends only on the bin index,
+   so two documents fill their empty bins consistently. The probability that two signatures
+   agree in a bin is (approximately) their Jaccard similarity, as for k-permutation MinHash, at
+   one hash per shingle instead of k.
+3. LSH banding: ``bands`` x ``rows`` (25 x 5 at the default threshold 0.8, see
+   :func:`choose_bands`); a pair becomes a candidate when any band agrees. Band keys are sorted
+   once; large buckets are capped (each member is paired with the first and the previous
+   ``_MAX_PARTNERS`` members in priority order), so a thousand copies of one text cost
+   linear, not quadratic, work.
+4. Verification: within the partition, candidates are verified with the *exact* Jaccard of the
+   shingle-hash sets (so precision against exact Jaccard is 1 up to 64-bit hash collisions);
+   against earlier partitions, whose text is not re-read, with the signature estimate.
+5. Survivors: rows are processed in input (priority) order; a row is removed when it has a
+   verified partner that is kept (or an earlier-partition item). ``duplicate_of`` is the
+   highest-priority kept partner (for earlier partitions: the most similar earlier item), so a
+   removed item is always within the threshold of its survivor (no transitive chains).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from synth_pipeline.dedup._arrays import group_starts, ragged_gather
+from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
+
+NUM_PERM = 128
+SIGNATURE_ALGORITHM = "oph-optdens-v1"
+_EMPTY = np.uint32(0xFFFFFFFF)
+_MAX_PARTNERS = 32
+_PROBE_ROUNDS = 64
+# Signatures are computed in chunks of this many documents on WORKERS threads; shingle hashes
+# are kept for exact verification up to KEEP_SHINGLES_MAX_DOCS documents (~1 KB per document),
+# above that only the documents in candidate pairs are re-tokenised.
+CHUNK_DOCS = 8192
+WORKERS = min(2, os.cpu_count() or 1)
+KEEP_SHINGLES_MAX_DOCS = 500_000
+# Within-partition candidates whose signature estimate is this far below the threshold are
+# rejected without the exact check (about 7 standard deviations of a 128-bin estimate).
+_EXACT_MARGIN = 0.3
+
+REMOVAL_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
+PAIR_SCHEMA = {"item_id": pl.String, "other_id": pl.String, "similarity": pl.Float64, "exact": pl.Boolean}
+SIGNATURE_SCHEMA = {"item_id": pl.String, "origin": pl.String, "minhash": pl.Binary, "params": pl.String}
+
+REASON_NEAR = "near_duplicate"
+REASON_SYNTH_REAL = "synthetic_copies_real"
+REASON_EARLIER = "near_duplicate_earlier_partition"
+
+
+@dataclass
+class NearDuplicateResult:
+    removals: pl.DataFrame  # item_id, reason, duplicate_of, similarity (Float64)
+    signatures: pl.DataFrame  # item_id, origin, minhash (Binary: num_perm x uint32 LE), params
+    pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIR_SCHEMA))
+    # every verified pair (item_id = later/current item, other_id = the partner), for metrics
+
+
+def signature_params(shingle_size: int, num_perm: int = NUM_PERM) -> str:
+    """Identifies how a stored signature was computed; only equal params are comparable."""
+    return f"{SIGNATURE_ALGORITHM};words=lower\\w+;xxh3;n={shingle_size};k={num_perm}"
+
+
+def lsh_probability(j: float, bands: int, rows: int) -> float:
+    """Probability that a pair of Jaccard ``j`` becomes an LSH candidate."""
+    return 1.0 - (1.0 - j**rows) ** bands
+
+
+def choose_bands(threshold: float, num_perm: int = NUM_PERM, target: float = 0.999) -> tuple[int, int]:
+    """Most rows per band (fewest spurious candidates) whose candidate probability at the
+    threshold is still >= ``target``; bands = num_perm // rows."""
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if bands < 1:
+            break
+        if lsh_probability(threshold, bands, rows) >= target:
+            best = (bands, rows)
+    return best
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def _probe_table(num_perm: int) -> np.ndarray:
+    j = np.arange(num_perm, dtype=np.uint64)[None, :]
+    t = np.arange(1, _PROBE_ROUNDS + 1, dtype=np.uint64)[:, None]
+    return (fmix64(j * np.uint64(0x9E3779B97F4A7C15) + t * np.uint64(0xD6E8FEB86659FD93)) % np.uint64(num_perm)).astype(
+        np.int64
+    )
+
+
+def _densify(sig: np.ndarray) -> np.ndarray:
+    """Optimal densification in place; rows with no shingle at all stay empty."""
+    n, k = sig.shape
+    mask = np.int64(k - 1)
+    flat = sig.reshape(-1)
+    orig = flat.copy()
+    filled = orig != _EMPTY
+    nonempty_rows = filled.reshape(n, k).any(axis=1)
+    cells = np.flatnonzero(~filled & np.repeat(nonempty_rows, k))
+    probes = _probe_table(k)
+    for t in range(_PROBE_ROUNDS):
+        if len(cells) == 0:
+            return sig
+        src = (cells & ~mask) + probes[t][cells & mask]
+        hit = filled[src]
+        flat[cells[hit]] = orig[src[hit]]
+        cells = cells[~hit]
+    # Very short documents: rotation to the next non-empty bin (deterministic fallback).
+    for off in range(1, k):
+        if len(cells) == 0:
+            break
+        src = (cells & ~mask) + ((cells + off) & mask)
+        hit = filled[src]
+        flat[cells[hit]] = orig[src[hit]]
+        cells = cells[~hit]
+    return sig
+
+
+def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_PERM) -> np.ndarray:
+    """(n_docs, num_perm) uint32 densified one-permutation MinHash signatures."""
+    bits = int(math.log2(num_perm))
+    if 1 << bits != num_perm:
+        raise ValueError("num_perm must be a power of two")
+    n = len(sh_offsets) - 1
+    sig = np.full(n * num_perm, _EMPTY, dtype=np.uint32)
+    if len(sh):
+        doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(sh_offsets))
+        cell = doc * num_perm + (sh >> np.uint64(64 - bits)).astype(np.int64)
+        np.minimum.at(sig, cell, (sh & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    return _densify(sig.reshape(n, num_perm))
+
+
+@dataclass
+class _Sketch:
+    sig: np.ndarray  # (n, k) uint32
+    has_words: np.ndarray  # (n,) bool
+    shingles: tuple[np.ndarray, np.ndarray] | None  # kept when computed in a single chunk
+
+
+def _sketch_chunk(texts: pl.Series, shingle_size: int, num_perm: int):
+    tok, off = token_hashes(texts)
+    sh, sh_off = shingle_hashes(tok, off, shingle_size)
+    del tok
+    return oph_signatures(sh, sh_off, num_perm), sh, sh_off
+
+
+def sketch(texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM, keep_shingles: bool = True) -> _Sketch:
+    """Signatures of all texts, computed in chunks of ``CHUNK_DOCS`` on ``WORKERS`` threads
+    (numpy and polars release the GIL; chunks also keep arrays small and cache-friendly)."""
+    n = len(texts)
+    sig = np.empty((n, num_perm), dtype=np.uint32)
+    has = np.zeros(n, dtype=bool)
+    keep = keep_shingles and n <= KEEP_SHINGLES_MAX_DOCS
+    parts_sh: list[np.ndarray] = []
+    parts_len: list[np.ndarray] = []
+    starts = list(range(0, n, CHUNK_DOCS))
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = pool.map(lambda lo: _sketch_chunk(texts.slice(lo, CHUNK_DOCS), shingle_size, num_perm), starts)
+        for lo, (csig, sh, sh_off) in zip(starts, results):
+            sig[lo : lo + len(csig)] = csig
+            lengths = np.diff(sh_off)
+            has[lo : lo + len(csig)] = lengths > 0
+            if keep:
+                parts_sh.append(sh)
+                parts_len.append(lengths)
+    kept = None
+    if keep:
+        lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        kept = (np.concatenate(parts_sh) if parts_sh else np.zeros(0, dtype=np.uint64), offsets)
+    return _Sketch(sig=sig, has_words=has, shingles=kept)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64 band hashes."""
+    n = sig.shape[0]
+    block = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
+    mult = np.array([_mult(j) for j in range(rows)], dtype=np.uint64)
+    acc = (block * mult[None, None, :]).sum(axis=2, dtype=np.uint64)
+    acc += (np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(0x2545F4914F6CDD1D))[None, :]
+    return fmix64(acc, inplace=True)
+
+
+def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    other = sig if other is None else other
+    out = np.empty(len(a), dtype=np.float64)
+    step = 1 << 16
+    for lo in range(0, len(a), step):
+        out[lo : lo + step] = (sig[a[lo : lo + step]] == other[b[lo : lo + step]]).mean(axis=1)
+    return out
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    x = np.sort(x)
+    return x[group_starts(x)]
+
+
+def candidate_pairs(keys: np.ndarray, priority: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (lo, hi), lo < hi, of rows sharing a band key. ``keys`` is (n, bands) uint64.
+
+    Within a bucket, each row pairs with the first and the previous ``_MAX_PARTNERS`` rows."""
+    n, bands = keys.shape
+    flat = keys.ravel()
+    rows = np.repeat(np.arange(n, dtype=np.int64), bands)
+    dup = pl.Series(flat).is_duplicated().to_numpy()
+    flat, rows = flat[dup], rows[dup]
+    if len(flat) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    order = np.lexsort((rows, flat))
+    flat, rows = flat[order], rows[order]
+    starts = group_starts(flat)
+    start_pos = np.maximum.accumulate(np.where(starts, np.arange(len(flat)), 0))
+    rank = np.arange(len(flat)) - start_pos
+    los, his = [], []
+    max_rank = int(rank.max())
+    for d in range(1, min(_MAX_PARTNERS, max_rank) + 1):  # previous members
+        sel = np.flatnonzero(rank >= d)
+        los.append(rows[sel - d])
+        his.append(rows[sel])
+    for q in range(0, min(_MAX_PARTNERS, max_rank)):  # first members of big buckets
+        sel = np.flatnonzero(rank > q + _MAX_PARTNERS)
+        if len(sel) == 0:
+            break
+        los.append(rows[start_pos[sel] + q])
+        his.append(rows[sel])
+    lo = np.concatenate(los)
+    hi = np.concatenate(his)
+    keep = lo != hi
+    code = _sorted_unique(lo[keep].astype(np.uint64) * np.uint64(n) + hi[keep].astype(np.uint64))
+    return (code // np.uint64(n)).astype(np.int64), (code % np.uint64(n)).astype(np.int64)
+
+
+# ---------------------------------------------------------------- exact Jaccard
+
+
+def exact_jaccard(sh: np.ndarray, sh_offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the shingle-hash sets of documents a[i], b[i] (vectorised)."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float64)
+    docs, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    la, lb = inv[: len(a)], inv[len(a) :]
+    idx, _ = ragged_gather(sh_offsets, docs)
+    local = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(sh_offsets)[docs])
+    shift = np.uint64(40)
+    low = np.uint64((1 << 40) - 1)
+    u = _sorted_unique((local << shift) | (sh[idx] >> np.uint64(24)))  # per-doc sorted distinct
+    seg = np.searchsorted(u, np.arange(len(docs) + 1, dtype=np.uint64) << shift)
+    size = np.diff(seg)
+    # probe the smaller set's elements in the larger set
+    swap = size[la] > size[lb]
+    small = np.where(swap, lb, la)
+    big = np.where(swap, la, lb)
+    inter = np.zeros(len(a), dtype=np.int64)
+    step = 1 << 15
+    for lo in range(0, len(a), step):
+        s_small, s_big = small[lo : lo + step], big[lo : lo + step]
+        pidx, poff = ragged_gather(seg, s_small)
+        pair = np.repeat(np.arange(len(s_small)), np.diff(poff))
+        query = (s_big[pair].astype(np.uint64) << shift) | (u[pidx] & low)
+        pos = np.searchsorted(u, query)
+        pos = np.minimum(pos, len(u) - 1)
+        inter[lo : lo + step] = np.bincount(pair, weights=(u[pos] == query), minlength=len(s_small)).astype(np.int64)
+    union = size[la] + size[lb] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+# ---------------------------------------------------------------- index (earlier partitions)
+
+
+def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sig: np.ndarray, params: str) -> pl.DataFrame:
+    k = sig.shape[1]
+    blob = np.ascontiguousarray(sig.astype("<u4")).tobytes()
+    width = 4 * k
+    minhash = pl.Series("minhash", [blob[i * width : (i + 1) * width] for i in range(sig.shape[0])], dtype=pl.Binary)
+    return pl.DataFrame(
+        {
+            "item_id": item_ids.cast(pl.String),
+            "origin": origins.cast(pl.String),
+            "minhash": minhash,
+            "params": pl.Series([params] * sig.shape[0], dtype=pl.String),
+        },
+        schema=SIGNATURE_SCHEMA,
+    )
+
+
+def decode_signatures(frame: pl.DataFrame, params: str, num_perm: int = NUM_PERM) -> np.ndarray:
+    if frame.height == 0:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    bad = frame.filter(pl.col("params") != params)
+    if bad.height:
+        raise ValueError(
+            f"{bad.height} earlier signatures were computed with {bad['params'][0]!r}, not {params!r}; "
+            "keep the shingle size (and signature size) of the index or rebuild it from the earlier partitions' text"
+        )
+    blob = b"".join(frame["minhash"].to_list())
+    if len(blob) != frame.height * 4 * num_perm:
+        raise ValueError("malformed minhash blobs in earlier signatures")
+    return np.frombuffer(blob, dtype="<u4").reshape(frame.height, num_perm).astype(np.uint32)
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def find_near_duplicates(
+    candidates: pl.DataFrame,
+    *,
+    threshold: float = 0.8,
+    shingle_size: int = 5,
+    earlier: pl.DataFrame | None = None,
+) -> NearDuplicateResult:
+    """Near duplicates within ``candidates`` (rows in survival-priority order) and against the
+    signatures of earlier partitions. See the module docstring for the method."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError("threshold must be in (0, 1]")
+    params = signature_params(shingle_size)
+    n = candidates.height
+    item_ids = candidates["item_id"].cast(pl.String)
+    if item_ids.n_unique() != n:
+        raise ValueError("item_id must be unique")
+    origins = candidates["origin"].cast(pl.String) if "origin" in candidates.columns else pl.Series([None] * n, dtype=pl.String)
+    sk = sketch(candidates["text"], shingle_size)
+    bands, rows = choose_bands(threshold)
+
+    if earlier is not None and earlier.height:
+        earlier = earlier.filter(~pl.col("item_id").is_in(item_ids.implode()))
+        order_cols = [c for c in ("partition_date", "item_id") if c in earlier.columns]
+        earlier = earlier.sort(order_cols)  # the warehouse returns rows in no fixed order
+        e_sig = decode_signatures(earlier, params)
+        e_ids = earlier["item_id"].cast(pl.String).to_list()
+        e_origin = earlier["origin"].to_list() if "origin" in earlier.columns else [None] * earlier.height
+    else:
+        e_sig = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        e_ids, e_origin = [], []
+    n_e = len(e_ids)
+
+    # LSH over earlier rows (indices 0..n_e-1) then current rows (n_e..), skipping empty texts.
+    live = np.flatnonzero(sk.has_words)
+    all_sig = np.concatenate([e_sig, sk.sig[live]]) if n_e else sk.sig[live]
+    global_row = np.concatenate([np.arange(n_e) - n_e, live])  # <0: earlier (index + n_e)
+    lo, hi = candidate_pairs(band_keys(all_sig, bands, rows))
+    lo_g, hi_g = global_row[lo], global_row[hi]
+    # hi is always current (earlier rows come first); drop earlier-earlier pairs
+    keep = hi_g >= 0
+    lo_g, hi_g, lo, hi = lo_g[keep], hi_g[keep], lo[keep], hi[keep]
+
+    within = lo_g >= 0
+    wa, wb = lo_g[within], hi_g[within]
+    est_w = estimated_jaccard(sk.sig, wa, wb)
+    plausible = est_w >= threshold - _EXACT_MARGIN
+    wa, wb = wa[plausible], wb[plausible]
+    if sk.shingles is not None:
+        sh, sh_off = sk.shingles
+        sim_w = exact_jaccard(sh, sh_off, wa, wb)
+    else:  # re-tokenise only the documents involved (large partitions are sketched in chunks)
+        docs, inv = np.unique(np.concatenate([wa, wb]), return_inverse=True)
+        sub = candidates["text"].gather(docs)
+        tok, off = token_hashes(sub)
+        sh, sh_off = shingle_hashes(tok, off, shingle_size)
+        sim_w = exact_jaccard(sh, sh_off, inv[: len(wa)], inv[len(wa) :])
+    ok = sim_w >= threshold - 1e-12
+    wa, wb, sim_w = wa[ok], wb[ok], sim_w[ok]
+
+    ea, eb = lo_g[~within] + n_e, hi_g[~within]  # earlier row index, current row index
+    sim_e = estimated_jaccard(e_sig, ea, eb, other=sk.sig) if len(ea) else np.zeros(0)
+    ok = sim_e >= threshold - 1e-12
+    ea, eb, sim_e = ea[ok], eb[ok], sim_e[ok]
+
+    removals = _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids, e_origin)
+    ids_list = item_ids.to_list()
+    surv = sk.has_words.copy()
+    surv[item_ids.is_in(removals["item_id"].implode()).to_numpy()] = False
+    surv_idx = np.flatnonzero(surv)
+    signatures = _signatures_frame(item_ids.gather(surv_idx), origins.gather(surv_idx), sk.sig[surv_idx], params)
+    pairs = pl.DataFrame(
+        {
+            "item_id": [ids_list[i] for i in wb.tolist()] + [ids_list[i] for i in eb.tolist()],
+            "other_id": [ids_list[i] for i in wa.tolist()] + [e_ids[i] for i in ea.tolist()],
+            "similarity": np.concatenate([sim_w, sim_e]).astype(np.float64),
+            "exact": [True] * len(wa) + [False] * len(ea),
+        },
+        schema=PAIR_SCHEMA,
+    )
+    return NearDuplicateResult(removals=removals, signatures=signatures, pairs=pairs)
+
+
+def _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids, e_origin) -> pl.DataFrame:
+    ids = item_ids.to_list()
+    org = origins.to_list()
+    removed: dict[int, tuple[str, str, float]] = {}
+    # Earlier partitions: already in the mix, so a match always removes the current row.
+    if len(ea):
+        order = np.lexsort((ea, -sim_e, eb))  # per current row: most similar, then lowest index
+        ea, eb, sim_e = ea[order], eb[order], sim_e[order]
+        first = group_starts(eb)
+        for e, c, s in zip(ea[first].tolist(), eb[first].tolist(), sim_e[first].tolist()):
+            reason = REASON_SYNTH_REAL if org[c] == "synthetic" and e_origin[e] == "real" else REASON_EARLIER
+            removed[c] = (reason, e_ids[e], s)
+    # Within the partition: greedy in priority order over verified pairs (lo < hi).
+    if len(wa):
+        order = np.lexsort((wa, wb))
+        wa, wb, sim_w = wa[order], wb[order], sim_w[order]
+        cur = -1
+        partner: int | None = None
+        partner_sim = 0.0
+
+        def settle(c: int, p: int | None, s: float) -> None:
+            if p is not None and c not in removed:
+                reason = REASON_SYNTH_REAL if org[c] == "synthetic" and org[p] == "real" else REASON_NEAR
+                removed[c] = (reason, ids[p], s)
+
+        for a, b, s in zip(wa.tolist(), wb.tolist(), sim_w.tolist()):
+            if b != cur:
+                settle(cur, partner, partner_sim)
+                cur, partner = b, None
+            if partner is None and a not in removed:
+                partner, partner_sim = a, s
+        settle(cur, partner, partner_sim)
+    keys = sorted(removed)
+    return pl.DataFrame(
+        {
+            "item_id": [ids[i] for i in keys],
+            "reason": [removed[i][0] for i in keys],
+            "duplicate_of": [removed[i][1] for i in keys],
+            "similarity": [float(removed[i][2]) for i in keys],
+        },
+        schema=REMOVAL_SCHEMA,
+    )
