@@ -1,0 +1,46 @@
+"""Bad input is quarantined with a reason; nothing is lost and nothing fails the run."""
+
+from __future__ import annotations
+
+import json
+
+from synth_pipeline_tests.conftest import PARTITION, query, run_graph
+
+GOOD = (
+    "The river rose through the night and by morning the old bridge at the edge of the town was under "
+    "water. People gathered on the hill to watch the current carry branches and fence posts past the "
+    "church, and the baker handed out bread to the families that had left their homes in the dark."
+)
+
+
+def test_bad_files_and_rows_land_in_the_reject_table(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text(GOOD)
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02 binary junk" * 20)
+    (corpus / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 50)
+    (corpus / "empty.md").write_text("   \n")
+    (corpus / "notes.docx").write_bytes(b"PK\x03\x04")
+    lines = [json.dumps({"text": GOOD.replace("river", f"river {i}")}) for i in range(3)]
+    lines += ["{not json", json.dumps({"body": "no text field"}), json.dumps({"text": "too short"})]
+    (corpus / "rows.jsonl").write_text("\n".join(lines) + "\n")
+    (corpus / "table.csv").write_text("id,text\n1,\"" + GOOD.replace("river", "stream") + "\"\n2,\"" + GOOD + "\"\n")
+    (corpus / "nocol.csv").write_text("id,body\n1,hello\n")
+
+    result = run_graph(tmp_path / "home", selection="raw_corpus*", SYNTH_CORPUS=str(corpus), SYNTH_DOCS_PER_PARTITION="1000")
+    assert result.success
+    home = tmp_path / "home"
+    reasons = dict(query(home, "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = ? GROUP BY ALL", [PARTITION]))
+    assert reasons["binary_file"] == 1
+    assert reasons["broken_encoding"] == 1
+    assert reasons["empty_file"] == 1
+    assert reasons["unsupported_type"] == 1
+    assert reasons["malformed_json"] == 1
+    assert reasons["missing_text_field"] == 2  # the jsonl row and the csv without the column
+    assert reasons["quality:too_short"] == 1
+    assert reasons["exact_duplicate"] == 1  # table.csv row 2 repeats good.txt
+    (docs,) = query(home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [PARTITION])[0]
+    assert docs == 1 + 3 + 1  # good.txt, three jsonl rows, one new csv row
+    # Every record read is accounted for: 4 jsonl-derived documents + 2 csv rows + good.txt, plus bad rows.
+    (row_rejects,) = query(home, "SELECT count(*) FROM synth.raw_corpus_rejects WHERE scope = 'row'")[0]
+    assert docs + row_rejects == 1 + 6 + 2

@@ -1,0 +1,100 @@
+"""The whole graph runs offline for a partition and keeps its promises."""
+
+from __future__ import annotations
+
+from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query
+
+STAGES = ["raw_corpus", "seed_prompts", "generated_samples", "graded_samples", "deduplicated_mix", "quality_report"]
+
+
+def test_every_stage_stores_its_partition_in_duckdb(healthy_run):
+    home, result = healthy_run
+    assert result.success
+    for table in STAGES:
+        (rows,) = query(home, f"SELECT count(*) FROM synth.{table} WHERE partition_date = ?", [PARTITION])[0]
+        assert rows > 0, table
+        (dtype,) = query(
+            home,
+            "SELECT data_type FROM information_schema.columns WHERE table_schema='synth' AND table_name=? AND column_name='partition_date'",
+            [table],
+        )[0]
+        assert dtype == "DATE"
+
+
+def test_all_checks_pass_on_the_default_corpus(healthy_run):
+    _, result = healthy_run
+    checks = checks_by_name(result)
+    assert {"synthetic_ratio_within_cap", "diversity_above_thresholds", "unique_keys_and_text",
+            "funnel_accounts_for_every_row", "acceptance_rate_in_band"} <= set(checks)
+    failed = {name: c.metadata for name, c in checks.items() if not c.passed}
+    assert not failed
+
+
+def test_each_check_reports_value_and_threshold(healthy_run):
+    _, result = healthy_run
+    ratio = checks_by_name(result)["synthetic_ratio_within_cap"].metadata
+    assert ratio["synthetic_token_share"].value <= ratio["max_synthetic_token_share"].value
+    diversity = checks_by_name(result)["diversity_above_thresholds"].metadata
+    assert diversity["distinct_2"].value >= diversity["min_distinct_2"].value
+
+
+def test_funnel_accounts_for_every_row(healthy_run):
+    home, _ = healthy_run
+    (prompts, samples, grades) = query(
+        home,
+        """SELECT (SELECT count(*) FROM synth.seed_prompts WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.generated_samples WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $1)""",
+        [PARTITION],
+    )[0]
+    assert prompts == samples == grades
+    (docs, candidates, in_mix, excluded, overlap) = query(
+        home,
+        """SELECT (SELECT count(*) FROM synth.raw_corpus WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.mix_candidates WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.mix_exclusions WHERE partition_date = $1),
+                  (SELECT count(*) FROM synth.deduplicated_mix m JOIN synth.mix_exclusions x USING (item_id, partition_date)
+                   WHERE partition_date = $1)""",
+        [PARTITION],
+    )[0]
+    assert candidates == docs + samples
+    assert in_mix + excluded == candidates and overlap == 0
+    reasons = {r for (r,) in query(home, "SELECT DISTINCT reason FROM synth.mix_exclusions WHERE partition_date = ?", [PARTITION])}
+    assert "over_synthetic_ratio_cap" in reasons or any(r.startswith("not_accepted:") for r in reasons)
+
+
+def test_mix_respects_the_target_ratio_and_keeps_every_real_document(healthy_run):
+    home, _ = healthy_run
+    (share,) = query(
+        home,
+        "SELECT sum(n_tokens) FILTER (WHERE origin='synthetic') / sum(n_tokens) FROM synth.deduplicated_mix WHERE partition_date = ?",
+        [PARTITION],
+    )[0]
+    assert 0.2 < share <= 0.4 + 1e-9
+    (missing_real,) = query(
+        home,
+        """SELECT count(*) FROM synth.mix_candidates c WHERE partition_date = ? AND origin = 'real'
+           AND exclusion_reason IS NULL AND item_id NOT IN (SELECT item_id FROM synth.deduplicated_mix)""",
+        [PARTITION],
+    )[0]
+    assert missing_real == 0
+
+
+def test_every_row_says_it_came_from_the_offline_backend(healthy_run):
+    home, _ = healthy_run
+    assert query(home, "SELECT DISTINCT backend, model FROM synth.generated_samples") == [("offline", "offline-extractive-v1")]
+    html = (home / "reports" / f"quality_report_{PARTITION}.html").read_text()
+    assert "Backend: offline" in html and "not by a language model" in html
+    for section in ("headline", "checks", "funnel", "grading", "diversity", "drift", "trend", "cost", "examples"):
+        assert f'id="{section}"' in html
+    assert html.count("<svg") >= 3 and "http://" not in html.split("<body>")[0]
+
+
+def test_quality_metrics_long_table(healthy_run):
+    home, _ = healthy_run
+    rows = dict(query(home, "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'", [PARTITION]))
+    mix_items = query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = ?", [PARTITION])[0][0]
+    assert rows["mix.items"] == mix_items
+    assert rows["checks.failed"] == 0
+    assert {s for (s,) in query(home, "SELECT DISTINCT scope FROM synth.quality_metrics")} == {"partition", "cumulative"}
