@@ -27,7 +27,7 @@ def test_bad_files_and_rows_land_in_the_reject_table(tmp_path):
     (corpus / "table.csv").write_text("id,text\n1,\"" + GOOD.replace("river", "stream") + "\"\n2,\"" + GOOD + "\"\n")
     (corpus / "nocol.csv").write_text("id,body\n1,hello\n")
 
-    result = run_graph(tmp_path / "home", selection="raw_corpus*", SYNTH_CORPUS=str(corpus), SYNTH_DOCS_PER_PARTITION="1000")
+    result = run_graph(tmp_path / "home", selection=["raw_corpus", "raw_corpus_rejects"], SYNTH_CORPUS=str(corpus), SYNTH_DOCS_PER_PARTITION="1000")
     assert result.success
     home = tmp_path / "home"
     reasons = dict(query(home, "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = ? GROUP BY ALL", [PARTITION]))

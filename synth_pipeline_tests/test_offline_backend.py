@@ -56,7 +56,7 @@ def test_two_runs_of_the_graph_write_identical_samples_and_grades(tmp_path):
     tables = {}
     for name in ("a", "b"):
         home = tmp_path / name
-        assert run_graph(home, selection="raw_corpus*,seed_prompts,generated_samples,graded_samples").success
+        assert run_graph(home, selection=["raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples"]).success
         tables[name] = (
             query(home, "SELECT sample_id, text FROM synth.generated_samples ORDER BY sample_id"),
             query(home, "SELECT sample_id, score, accepted, flags FROM synth.graded_samples ORDER BY sample_id"),
