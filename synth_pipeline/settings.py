@@ -104,8 +104,10 @@ class Settings(BaseSettings):
     )
     price_table: str | None = Field(None, description="JSON or JSON file: {model: {input, output, cached_input}} USD per 1M tokens.")
     llm_cache: bool = Field(True, description="Reuse responses stored in synth.llm_response_cache (never pay twice).")
-    cache_flush_rows: int = Field(64, ge=1, description="Responses per cache write during generation.")
-    cache_flush_interval_s: float = Field(1.0, gt=0, description="Longest wait before buffered responses are written.")
+    cache_flush_rows: int = Field(
+        1000, ge=1, description="Responses per warehouse write during generation (each is journaled at once anyway)."
+    )
+    cache_flush_interval_s: float = Field(2.0, gt=0, description="Longest wait before journaled responses are written to the warehouse.")
     progress_interval_s: float = Field(5.0, gt=0, description="Seconds between progress reports to the run log.")
 
     @model_validator(mode="after")

@@ -38,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import polars as pl
@@ -113,10 +113,21 @@ class CachedResponse:
     extra: str = "{}"  # JSON: e.g. the response_format the judge was answered with
     created_at: float = 0.0  # unix seconds
 
-    def row(self) -> dict:
-        data = asdict(self)
-        data["created_at"] = dt.datetime.fromtimestamp(self.created_at or time.time(), dt.timezone.utc).replace(tzinfo=None)
-        return data
+    def as_json(self) -> dict:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(CachedResponse))
+
+
+def _frame(entries: list[CachedResponse]) -> pl.DataFrame:
+    """Column-wise (fast) frame of ``entries``, one row per key (the first one wins)."""
+    unique = list({e.key: e for e in reversed(entries)}.values())
+    columns = {name: [getattr(e, name) for e in unique] for name in _FIELDS if name != "created_at"}
+    columns["created_at"] = [
+        dt.datetime.fromtimestamp(e.created_at or time.time(), dt.timezone.utc).replace(tzinfo=None) for e in unique
+    ]
+    return pl.DataFrame(columns, schema=_SCHEMA)
 
 
 class ResponseCache:
@@ -125,6 +136,7 @@ class ResponseCache:
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
         self.journal_dir = warehouse.path.parent / "cache" / "llm_journal"
+        self._table_ready = False
 
     # --- reads ---------------------------------------------------------------
     def lookup(self, keys: Iterable[str]) -> dict[str, CachedResponse]:
@@ -158,14 +170,16 @@ class ResponseCache:
     def writer(self) -> "CacheWriter":
         return CacheWriter(self)
 
-    def insert(self, entries: list[CachedResponse]) -> int:
+    def insert(self, entries: list[CachedResponse]) -> None:
         """Write ``entries`` in one short connection; an existing key keeps its first response."""
         if not entries:
-            return 0
-        unique = list({e.key: e for e in entries}.values())
-        frame = pl.DataFrame([e.row() for e in unique], schema=_SCHEMA)
+            return
+        frame = _frame(entries)
         with self.warehouse.connect() as con:
-            return _insert_frame(con, frame)
+            if not self._table_ready:
+                con.execute(_DDL)
+                self._table_ready = True
+            _insert_frame(con, frame, count=False)
 
     # --- journals ------------------------------------------------------------
     def _orphan_journals(self) -> list[tuple[Path, int]]:
@@ -196,27 +210,26 @@ class ResponseCache:
                 rows = []
                 for line in handle:
                     try:
-                        rows.append(CachedResponse(**json.loads(line)).row())
+                        rows.append(CachedResponse(**json.loads(line)))
                     except (ValueError, TypeError):
                         continue  # a line torn by the kill
             if rows:
-                frame = pl.DataFrame(list({r["key"]: r for r in rows}.values()), schema=_SCHEMA)
-                added = _insert_frame(con, frame)
+                added = _insert_frame(con, _frame(rows))
                 log.info("response cache: recovered %d responses (%d new) from %s", len(rows), added, path.name)
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
 
 
-def _insert_frame(con, frame: pl.DataFrame) -> int:
-    con.execute(_DDL)
-    before = con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0]
+def _insert_frame(con, frame: pl.DataFrame, count: bool = True) -> int:
+    """INSERT OR IGNORE ``frame``; returns the rows added (or -1 when not counted)."""
+    before = con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0] if count else 0
     con.register("_cache_batch", frame)
     try:
         con.execute(f"INSERT OR IGNORE INTO {_QUALIFIED} BY NAME SELECT * FROM _cache_batch")
     finally:
         con.unregister("_cache_batch")
-    return int(con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0] - before)
+    return int(con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0] - before) if count else -1
 
 
 class CacheWriter:
@@ -245,7 +258,7 @@ class CacheWriter:
     def put(self, entry: CachedResponse) -> None:
         if not entry.created_at:
             entry.created_at = time.time()
-        os.write(self._fd, (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8"))
+        os.write(self._fd, (json.dumps(entry.as_json(), ensure_ascii=False) + "\n").encode("utf-8"))
         self.pending.append(entry)
         now = time.monotonic()
         if len(self.pending) >= self.cache.flush_rows or now - self.last_flush >= self.cache.flush_interval_s:

@@ -1,0 +1,186 @@
+"""Generation-stage throughput against a local OpenAI-protocol server, beside bare clients.
+
+Measured in one run, against one server with a fixed per-request latency (default
+200 ms) running in its own process (``synth_pipeline_tests/openai_server.py``, plain
+asyncio, so its CPU is not taken from the client's interpreter):
+
+* ``sequential``: a plain ``for`` loop of ``await client.chat.completions.create``;
+* ``bare``: ``asyncio.gather`` over all requests with an ``asyncio.Semaphore(c)``, on a
+  client built exactly like the stage's (``make_async_client``: same connection pool,
+  same timeouts, SDK retries off);
+* ``stage``: ``OpenAIGenerator.generate`` as the ``generated_samples`` asset calls it:
+  cache lookup, workers, retry loop, accounting, the journal and the batched cache
+  writes to a fresh DuckDB warehouse, progress.
+
+Each is reported in requests per second, as a share of the ideal (concurrency ÷
+latency) and of the bare client, with client CPU per request (``time.process_time``
+of this process, all threads, so the stage's cache thread counts). Bare and stage
+alternate over ``--rounds`` rounds with fresh prompts each time; the median is shown.
+
+    .venv/bin/python benchmarks/llm_throughput.py                 # 200 ms, c=32 and 128
+    .venv/bin/python benchmarks/llm_throughput.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synth_pipeline.llm.interface import GenerationRequest  # noqa: E402
+from synth_pipeline.llm.openai_backend import OpenAIGenerator, make_async_client  # noqa: E402
+from synth_pipeline.settings import Settings  # noqa: E402
+from synth_pipeline.warehouse import Warehouse  # noqa: E402
+from synth_pipeline_tests.openai_server import running_server  # noqa: E402
+
+PASSAGE = (
+    "A context manager is an object that defines the runtime context to be established when "
+    "executing a with statement. The context manager handles the entry into, and the exit from, "
+    "the desired runtime context for the execution of the block of code. Context managers are "
+    "normally invoked using the with statement, but can also be used by directly invoking their "
+    "methods. Typical uses of context managers include saving and restoring various kinds of "
+    "global state, locking and unlocking resources, closing opened files, etc."
+)
+
+
+def make_requests(n: int, tag: str, model: str) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(
+            request_id=f"{tag}-{i}",
+            messages=[
+                {"role": "system", "content": "You write clear, faithful training material."},
+                {"role": "user", "content": f"Passage {tag}/{i}:\n{PASSAGE}\n\nExplain this passage to a student, step by step."},
+            ],
+            model=model,
+            temperature=0.8,
+            max_tokens=512,
+            seed=7,
+        )
+        for i in range(n)
+    ]
+
+
+def _kwargs(r: GenerationRequest) -> dict:
+    return {"model": r.model, "messages": r.messages, "temperature": r.temperature, "max_tokens": r.max_tokens, "seed": r.seed}
+
+
+def measure(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_sequential(settings: Settings, requests) -> None:
+    async def go():
+        client = make_async_client(settings, "generator")
+        try:
+            for r in requests:
+                await client.chat.completions.create(**_kwargs(r))
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def run_bare(settings: Settings, requests, concurrency: int) -> None:
+    async def go():
+        client = make_async_client(settings, "generator")
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(r):
+            async with semaphore:
+                return await client.chat.completions.create(**_kwargs(r))
+
+        try:
+            await asyncio.gather(*(one(r) for r in requests))
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def run_stage(settings: Settings, requests) -> None:
+    home = Path(tempfile.mkdtemp(prefix="llm-bench-"))
+    stage_settings = settings.model_copy(update={"home": home})
+    generator = OpenAIGenerator(stage_settings, Warehouse(stage_settings.warehouse_path))
+    results = generator.generate(requests)
+    errors = sum(r.error is not None for r in results)
+    if errors or generator.last_run["sent"] != len(requests):
+        raise SystemExit(f"stage run was not clean: {generator.last_run}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--seconds", type=float, default=8.0, help="target length of one measurement at the ideal rate")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", type=int, default=20, help="requests of the sequential loop")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("OPENAI_API_KEY", "sk-local-benchmark-key")
+    rows = []
+    with running_server(latency_s=args.latency, mode="process") as (base_url, stats):
+        settings = Settings(
+            llm_backend="openai", generator_model="local-generator", generator_base_url=base_url,
+            request_timeout_s=30, progress_interval_s=3600,
+        )
+        seq = make_requests(args.sequential, "seq", "local-generator")
+        wall, cpu = measure(lambda: run_sequential(settings, seq))
+        rows.append({"mode": "sequential", "concurrency": 1, "requests": len(seq), "wall_s": wall,
+                     "req_s": len(seq) / wall, "ideal_req_s": 1 / args.latency, "cpu_ms_per_req": 1000 * cpu / len(seq)})
+        for c in args.concurrency:
+            ideal = c / args.latency
+            n = max(c * 4, int(ideal * args.seconds))
+            # warm up the interpreter and the server at this concurrency
+            run_bare(settings.model_copy(update={"max_concurrency": c}), make_requests(c * 2, f"warm{c}", "local-generator"), c)
+            found: dict[str, list[tuple[float, float]]] = {"bare": [], "stage": []}
+            for k in range(args.rounds):
+                cs = settings.model_copy(update={"max_concurrency": c})
+                for mode in (("bare", "stage") if k % 2 == 0 else ("stage", "bare")):
+                    requests = make_requests(n, f"{mode}{c}r{k}", "local-generator")
+                    if mode == "bare":
+                        found[mode].append(measure(lambda: run_bare(cs, requests, c)))
+                    else:
+                        found[mode].append(measure(lambda: run_stage(cs, requests)))
+            bare_rate = statistics.median(n / w for w, _ in found["bare"])
+            for mode in ("bare", "stage"):
+                rate = statistics.median(n / w for w, _ in found[mode])
+                cpu = statistics.median(1000 * cpu / n for _, cpu in found[mode])
+                rows.append({"mode": mode, "concurrency": c, "requests": n, "rounds": args.rounds,
+                             "req_s": rate, "ideal_req_s": ideal, "share_of_ideal": rate / ideal,
+                             "share_of_bare": rate / bare_rate, "cpu_ms_per_req": cpu,
+                             "all_req_s": [round(n / w, 1) for w, _ in found[mode]]})
+        received = stats["received"]
+
+    print(f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests\n")
+    print(f"{'mode':<11} {'conc':>5} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8} {'% bare':>7} {'CPU ms/req':>11}")
+    for row in rows:
+        share_ideal = row["req_s"] / row["ideal_req_s"]
+        share_bare = row.get("share_of_bare")
+        print(f"{row['mode']:<11} {row['concurrency']:>5} {row['requests']:>8} {row['req_s']:>8.1f} {row['ideal_req_s']:>7.0f} "
+              f"{share_ideal:>8.1%} {(f'{share_bare:.1%}' if share_bare is not None else '-'):>7} {row['cpu_ms_per_req']:>11.2f}")
+    verdicts = []
+    for row in rows:
+        if row["mode"] == "stage":
+            verdicts.append(f"c={row['concurrency']}: stage/bare {row['share_of_bare']:.1%} (target >= 95%)")
+            if row["concurrency"] == 32:
+                verdicts.append(f"c=32: stage/ideal {row['share_of_ideal']:.1%} (target >= 85%)")
+    print("\n" + "\n".join(verdicts))
+    if args.json:
+        args.json.write_text(json.dumps({"latency_s": args.latency, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
