@@ -40,8 +40,10 @@ from synth_pipeline.dedup._arrays import group_starts, ragged_gather
 from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
 
 NUM_PERM = 128
-SIGNATURE_ALGORITHM = "oph-optdens-v1"
+SIGNATURE_ALGORITHM = "oph-optdens-v2"
 _EMPTY = np.uint32(0xFFFFFFFF)
+OPH_SKETCHES = 2
+_SKETCH_SEEDS = (0, 0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D)
 _MAX_PARTNERS = 32
 _PROBE_ROUNDS = 64
 # Signatures are computed in chunks of this many documents on WORKERS threads; shingle hashes
@@ -73,7 +75,7 @@ class NearDuplicateResult:
 
 def signature_params(shingle_size: int, num_perm: int = NUM_PERM) -> str:
     """Identifies how a stored signature was computed; only equal params are comparable."""
-    return f"{SIGNATURE_ALGORITHM};words=lower\\w+;xxh3;n={shingle_size};k={num_perm}"
+    return f"{SIGNATURE_ALGORITHM};words=lower\\w+;xxh3;n={shingle_size};k={OPH_SKETCHES}x{num_perm // OPH_SKETCHES}"
 
 
 def lsh_probability(j: float, bands: int, rows: int) -> float:
@@ -134,17 +136,29 @@ def _densify(sig: np.ndarray) -> np.ndarray:
 
 
 def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_PERM) -> np.ndarray:
-    """(n_docs, num_perm) uint32 densified one-permutation MinHash signatures."""
-    bits = int(math.log2(num_perm))
-    if 1 << bits != num_perm:
-        raise ValueError("num_perm must be a power of two")
+    """(n_docs, num_perm) uint32 densified one-permutation MinHash signatures.
+
+    The ``num_perm`` values are ``OPH_SKETCHES`` independent one-permutation sketches of
+    ``num_perm / OPH_SKETCHES`` bins each (bins ~ half the shingles of a typical document, so
+    few bins are empty and densification is cheap); sketch 0 hashes with the shingle hash
+    itself, sketch s > 0 with fmix64(hash ^ seed_s). Bin = top bits, value = low 32 bits."""
+    bins = num_perm // OPH_SKETCHES
+    bits = int(math.log2(bins))
+    if 1 << bits != bins or bins * OPH_SKETCHES != num_perm:
+        raise ValueError("num_perm / OPH_SKETCHES must be a power of two")
     n = len(sh_offsets) - 1
     sig = np.full(n * num_perm, _EMPTY, dtype=np.uint32)
     if len(sh):
-        doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(sh_offsets))
-        cell = doc * num_perm + (sh >> np.uint64(64 - bits)).astype(np.int64)
-        np.minimum.at(sig, cell, (sh & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-    return _densify(sig.reshape(n, num_perm))
+        base = np.repeat(np.arange(0, n * num_perm, num_perm, dtype=np.int64), np.diff(sh_offsets))
+        for s in range(OPH_SKETCHES):
+            hs = sh if s == 0 else fmix64(sh ^ np.uint64(_SKETCH_SEEDS[s]), inplace=True)
+            cell = (hs >> np.uint64(64 - bits)).astype(np.int64)
+            cell += base
+            if s:
+                cell += s * bins
+            np.minimum.at(sig, cell, (hs & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    sig = sig.reshape(n * OPH_SKETCHES, bins)
+    return _densify(sig).reshape(n, num_perm)
 
 
 @dataclass

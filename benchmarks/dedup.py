@@ -1,0 +1,301 @@
+"""Near-duplicate detection benchmark: this project's stage vs rensa vs datasketch, one run.
+
+    .venv/bin/python benchmarks/dedup.py                 # 100k docs, datasketch on 10k
+    .venv/bin/python benchmarks/dedup.py --docs 20000 --repeats 1   # quick look
+
+What it does, on the same input for every method:
+
+1. Builds a seeded corpus (``benchmarks/dedup_corpus.py``) of ``--docs`` documents of ~130
+   words with planted near-duplicate families (word edits at controlled Jaccard levels), and
+   writes it to a temporary Parquet file.
+2. Runs each method in its own child process (so that peak RSS is the method's own; the
+   corpus is loaded before the clock starts), ``--repeats`` times, and takes the median wall
+   time (``time.perf_counter``), from text in to verified near-duplicate pairs out:
+
+   * ``synth_pipeline``: ``find_near_duplicates`` (tokenise, shingle, one-permutation MinHash
+     with densification, LSH 25x5, exact verification, survivor choice, signature rows).
+   * ``rensa``: words and shingles built in Python (the token-list input rensa's README uses),
+     ``RMinHash.from_token_sets`` (128 perms), ``RMinHashLSH`` (32 bands x 4 rows: rensa needs
+     bands to divide 128, and its 16x8 default finds only ~95% of pairs at J=0.8), query every
+     document, keep candidates whose estimated Jaccard >= threshold.
+   * ``rensa-prehashed``: this project's vectorised tokeniser and shingle hashes fed to
+     ``RMinHash.digest_matrix_from_flat_token_hashes`` + ``RMinHashLSH.insert_matrix`` +
+     ``query_duplicate_flags_matrix``: rensa's fastest path, yielding only per-document
+     duplicate flags (no pairs, no verification), so a lower bound on rensa's time.
+   * ``datasketch``: ``MinHash.bulk`` (128 perms) + ``MinHashLSH`` with the same 25x5 banding
+     as ours, estimated Jaccard >= threshold; on the first ``--datasketch-docs`` documents
+     (it is slow), and this project's stage is also run on that same subset for the ratio.
+3. Scores each method's pairs against exact Jaccard of the shingle sets, computed by an
+   independent pure-Python reference (sets of word 5-tuples), on all planted pairs plus
+   ``--random-pairs`` random non-planted pairs: recall = found / (pairs with J >= threshold);
+   precision = found pairs with J >= threshold / found pairs among those evaluated. Also the
+   precision over *all* pairs a method reported (each checked exactly).
+
+Threads: 2 cores on the reference machine. Our stage uses polars' thread pool and two numpy
+worker threads; rensa's batch APIs use its Rayon pool (all cores); datasketch is single-threaded.
+Memory: peak resident set size of the child (``resource.getrusage``), minus the RSS after the
+corpus was loaded (``delta``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_WORD = re.compile(r"\w+")
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def py_shingles(text: str, n: int) -> list[str]:
+    """The project's shingle definition in plain Python: lowercase, \\w+ words, n-grams
+    joined by a space; a document shorter than n words is one shingle."""
+    w = _WORD.findall(text.lower())
+    if not w:
+        return []
+    if len(w) < n:
+        return [" ".join(w)]
+    return [" ".join(w[i : i + n]) for i in range(len(w) - n + 1)]
+
+
+# ----------------------------------------------------------------- methods (run in a child)
+
+
+def run_ours(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
+    import polars as pl
+
+    from synth_pipeline.dedup.near_duplicates import find_near_duplicates
+
+    df = pl.DataFrame(
+        {"item_id": [str(i) for i in range(len(texts))], "origin": ["real"] * len(texts), "text": texts}
+    )
+    res = find_near_duplicates(df, threshold=threshold, shingle_size=n)
+    a = res.pairs["item_id"].cast(pl.Int64).to_list()
+    b = res.pairs["other_id"].cast(pl.Int64).to_list()
+    return [(min(x, y), max(x, y)) for x, y in zip(a, b)]
+
+
+def run_rensa(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
+    import rensa
+
+    sets = [py_shingles(t, n) for t in texts]
+    mhs = rensa.RMinHash.from_token_sets(sets, 128, 42)
+    lsh = rensa.RMinHashLSH(threshold, 128, 32)
+    lsh.insert_many(mhs)
+    pairs = []
+    for i, cands in enumerate(lsh.query_all(mhs)):
+        mi = mhs[i]
+        for j in cands:
+            if j > i and mi.jaccard(mhs[j]) >= threshold:
+                pairs.append((i, j))
+    return pairs
+
+
+def run_rensa_prehashed(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
+    import polars as pl
+    import rensa
+
+    from synth_pipeline.dedup.shingles import shingle_hashes, token_hashes
+
+    tok, off = token_hashes(pl.Series(texts))
+    sh, sh_off = shingle_hashes(tok, off, n)
+    m = rensa.RMinHash.digest_matrix_from_flat_token_hashes(sh, sh_off, 128, 42)
+    lsh = rensa.RMinHashLSH(threshold, 128, 32)
+    lsh.insert_matrix(m)
+    flags = lsh.query_duplicate_flags_matrix(m)
+    _ = sum(flags)
+    return []  # flags only: no pairs to score
+
+
+def run_datasketch(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
+    from datasketch import MinHash, MinHashLSH
+
+    mhs = MinHash.bulk(([s.encode() for s in py_shingles(t, n)] for t in texts), num_perm=128, seed=1)
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, params=(25, 5))
+    with lsh.insertion_session() as sess:
+        for i, m in enumerate(mhs):
+            sess.insert(i, m)
+    pairs = []
+    for i, m in enumerate(mhs):
+        for j in lsh.query(m):
+            if j > i and m.jaccard(mhs[j]) >= threshold:
+                pairs.append((i, j))
+    return pairs
+
+
+METHODS = {
+    "synth_pipeline": run_ours,
+    "rensa": run_rensa,
+    "rensa-prehashed": run_rensa_prehashed,
+    "datasketch": run_datasketch,
+}
+
+
+def child(method: str, corpus_path: str, limit: int, threshold: float, n: int, repeats: int, out: str) -> None:
+    import polars as pl
+
+    texts = pl.read_parquet(corpus_path)["text"].head(limit).to_list()
+    fn = METHODS[method]
+    fn(texts[:300], threshold, n)  # warm-up: imports, first-call setup
+    rss_loaded = _rss_mib()
+    times, pairs = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pairs = fn(texts, threshold, n)
+        times.append(time.perf_counter() - t0)
+    Path(out).write_text(
+        json.dumps(
+            {
+                "method": method,
+                "docs": len(texts),
+                "times": times,
+                "pairs": sorted(set(pairs)),
+                "peak_rss_mib": _peak_mib(),
+                "rss_loaded_mib": rss_loaded,
+            }
+        )
+    )
+
+
+# ----------------------------------------------------------------- scoring (parent)
+
+
+def exact_jaccard(texts: list[str], i: int, j: int, n: int, cache: dict[int, set]) -> float:
+    for k in (i, j):
+        if k not in cache:
+            cache[k] = set(py_shingles(texts[k], n))
+    a, b = cache[i], cache[j]
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def score(pairs, texts, eval_pairs, truth, threshold, n, cache, limit=None):
+    found = set(map(tuple, pairs))
+    evaluated = {p for p in eval_pairs if limit is None or p[1] < limit}
+    positives = {p for p in evaluated if truth[p] >= threshold}
+    found_eval = found & evaluated
+    tp = len(found_eval & positives)
+    recall = tp / len(positives) if positives else float("nan")
+    precision = tp / len(found_eval) if found_eval else float("nan")
+    good_all = sum(1 for p in found if exact_jaccard(texts, p[0], p[1], n, cache) >= threshold)
+    precision_all = good_all / len(found) if found else float("nan")
+    return recall, precision, precision_all, len(positives), len(found)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--datasketch-docs", type=int, default=10_000)
+    ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--shingle-size", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--random-pairs", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=20240)
+    ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--corpus", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.corpus, args.limit, args.threshold, args.shingle_size, args.repeats, args.out)
+        return
+
+    import polars as pl
+
+    from dedup_corpus import build_corpus
+
+    t0 = time.perf_counter()
+    corpus = build_corpus(args.docs, seed=args.seed)
+    texts = corpus.texts
+    print(f"corpus: {len(texts)} docs, {sum(map(len, corpus.families))} in {len(corpus.families)} planted families, "
+          f"{time.perf_counter() - t0:.1f}s to build (seed {args.seed})", flush=True)
+    planted = {(min(a, b), max(a, b)) for fam in corpus.families for a in fam for b in fam if a != b}
+    rng = random.Random(args.seed)
+    randoms = set()
+    while len(randoms) < args.random_pairs:
+        a, b = rng.randrange(len(texts)), rng.randrange(len(texts))
+        if a != b and (min(a, b), max(a, b)) not in planted:
+            randoms.add((min(a, b), max(a, b)))
+    eval_pairs = planted | randoms
+    cache: dict[int, set] = {}
+    truth = {p: exact_jaccard(texts, p[0], p[1], args.shingle_size, cache) for p in eval_pairs}
+    pos = sum(1 for p in planted if truth[p] >= args.threshold)
+    print(f"evaluated pairs: {len(planted)} planted ({pos} with exact J >= {args.threshold}), "
+          f"{len(randoms)} random (max exact J {max(truth[p] for p in randoms):.3f})", flush=True)
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "corpus.parquet")
+        pl.DataFrame({"text": texts}).write_parquet(path)
+        plan = []
+        for m in args.methods.split(","):
+            limit = args.datasketch_docs if m == "datasketch" else args.docs
+            plan.append((m, limit))
+            if m == "datasketch" and "synth_pipeline" in args.methods:
+                plan.append(("synth_pipeline", limit))
+        for m, limit in plan:
+            out = os.path.join(tmp, f"{m}-{limit}.json")
+            cmd = [sys.executable, __file__, "--child", m, "--corpus", path, "--limit", str(limit),
+                   "--threshold", str(args.threshold), "--shingle-size", str(args.shingle_size),
+                   "--repeats", str(args.repeats), "--out", out]
+            subprocess.run(cmd, check=True)
+            r = json.loads(Path(out).read_text())
+            r["median"] = statistics.median(r["times"])
+            print(f"  ran {m} on {r['docs']} docs: median {r['median']:.2f}s of {len(r['times'])}", flush=True)
+            runs.append(r)
+
+    ours_full = next((r for r in runs if r["method"] == "synth_pipeline" and r["docs"] == args.docs), None)
+    header = (f"| method | docs | median s | docs/s | our speed-up | recall | precision (evaluated) | "
+              f"precision (all reported) | pairs | peak RSS MiB (delta) |")
+    print()
+    print(f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
+          f"repeats {args.repeats}")
+    print(header)
+    print("|" + "---|" * 10)
+    for r in runs:
+        dps = r["docs"] / r["median"]
+        same = next((o for o in runs if o["method"] == "synth_pipeline" and o["docs"] == r["docs"]), None)
+        ratio = (r["median"] / same["median"]) if same and r["method"] != "synth_pipeline" else None
+        if r["method"] == "rensa-prehashed":
+            rec = prec = prec_all = "n/a (flags only)"
+            npairs = "-"
+        else:
+            lim = r["docs"] if r["docs"] < args.docs else None
+            recall, precision, precision_all, _, npairs = score(
+                r["pairs"], texts, eval_pairs, truth, args.threshold, args.shingle_size, cache, limit=lim)
+            rec, prec, prec_all = f"{recall:.4f}", f"{precision:.4f}", f"{precision_all:.4f}"
+        print(f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
+              f"{'%.1f×' % ratio if ratio else '-'} | {rec} | {prec} | {prec_all} | {npairs} | "
+              f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |")
+    if ours_full:
+        print(f"\nour peak RSS at {args.docs} docs: {ours_full['peak_rss_mib']:.0f} MiB (target <= 2048)")
+
+
+if __name__ == "__main__":
+    main()
