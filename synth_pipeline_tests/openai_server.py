@@ -171,6 +171,27 @@ def _is_judge(body: dict) -> bool:
     return isinstance(system, str) and "grader" in system.lower()
 
 
+def demo_requests(n: int, tag: str = "demo", model: str = "local-generator", max_tokens: int = 256, markers: dict[int, str] | None = None):
+    """``n`` generation requests with distinct prompts (``markers``: index -> fault marker text)."""
+    from synth_pipeline.llm.interface import GenerationRequest
+
+    markers = markers or {}
+    return [
+        GenerationRequest(
+            request_id=f"{tag}-{i:05d}",
+            messages=[
+                {"role": "system", "content": "You write clear, faithful training material."},
+                {"role": "user", "content": f"Explain item {i} of {tag}: how caches, retries and rate limits keep a pipeline cheap. {markers.get(i, '')}".strip()},
+            ],
+            model=model,
+            temperature=0.7,
+            max_tokens=max_tokens,
+            seed=11,
+        )
+        for i in range(n)
+    ]
+
+
 def _count_words(text: str) -> int:
     return len(text.split())
 
@@ -313,17 +334,17 @@ class OpenAICompatServer:
             stats.auth_sha256[hashlib.sha256(token.encode()).hexdigest()] += 1
             stats.attempts[fingerprint] += 1
             attempt = stats.attempts[fingerprint]
-        kind = "cancelled"
+        state = {"kind": "cancelled"}  # a hang the client gave up on stays counted as "hang"
         try:
-            status, payload, extra, kind = await self._chat_reply(headers, raw, token, fingerprint, attempt)
+            status, payload, extra, state["kind"] = await self._chat_reply(headers, raw, token, fingerprint, attempt, state)
             conn._write(status, payload, extra)
         finally:
             with stats._lock:
                 stats.in_flight -= 1
                 stats.completed += 1
-                stats.by_kind[kind] += 1
+                stats.by_kind[state["kind"]] += 1
 
-    async def _chat_reply(self, headers, raw, token, fingerprint, attempt):
+    async def _chat_reply(self, headers, raw, token, fingerprint, attempt, state):
         cfg = self.config
         if cfg.require_api_key is not None and token != cfg.require_api_key:
             message = f"Incorrect API key provided: {token}."  # echoes it, as some servers do
@@ -349,6 +370,7 @@ class OpenAICompatServer:
         if fault == "500":
             return 500, b'{"error":{"message":"The server had an error processing your request.","type":"server_error"}}', None, "500"
         if fault == "hang":
+            state["kind"] = "hang"
             await asyncio.sleep(cfg.hang_s)
             return 500, b'{"error":{"message":"hung","type":"server_error"}}', None, "hang"
         if fault == "malformed":

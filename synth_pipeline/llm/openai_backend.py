@@ -61,6 +61,10 @@ from synth_pipeline.settings import Settings
 from synth_pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+# Progress and run summaries go to the Dagster run log when a step is running: this is
+# the logger ``dagster.get_dagster_logger("synth_pipeline.llm")`` returns, named without
+# importing dagster (seconds of start-up in processes that do not need it).
+runlog = logging.getLogger("dagster.builtin.synth_pipeline.llm")
 
 DEFAULT_GENERATOR_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE_MODEL = "gpt-4.1-mini"  # not the generator by default: models prefer their own text
@@ -166,6 +170,7 @@ class _Progress:
     def __init__(self, what: str, total: int, callback: ProgressCallback | None, interval_s: float):
         self.what, self.total, self.callback, self.interval_s = what, total, callback, interval_s
         self.done = self.errors = self.retries = self.hits = 0
+        self.reported_errors = self.reported_retries = 0
         self.started = self.last = time.monotonic()
         self.bar = None
         if total and sys.stderr is not None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
@@ -190,8 +195,12 @@ class _Progress:
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate else math.inf
-        log.info("%s: %d/%d done (%.1f req/s, ETA %.0fs), %d cache hits, %d errors, %d retries",
-                 self.what, self.done, self.total, rate, eta, self.hits, self.errors, self.retries)
+        # The caller's callback logs done/total/rate/ETA; this line adds what it cannot
+        # know (errors, retries, cache hits) whenever there is news, or stands in for it.
+        if self.callback is None or self.errors != self.reported_errors or self.retries != self.reported_retries:
+            runlog.info("%s: %d/%d done (%.1f req/s, ETA %.0fs), %d cache hits, %d errors, %d retries",
+                        self.what, self.done, self.total, rate, eta, self.hits, self.errors, self.retries)
+            self.reported_errors, self.reported_retries = self.errors, self.retries
         if self.callback is not None:
             self.callback(self.done, self.total)
 
@@ -263,7 +272,7 @@ class _Engine:
         elapsed = time.monotonic() - started
         errors = sum(1 for o in outcomes if o is not None and o.error)
         self.stats = {"requests": total, "cache_hits": len(hits), "sent": len(misses), "errors": errors, "retries": tracker.retries}
-        log.info("%s: %d requests, %d from cache, %d sent in %.1fs, %d errors, %d retries, $%.4f",
+        runlog.info("%s finished: %d requests, %d from cache, %d sent in %.1fs, %d errors, %d retries, $%.4f paid",
                  what, total, len(hits), len(misses), elapsed, errors, tracker.retries,
                  sum(o.cost_usd for o in outcomes if o is not None and not o.cached))
         return [o if o is not None else _Outcome(None, None, error="internal: no outcome") for o in outcomes]
