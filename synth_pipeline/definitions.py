@@ -8,6 +8,7 @@ from synth_pipeline.assets.corpus import raw_corpus
 from synth_pipeline.assets.generation import generated_samples, graded_samples
 from synth_pipeline.assets.mix import mix_candidates
 from synth_pipeline.assets.prompts import seed_prompts
+from synth_pipeline.assets.release import dataset_release
 from synth_pipeline.assets.report import quality_report
 from synth_pipeline.automation import daily_schedule, new_corpus_files_sensor, pipeline_job
 from synth_pipeline.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS, funnel_checks, mix_checks
@@ -21,7 +22,7 @@ SQL_HOOKS = {
 sql_assets = [build_sql_asset(model, SQL_HOOKS.get(model.name)) for model in discover_models()]
 
 defs = Definitions(
-    assets=[raw_corpus, seed_prompts, generated_samples, graded_samples, mix_candidates, *sql_assets, quality_report],
+    assets=[raw_corpus, seed_prompts, generated_samples, graded_samples, mix_candidates, *sql_assets, quality_report, dataset_release],
     jobs=[pipeline_job],
     schedules=[daily_schedule],
     sensors=[new_corpus_files_sensor],

@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     cache_flush_interval_s: float = Field(2.0, gt=0, description="Longest wait before journaled responses are written to the warehouse.")
     progress_interval_s: float = Field(5.0, gt=0, description="Seconds between progress reports to the run log.")
 
+    # --- dataset release (issue 6: export) -----------------------------------------
+    release_shard_max_bytes: int = Field(
+        500_000_000, ge=1024,
+        description="Upper bound on one Parquet/JSONL shard's uncompressed size (the `datasets` push_to_hub default, 500 MB).",
+    )
+    release_chat_jsonl: bool = Field(False, description="Also write synthetic items as chat-messages JSONL (chat/*.jsonl).")
+    release_license: str | None = Field(
+        None, description="Licence id for the dataset card; default derived from the corpus (builtin: other/psf-2.0, else unknown)."
+    )
+    release_license_name: str | None = Field(None, description="Licence name when release_license is 'other'.")
+    release_license_link: str | None = Field(None, description="Link to the licence text.")
+
     @model_validator(mode="after")
     def _landing_default(self) -> "Settings":
         if self.landing_dir is None:
@@ -127,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.home / "releases"
 
     def public_dict(self) -> dict[str, object]:
         """Settings as recorded in metadata and reports (no secrets live here by design)."""

@@ -1,0 +1,86 @@
+"""``dataset_release``: the cumulative mix up to a partition, as files a trainer loads directly.
+
+Downstream of ``quality_report``, so in a run of the graph the blocking checks on the mix
+stop the release too; run on its own, the release re-checks what the reports recorded
+(see :mod:`synth_pipeline.release.export`) and refuses a partition whose report failed,
+is missing or is stale.
+"""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.release import card, export
+from synth_pipeline.resources import SynthResource
+from synth_pipeline.versioning import source_version
+from synth_pipeline.warehouse import write_partition
+
+CODE_VERSION = source_version(export, card)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    code_version=CODE_VERSION,
+    group_name="synth",
+    deps=[AssetKey("deduplicated_mix"), AssetKey("quality_report"), AssetKey("seed_prompts")],
+    description="The cumulative mix up to this partition as Parquet shards (optionally chat JSONL), "
+    "a dataset card quoting the quality report, and a manifest with content hashes: "
+    "$SYNTH_HOME/releases/<partition>/.",
+)
+def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
+    settings = synth.settings()
+    partition = context.partition_key
+    with synth.warehouse().connect() as con:
+        result = export.build_release(con, partition, settings, run_id=context.run_id, code_version=CODE_VERSION)
+        manifest_sha = export.sha256_file(result.path / "manifest.json")
+        cumulative = result.manifest["quality_metrics"]["cumulative"]
+        data = [f for f in result.files if f["config"] == "default"]
+        chat = [f for f in result.files if f["config"] == "chat"]
+        write_partition(
+            con,
+            "dataset_release",
+            partition,
+            pl.DataFrame(
+                {
+                    "path": [str(result.path.resolve())],
+                    "rows": [result.rows],
+                    "parquet_shards": [len(data)],
+                    "parquet_bytes": [sum(f["bytes"] for f in data)],
+                    "chat_rows": [sum(f["rows"] for f in chat)],
+                    "chat_bytes": [sum(f["bytes"] for f in chat)],
+                    "source_partitions": [len(result.facts.partitions)],
+                    "synthetic_item_share": [float(cumulative["mix.synthetic_item_share"])],
+                    "synthetic_token_share": [float(cumulative["mix.synthetic_token_share"])],
+                    "manifest_sha256": [manifest_sha],
+                    "release_code_version": [CODE_VERSION],
+                    "dagster_run_id": [context.run_id],
+                }
+            ),
+        )
+    return MaterializeResult(
+        metadata={
+            "rows": result.rows,
+            "parquet_shards": len(data),
+            "parquet_bytes": sum(f["bytes"] for f in data),
+            "chat_rows": sum(f["rows"] for f in chat),
+            "source_partitions": len(result.facts.partitions),
+            "synthetic_item_share": float(cumulative["mix.synthetic_item_share"]),
+            "synthetic_token_share": float(cumulative["mix.synthetic_token_share"]),
+            "manifest_sha256": manifest_sha,
+            "release_path": MetadataValue.path(str(result.path.resolve())),
+            "dataset_card": MetadataValue.md(_card_summary(result)),
+            "files": MetadataValue.md(_md_files(result.files)),
+        }
+    )
+
+
+def _card_summary(result: export.ReleaseResult) -> str:
+    """The card's body from the composition section on (the UI renders Markdown, not YAML front matter)."""
+    text = (result.path / "README.md").read_text(encoding="utf-8")
+    body = text.split("\n---\n", 1)[-1]
+    return body.strip()
+
+
+def _md_files(files: list[dict]) -> str:
+    rows = [f"| {f['path']} | {f['rows'] if f['rows'] is not None else ''} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in files]
+    return "\n".join(["| file | rows | bytes | sha256 |", "|---|---|---|---|", *rows])

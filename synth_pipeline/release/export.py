@@ -1,0 +1,379 @@
+"""Write a release: the cumulative mix up to a partition as Parquet shards, optional chat
+JSONL, a dataset card and a manifest with content hashes.
+
+Layout of ``$SYNTH_HOME/releases/<partition>/``::
+
+    README.md                              dataset card; YAML front matter names the configs
+    manifest.json                          every file with sha256, bytes, rows; columns; lineage
+    data/train-00000-of-0000N.parquet      config "default": one row per mix item
+    chat/train-00000-of-0000N.jsonl        config "chat" (SYNTH_RELEASE_CHAT_JSONL=1): synthetic items
+                                           as {"messages": [...prompt..., {"role": "assistant", ...}]}
+
+``datasets.load_dataset(<dir>)`` reads the card's ``configs``; ``datasets.load_dataset("parquet",
+data_files=<dir>/data/*.parquet)`` and ``polars.read_parquet(<dir>/data/*.parquet)`` read the
+shards directly. Shard names follow the Hub's ``<split>-<i>-of-<n>`` pattern so the split is
+found without a card too.
+
+The release refuses to ship (raises :class:`ReleaseBlocked`) when a partition it includes
+has no quality report, when that report recorded a failed check, or when the mix changed
+after the report was computed: the card's figures are the report's figures, never a second
+computation that could disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from synth_pipeline import __version__
+from synth_pipeline.checks import funnel_checks, mix_checks
+from synth_pipeline.release.card import ReleaseFacts, render_card
+from synth_pipeline.settings import Settings
+
+MIX = "synth.deduplicated_mix"
+SPLIT = "train"
+ROW_OVERHEAD_BYTES = 256  # ids, lineage and numbers of one row beside its text, uncompressed
+BATCH_ROWS = 20_000
+# A shard's share of the mix is compared with the report's to this tolerance (floats summed in another order).
+TOLERANCE = 1e-9
+
+
+class ReleaseBlocked(RuntimeError):
+    """The mix may not ship: a report is missing, a check failed, or the report is stale."""
+
+
+@dataclass
+class ReleaseResult:
+    partition: str
+    path: Path
+    rows: int
+    files: list[dict] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+    facts: ReleaseFacts | None = None
+
+    @property
+    def bytes(self) -> int:
+        return sum(f["bytes"] for f in self.files)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _metrics(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """quality_metrics of every partition <= ``partition`` (partition scope) and the cumulative scope of ``partition``."""
+    try:
+        rows = con.execute(
+            "SELECT strftime(partition_date, '%Y-%m-%d'), scope, metric, value FROM synth.quality_metrics "
+            "WHERE partition_date <= ?::DATE ORDER BY partition_date",
+            [partition],
+        ).fetchall()
+    except duckdb.CatalogException as exc:
+        raise ReleaseBlocked("synth.quality_metrics does not exist: materialise quality_report first") from exc
+    per_partition: dict[str, dict[str, float]] = {}
+    cumulative: dict[str, float] = {}
+    for day, scope, metric, value in rows:
+        if scope == "partition":
+            per_partition.setdefault(day, {})[metric] = value
+        elif scope == "cumulative" and day == partition:
+            cumulative[metric] = value
+    return per_partition, cumulative
+
+
+def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> tuple[list[str], dict, dict]:
+    """The partitions to ship and the report figures the card quotes; raises ReleaseBlocked."""
+    mix_days = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT strftime(partition_date, '%Y-%m-%d') FROM {MIX} WHERE partition_date <= ?::DATE ORDER BY 1",
+            [partition],
+        ).fetchall()
+    ]
+    if partition not in mix_days:
+        raise ReleaseBlocked(f"deduplicated_mix has no rows for {partition}: materialise it first")
+    per_partition, cumulative = _metrics(con, partition)
+    missing = [d for d in mix_days if d not in per_partition]
+    if missing or not cumulative:
+        raise ReleaseBlocked(
+            f"no quality report for partitions {missing or [partition]}: materialise quality_report for them before releasing"
+        )
+    failed = {d: int(per_partition[d].get("checks.failed", 0)) for d in mix_days if per_partition[d].get("checks.failed", 0)}
+    if failed:
+        raise ReleaseBlocked(f"blocking checks failed in the quality report of {failed}: fix the mix, do not ship it")
+    items, synthetic, tokens, synthetic_tokens = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
+                   coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0)
+            FROM {MIX} WHERE partition_date <= ?::DATE""",
+        [partition],
+    ).fetchone()
+    token_share = synthetic_tokens / max(1, tokens)
+    stale = []
+    if items != cumulative.get("mix.items") or synthetic != cumulative.get("mix.synthetic_items"):
+        stale.append(f"items {items}/{synthetic} vs report {cumulative.get('mix.items')}/{cumulative.get('mix.synthetic_items')}")
+    if abs(token_share - cumulative.get("mix.synthetic_token_share", -1)) > TOLERANCE:
+        stale.append(f"synthetic token share {token_share} vs report {cumulative.get('mix.synthetic_token_share')}")
+    if stale:
+        raise ReleaseBlocked(
+            f"the mix changed after the quality report of {partition} was computed ({'; '.join(stale)}): "
+            "re-materialise quality_report for it, then the release"
+        )
+    if token_share > settings.max_synthetic_ratio or synthetic / max(1, items) > settings.max_synthetic_item_ratio:
+        raise ReleaseBlocked(
+            f"cumulative synthetic share {token_share:.4f} (tokens) / {synthetic / max(1, items):.4f} (items) "
+            f"is above the caps {settings.max_synthetic_ratio} / {settings.max_synthetic_item_ratio}"
+        )
+    return mix_days, per_partition, cumulative
+
+
+def _shard_names(prefix: str, count: int, suffix: str) -> list[str]:
+    return [f"{prefix}/{SPLIT}-{i:05d}-of-{count:05d}.{suffix}" for i in range(count)]
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> tuple[list[dict], list[dict]]:
+    """Stream the cumulative mix into size-bounded shards; returns file entries and columns."""
+    # Shard by running estimated size in a fixed order (partition, origin, item id), so a
+    # re-release of the same data writes the same bytes. dense_rank closes the gaps that
+    # one row larger than the bound would leave.
+    sized = f"""
+        WITH ordered AS (
+            SELECT *, sum(strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES}) OVER (
+                       ORDER BY partition_date, origin, item_id ROWS UNBOUNDED PRECEDING) AS _running
+            FROM {MIX} WHERE partition_date <= ?::DATE
+        )
+        SELECT * EXCLUDE (_running), (dense_rank() OVER (ORDER BY (_running - 1) // {int(max_bytes)}) - 1)::INT AS _shard
+        FROM ordered ORDER BY partition_date, origin, item_id"""
+    (count,) = con.execute(f"SELECT coalesce(max(_shard) + 1, 1) FROM ({sized})", [partition]).fetchone()
+    names = _shard_names("data", int(count), "parquet")
+    reader = con.execute(sized, [partition]).fetch_record_batch(BATCH_ROWS)
+    schema = reader.schema.remove(reader.schema.get_field_index("_shard"))
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    rows = [0] * int(count)
+    try:
+        for batch in reader:
+            shard_col = batch.column(batch.schema.get_field_index("_shard"))
+            table = pa.Table.from_batches([batch]).drop_columns(["_shard"])
+            for shard in sorted(set(shard_col.to_pylist())):
+                part = table.filter(pc.equal(shard_col, shard))
+                if shard not in writers:
+                    writers[shard] = pq.ParquetWriter(out / names[shard], schema, compression="zstd")
+                writers[shard].write_table(part)
+                rows[shard] += part.num_rows
+        for shard in range(int(count)):
+            if shard not in writers:  # an empty release still has one loadable shard
+                writers[shard] = pq.ParquetWriter(out / names[shard], schema, compression="zstd")
+                writers[shard].write_table(schema.empty_table())
+    finally:
+        for writer in writers.values():
+            writer.close()
+    columns = [{"name": f.name, "type": str(f.type)} for f in schema]
+    return [{"path": n, "format": "parquet", "config": "default", "rows": r} for n, r in zip(names, rows)], columns
+
+
+def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> list[dict]:
+    """Synthetic items as chat conversations: the prompt messages the generator was sent, then the sample."""
+    cursor = con.execute(
+        f"""SELECT m.item_id, m.task, strftime(m.partition_date, '%Y-%m-%d'), p.messages, m.text
+            FROM {MIX} m JOIN synth.seed_prompts p ON p.prompt_id = m.prompt_id AND p.partition_date = m.partition_date
+            WHERE m.origin = 'synthetic' AND m.partition_date <= ?::DATE
+            ORDER BY m.partition_date, m.origin, m.item_id""",
+        [partition],
+    )
+    (out / "chat").mkdir(parents=True, exist_ok=True)
+    shards: list[tuple[Path, int]] = []
+    fh, size, lines = None, 0, 0
+    try:
+        while batch := cursor.fetchmany(BATCH_ROWS):
+            for item_id, task, day, messages, text in batch:
+                line = json.dumps(
+                    {"messages": [*json.loads(messages), {"role": "assistant", "content": text}],
+                     "item_id": item_id, "task": task, "partition_date": day},
+                    ensure_ascii=False,
+                ) + "\n"
+                encoded = line.encode("utf-8")
+                if fh is None or (size and size + len(encoded) > max_bytes):
+                    if fh is not None:
+                        fh.close()
+                        shards[-1] = (shards[-1][0], lines)
+                    path = out / "chat" / f".shard-{len(shards)}"
+                    fh, size, lines = open(path, "wb"), 0, 0
+                    shards.append((path, 0))
+                fh.write(encoded)
+                size += len(encoded)
+                lines += 1
+    finally:
+        if fh is not None:
+            fh.close()
+            shards[-1] = (shards[-1][0], lines)
+    if not shards:
+        empty = out / "chat" / ".shard-0"
+        empty.write_bytes(b"")
+        shards.append((empty, 0))
+    names = _shard_names("chat", len(shards), "jsonl")
+    entries = []
+    for (tmp, rows), name in zip(shards, names):
+        tmp.rename(out / name)
+        entries.append({"path": name, "format": "jsonl", "config": "chat", "rows": rows})
+    return entries
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=False
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) -> dict:
+    versions = dict(
+        con.execute(
+            f"SELECT pipeline_version, count(*) FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY ALL", [partition]
+        ).fetchall()
+    )
+    per_day = con.execute(
+        f"""SELECT strftime(partition_date, '%Y-%m-%d'), count(*), count(*) FILTER (WHERE origin = 'synthetic'), sum(n_tokens)
+            FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 1""",
+        [partition],
+    ).fetchall()
+    models = con.execute(
+        """SELECT DISTINCT s.backend, s.model, g.judge_model FROM synth.generated_samples s
+           LEFT JOIN synth.graded_samples g USING (sample_id, partition_date)
+           WHERE s.partition_date <= ?::DATE AND s.backend IS NOT NULL ORDER BY ALL""",
+        [partition],
+    ).fetchall()
+    sources = con.execute(
+        "SELECT source, count(*) FROM synth.raw_corpus WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 20",
+        [partition],
+    ).fetchall()
+    return {
+        "source_partitions": [
+            {"partition": d, "items": n, "synthetic_items": s, "tokens": int(t or 0)} for d, n, s, t in per_day if d in days
+        ],
+        "pipeline_versions": versions,
+        "generators": [{"backend": b, "generator_model": g, "judge_model": j} for b, g, j in models],
+        "corpus_sources": [{"source": s, "documents": n} for s, n in sources],
+    }
+
+
+def _licence(settings: Settings) -> dict[str, str]:
+    if settings.release_license:
+        licence = {"license": settings.release_license}
+        if settings.release_license_name:
+            licence["license_name"] = settings.release_license_name
+        if settings.release_license_link:
+            licence["license_link"] = settings.release_license_link
+        return licence
+    sources = [s.strip() for s in settings.corpus.split(",") if s.strip()]
+    if sources == ["builtin:python-docs"]:
+        # The Python documentation and docstrings are under the PSF License Version 2.
+        return {"license": "other", "license_name": "psf-2.0", "license_link": "https://docs.python.org/3/license.html"}
+    return {"license": "unknown"}
+
+
+def build_release(
+    con: duckdb.DuckDBPyConnection,
+    partition: str,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    code_version: str | None = None,
+    checks: list[dict] | None = None,
+) -> ReleaseResult:
+    """Write the release of ``partition`` under ``settings.releases_dir`` (caller holds the warehouse lock)."""
+    days, per_partition, cumulative = _gate(con, partition, settings)
+    if checks is None:
+        checks = [
+            {"check": r.check_name, "passed": r.passed, "severity": r.severity.value,
+             "details": {k: getattr(v, "value", v) for k, v in r.metadata.items()}}
+            for r in [*mix_checks(con, partition, settings), *funnel_checks(con, partition, settings)]
+        ]
+    final = settings.releases_dir / partition
+    tmp = settings.releases_dir / f".{partition}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        files, columns = _write_parquet(con, partition, tmp, settings.release_shard_max_bytes)
+        if settings.release_chat_jsonl:
+            files += _write_chat(con, partition, tmp, settings.release_shard_max_bytes)
+        for entry in files:
+            entry["bytes"] = (tmp / entry["path"]).stat().st_size
+            entry["sha256"] = sha256_file(tmp / entry["path"])
+        lineage = _lineage(con, partition, days)
+        facts = ReleaseFacts(
+            partition=partition,
+            partitions=days,
+            per_partition=per_partition,
+            cumulative=cumulative,
+            checks=checks,
+            files=files,
+            columns=columns,
+            lineage=lineage,
+            licence=_licence(settings),
+            corpus=settings.corpus,
+            chat=settings.release_chat_jsonl,
+            caps={
+                "max_synthetic_ratio": settings.max_synthetic_ratio,
+                "max_synthetic_item_ratio": settings.max_synthetic_item_ratio,
+                "min_distinct_2": settings.min_distinct_2,
+                "max_compression_ratio": settings.max_compression_ratio,
+            },
+            run_id=run_id,
+            package_version=__version__,
+            code_version=code_version,
+            git_commit=_git_commit(),
+        )
+        card = render_card(facts)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        manifest = {
+            "release": partition,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "rows": sum(f["rows"] for f in files if f["config"] == "default"),
+            "split": SPLIT,
+            "columns": columns,
+            "files": [
+                {"path": "README.md", "format": "markdown", "config": None, "rows": None,
+                 "bytes": (tmp / "README.md").stat().st_size, "sha256": sha256_file(tmp / "README.md")},
+                *files,
+            ],
+            "quality_metrics": {"cumulative": cumulative, "partition": per_partition},
+            "checks": checks,
+            "lineage": {
+                **lineage,
+                "dagster_run_id": run_id,
+                "package_version": __version__,
+                "release_code_version": code_version,
+                "git_commit": facts.git_commit,
+                "settings": settings.public_dict(),
+            },
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        # Swap in the finished directory: readers see the old release or the new one, never half of one.
+        old = None
+        if final.exists():
+            old = settings.releases_dir / f".{partition}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+        os.rename(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ReleaseResult(partition, final, manifest["rows"], manifest["files"], manifest, facts)
