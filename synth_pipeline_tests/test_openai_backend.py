@@ -329,8 +329,10 @@ def test_tokens_per_minute_limit(env, tmp_path):
     with running_server() as (url, stats):
         generator(make_settings(tmp_path, url, tokens_per_minute=30000)).generate(requests)
         arrivals = sorted(stats["arrivals"])
-    # the bucket holds one second's worth; the rest is paid for at 500 tokens/s
-    assert arrivals[-1] - arrivals[0] >= 0.9 * (reserved - per_second - 150) / per_second > 0.5
+    # The bucket holds one second's worth; the rest waits for 500 tokens/s, less what
+    # replies give back (a reservation is prompt + max_tokens, usage is usually less).
+    assert reserved > 2 * per_second
+    assert arrivals[-1] - arrivals[0] >= 0.5  # unlimited, all eight arrive within ~10 ms
 
 
 def test_cost_follows_the_configured_price_table(env, tmp_path):
