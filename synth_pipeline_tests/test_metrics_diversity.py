@@ -204,3 +204,20 @@ def test_reference_loader_does_not_import_heavy_dependencies():
     if REF is None:
         pytest.skip("diversity not installed")
     assert "spacy" not in sys.modules and "transformers" not in sys.modules
+
+
+@needs_ref
+def test_self_repetition_equals_reference_for_other_n():
+    for n in (2, 6):
+        ref = REF.self_repetition_score(CORPUS, n=n, verbose=False)
+        assert self_repetition_score(CORPUS, n) == pytest.approx(ref, rel=1e-12, abs=1e-12)
+
+
+def test_exact_keys_switch_to_128_bits_for_large_vocabularies():
+    # > 65536 distinct words: V**3 < 2**64 <= V**4, so 4-gram keys use the u128 branch.
+    rng = np.random.default_rng(1)
+    docs = [" ".join(f"w{j}" for j in rng.integers(0, 200_000, 40)) for _ in range(4_000)]
+    docs += docs[:100]
+    assert len({w for d in docs for w in d.split()}) > 65_536
+    assert distinct_n(docs)["distinct_4"] == pytest.approx(_distinct_naive(docs, 4), abs=1e-15)
+    assert distinct_n(docs)["distinct_3"] == pytest.approx(_distinct_naive(docs, 3), abs=1e-15)

@@ -85,30 +85,49 @@ def token_ids(tok: pl.Series) -> pl.Series:
 _TWO64 = pl.lit(2**64, dtype=pl.UInt128)
 
 
-def ngram_keys(ids: pl.Series, max_n: int) -> list[pl.Series]:
-    """Exact keys of the n-grams starting at each position, for n = 1..min(max_n, 4).
+def ngram_key_exprs(id_col: str, vocab_size: int, max_n: int) -> list[pl.Expr]:
+    """Expressions for exact keys of the n-gram starting at each row, n = 1..max_n (<= 4).
 
-    ``ids`` are dense token ids (< 2**32). Keys: n=1 the id; n=2 ``id*V + id'`` (u64);
-    n=3 ``k2 * 2**64 + id''`` and n=4 ``k2 * 2**64 + k2''`` (u128). Every key is an
-    injective function of its n tokens, so counts of distinct keys are exact.
-    Positions whose n-gram would run past the end of the series are null; document
-    boundaries are not handled here (callers mask with :func:`valid_mask`).
+    ``id_col`` holds dense token ids in ``[0, vocab_size)``. While ``vocab_size**n < 2**64``
+    the key is the base-V number ``((id0*V + id1)*V + id2)...`` (u64); above that,
+    n=3 is ``k2 * 2**64 + id2`` and n=4 is ``k2 * 2**64 + k2'`` (u128), ``k2 = id0*V + id1``.
+    Either way the key is an injective function of the n ids, so distinct counts are
+    exact. Rows whose n-gram runs past the end of the frame get null; document
+    boundaries are handled by :func:`valid_expr`.
     """
     if max_n > 4:
         raise ValueError("exact keys are built for n <= 4; use ngram_keys_hashed")
-    v = max(int(ids.max()) + 1 if len(ids) else 1, 1)
+    v = max(int(vocab_size), 1)
     if v >= 2**32:
         raise ValueError("vocabulary too large for exact 64-bit bigram keys")
-    df = pl.DataFrame({"k1": ids.cast(pl.UInt64)})
-    exprs = [pl.col("k1")]
-    k2 = pl.col("k1") * v + pl.col("k1").shift(-1)
-    exprs.append(k2.alias("k2"))
-    df = df.with_columns(k2.alias("k2"))
+    tok = pl.col(id_col).cast(pl.UInt64)
+    keys = [tok]
+    k2 = tok * pl.lit(v, dtype=pl.UInt64) + tok.shift(-1)
+    keys.append(k2)
     if max_n >= 3:
-        exprs.append((pl.col("k2").cast(pl.UInt128) * _TWO64 + pl.col("k1").shift(-2).cast(pl.UInt128)).alias("k3"))
+        if v**3 < 2**64:
+            keys.append(k2 * pl.lit(v, dtype=pl.UInt64) + tok.shift(-2))
+        else:
+            keys.append(k2.cast(pl.UInt128) * _TWO64 + tok.shift(-2).cast(pl.UInt128))
     if max_n >= 4:
-        exprs.append((pl.col("k2").cast(pl.UInt128) * _TWO64 + pl.col("k2").shift(-2).cast(pl.UInt128)).alias("k4"))
-    out = df.select(exprs[:max_n])
+        if v**4 < 2**64:
+            keys.append(k2 * pl.lit(v * v, dtype=pl.UInt64) + k2.shift(-2))
+        else:
+            keys.append(k2.cast(pl.UInt128) * _TWO64 + k2.shift(-2).cast(pl.UInt128))
+    return [k.alias(f"k{n}") for n, k in enumerate(keys[:max_n], start=1)]
+
+
+def valid_expr(n: int, doc_col: str = "doc") -> pl.Expr:
+    """True where the n-gram starting at this row stays inside its document."""
+    if n == 1:
+        return pl.lit(True)
+    return (pl.col(doc_col).shift(-(n - 1)) == pl.col(doc_col)).fill_null(False)
+
+
+def ngram_keys(ids: pl.Series, max_n: int) -> list[pl.Series]:
+    """Eager version of :func:`ngram_key_exprs` over one id series."""
+    v = int(ids.max()) + 1 if len(ids) else 1
+    out = pl.DataFrame({"id": ids}).select(ngram_key_exprs("id", v, max_n))
     return [out[c] for c in out.columns]
 
 

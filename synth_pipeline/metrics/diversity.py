@@ -49,11 +49,12 @@ import polars as pl
 
 from ._tokens import (
     explode_tokens,
-    ngram_keys,
+    ngram_key_exprs,
+    ngram_keys_hashed,
     space_lists,
     text_series,
     token_ids,
-    valid_mask,
+    valid_expr,
     whitespace_lists,
     word_lists,
 )
@@ -88,20 +89,34 @@ def compression_ratio(texts: Sequence[str]) -> float:
 # --------------------------------------------------------------------------- n-grams
 
 
+def _id_frame(df: pl.DataFrame, hashed_n: int | None = None) -> tuple[pl.LazyFrame, int]:
+    """Lazy (doc, id) frame with dense token ids, and the vocabulary size; with
+    ``hashed_n`` also a column ``hk`` of 64-bit hashed n-gram keys."""
+    ids = token_ids(df["tok"])
+    vocab = int(ids.max()) + 1 if len(ids) else 1
+    cols = {"doc": df["doc"], "id": ids}
+    if hashed_n is not None:
+        cols["hk"] = ngram_keys_hashed(ids, hashed_n)
+    return pl.LazyFrame(cols), vocab
+
+
 def _distinct_ratios(df: pl.DataFrame, max_n: int, *, within_docs: bool) -> list[tuple[int, int]]:
-    """[(distinct, total)] for n = 1..max_n over an exploded (doc, tok) frame."""
+    """[(distinct, total)] for n = 1..max_n over an exploded (doc, tok) frame.
+
+    One lazy query: polars evaluates the four distinct counts in parallel.
+    """
     if df.height == 0:
         return [(0, 0)] * max_n
-    ids = token_ids(df["tok"])
-    keys = ngram_keys(ids, max_n)
-    out = []
-    for n, k in enumerate(keys, start=1):
+    lf, vocab = _id_frame(df)
+    exprs = []
+    for n, key in enumerate(ngram_key_exprs("id", vocab, max_n), start=1):
+        keep = key.is_not_null()
         if within_docs and n > 1:
-            k = k.filter(valid_mask(df["doc"], n))
-        else:
-            k = k.drop_nulls()
-        out.append((k.n_unique() if len(k) else 0, len(k)))
-    return out
+            keep = keep & valid_expr(n)
+        kept = key.filter(keep)
+        exprs += [kept.n_unique().alias(f"d{n}"), kept.len().alias(f"t{n}")]
+    row = lf.select(exprs).collect().row(0)
+    return [(int(row[2 * i]), int(row[2 * i + 1])) for i in range(max_n)]
 
 
 def distinct_n(texts: Sequence[str] | pl.Series, max_n: int = 4) -> dict[str, float]:
@@ -123,23 +138,27 @@ def ngram_diversity_score(texts: Sequence[str] | pl.Series, num_n: int = 4) -> f
 
 
 def self_repetition_score(texts: Sequence[str] | pl.Series, n: int = 4) -> float:
-    """``diversity.self_repetition_score(texts, n)``; NaN for an empty corpus."""
+    """``diversity.self_repetition_score(texts, n)``; NaN for an empty corpus.
+
+    Exact for n <= 4; longer n-grams are compared by a 64-bit hash.
+    """
     n_docs = len(texts)
     if n_docs == 0:
         return NAN
     df = explode_tokens(whitespace_lists(texts))
     if df.height == 0:
         return 0.0
-    key = ngram_keys(token_ids(df["tok"]), n)[n - 1]
-    grams = (
-        pl.DataFrame({"doc": df["doc"], "key": key})
-        .filter(valid_mask(df["doc"], n))
-        .unique()
-    )
+    lf, vocab = _id_frame(df, hashed_n=n if n > 4 else None)
+    key = ngram_key_exprs("id", vocab, n)[n - 1] if n <= 4 else pl.col("hk")
     per_doc = (
-        grams.with_columns(other=pl.len().over("key") - 1)
+        lf.select(pl.col("doc"), key.alias("key"), valid_expr(n).alias("ok"))
+        .filter(pl.col("ok") & pl.col("key").is_not_null())
+        .select("doc", "key")
+        .unique()
+        .with_columns(other=pl.len().over("key") - 1)
         .group_by("doc")
         .agg(pl.col("other").sum())
+        .collect()
     )["other"].to_numpy()
     # Documents without an n-gram contribute log(1) = 0 but count in the mean.
     return float(np.log(per_doc.astype(np.float64) + 1).sum() / n_docs)

@@ -1,0 +1,239 @@
+"""Time the project's text metrics beside the reference implementations on identical texts.
+
+    .venv/bin/python benchmarks/metrics.py                 # 100k documents (~66 MB)
+    .venv/bin/python benchmarks/metrics.py --docs 20000    # quicker
+
+The corpus is generated deterministically (numpy seed) from the Python documentation
+topics that ship with the interpreter (``pydoc_data.topics``): every document is a
+sequence of segments that are either a copied span of 3-12 real words (realistic
+phrase-level repetition) or 1-6 words drawn from the real unigram distribution
+(Zipfian vocabulary). About 100 words per document. The "synthetic" corpus adds a
+planted verbal tic and a male-pronoun skew so the drift and bias numbers mean something.
+
+References: ``diversity`` (Shaib et al.) ``compression_ratio`` and
+``ngram_diversity_score`` on all documents; its ``self_repetition_score`` is quadratic
+in the number of documents (``sum(list_of_lists, [])``), so it runs on the first
+``--selfrep-docs`` documents, with ours on the same subset; sacrebleu
+``sentence_bleu`` for Self-BLEU on the same 200-document sample. Our timings are
+medians of ``--repeat`` runs; reference timings are single runs (they are long).
+Peak memory is measured in a child process that only runs our full report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synth_pipeline.metrics import (  # noqa: E402
+    copy_leakage,
+    distinct_n,
+    diversity_metrics,
+    drift_metrics,
+    ngram_diversity_score,
+    overrepresented_ngrams,
+    quality_metrics,
+    self_bleu,
+    self_repetition_score,
+    term_group_drift,
+)
+from synth_pipeline.metrics._reference import load_diversity  # noqa: E402
+from synth_pipeline.metrics.diversity import compression_ratio, sample_indices  # noqa: E402
+
+
+def make_corpus(
+    n_docs: int = 100_000, mean_words: int = 100, seed: int = 0, tic_rate: float = 0.0, rare_rate: float = 0.06
+) -> list[str]:
+    from pydoc_data.topics import topics
+
+    rng = np.random.default_rng(seed)
+    src = np.array(" ".join(topics[k] for k in sorted(topics)).split(), dtype=object)
+    vocab, counts = np.unique(src.astype(str), return_counts=True)
+    vocab = vocab.astype(object)
+    # Long tail: the docs have ~10k distinct tokens, a 100k-document web corpus has
+    # hundreds of thousands. A Zipf-distributed lexicon of 400k pseudo-words (prefix of
+    # one real word + suffix of another) supplies `rare_rate` of the drawn words, half
+    # Zipf(1.1)-ranked, half uniform (hapaxes).
+    lex_rng = np.random.default_rng(12345)
+    a = vocab[lex_rng.integers(0, len(vocab), 400_000)]
+    b = vocab[lex_rng.integers(0, len(vocab), 400_000)]
+    cut_a = lex_rng.integers(2, 6, 400_000)
+    cut_b = lex_rng.integers(1, 5, 400_000)
+    lexicon = np.array([x[:i] + y[-j:] for x, y, i, j in zip(a, b, cut_a, cut_b)], dtype=object)
+    lengths = np.clip(rng.normal(mean_words, 30, n_docs).astype(int), 5, None)
+    total = int(lengths.sum())
+    n_seg = total // 4 + 10
+    is_span = rng.random(n_seg) < 0.5
+    seg_len = np.where(is_span, rng.integers(3, 13, n_seg), rng.integers(1, 7, n_seg))
+    n_seg = int(np.searchsorted(np.cumsum(seg_len), total)) + 1
+    is_span, seg_len = is_span[:n_seg], seg_len[:n_seg]
+    starts = np.concatenate([[0], np.cumsum(seg_len)[:-1]])
+    seg_id = np.repeat(np.arange(n_seg), seg_len)
+    offset = np.arange(seg_id.size) - starts[seg_id]
+    span_start = rng.integers(0, len(src) - 13, n_seg)
+    drawn = vocab[rng.choice(len(vocab), size=seg_id.size, p=counts / counts.sum())]
+    rare = rng.random(seg_id.size) < rare_rate
+    n_rare = int(rare.sum())
+    zipf_rank = np.minimum(rng.zipf(1.1, n_rare) - 1, len(lexicon) - 1)
+    drawn[rare] = lexicon[np.where(rng.random(n_rare) < 0.5, zipf_rank, rng.integers(0, len(lexicon), n_rare))]
+    span = is_span[seg_id]
+    words = np.where(span, src[np.minimum(span_start[seg_id] + offset, len(src) - 1)], drawn)[:total]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    docs = [" ".join(words[bounds[i] : bounds[i + 1]]) for i in range(n_docs)]
+    if tic_rate:
+        tic = rng.random(n_docs) < tic_rate
+        he = rng.random(n_docs) < tic_rate
+        docs = [
+            ("It is important to note that " if t else "") + d + (" He said so himself." if h else "")
+            for d, t, h in zip(docs, tic, he)
+        ]
+    return docs
+
+
+def timed(fn, repeat: int = 1):
+    times, value = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), value
+
+
+def peak_memory_child(n_docs: int) -> None:
+    synthetic = make_corpus(n_docs, seed=0, tic_rate=0.2)
+    real = make_corpus(n_docs, seed=1)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    m = quality_metrics(synthetic, real, sources=real)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall_s": wall, "peak_rss_mib": peak / 1024, "rss_before_mib": base / 1024,
+                      "n_metrics": len(m)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each of our metrics (median)")
+    ap.add_argument("--selfrep-docs", type=int, default=5_000)
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--peak-memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peak_memory_child:
+        peak_memory_child(args.docs)
+        return
+
+    t0 = time.perf_counter()
+    texts = make_corpus(args.docs, seed=0, tic_rate=0.2)
+    real = make_corpus(args.docs, seed=1)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    print(f"# corpus: {len(texts)} documents, {mb:.1f} MB, "
+          f"{sum(len(t.split()) for t in texts) / len(texts):.0f} words/doc "
+          f"(generated in {time.perf_counter() - t0:.1f} s)")
+    print(f"# python {platform.python_version()}, {platform.machine()}, median of {args.repeat} runs for ours")
+
+    ref = None if args.skip_reference else load_diversity()
+    rows: list[tuple[str, float | None, float, object, object, str]] = []
+
+    def add(name, ref_s, ours_s, ref_v, ours_v, note=""):
+        rows.append((name, ref_s, ours_s, ref_v, ours_v, note))
+        sp = f"{ref_s / ours_s:6.1f}x" if ref_s else "     -"
+        rs = f"{ref_s:8.2f}" if ref_s is not None else "       -"
+        print(f"{name:34s} ref {rs} s  ours {ours_s:7.2f} s  speedup {sp}  ref={ref_v}  ours={ours_v} {note}",
+              flush=True)
+
+    # --- compression ratio + n-gram diversity: the headline comparison
+    ours_c_s, ours_c = timed(lambda: compression_ratio(texts), args.repeat)
+    ours_n_s, ours_n = timed(lambda: ngram_diversity_score(texts), args.repeat)
+    ref_c_s = ref_n_s = ref_c = ref_n = None
+    if ref:
+        ref_c_s, ref_c = timed(lambda: ref.compression_ratio(texts, "gzip"))
+        ref_n_s, ref_n = timed(lambda: ref.ngram_diversity_score(texts, 4))
+    add("compression_ratio (gzip)", ref_c_s, ours_c_s, ref_c, round(ours_c, 3), "(same zlib level 9 work)")
+    add("ngram_diversity (n=1..4)", ref_n_s, ours_n_s, ref_n, round(ours_n, 3))
+    both_ref = (ref_c_s + ref_n_s) if ref else None
+    add("compression + ngram_diversity", both_ref, ours_c_s + ours_n_s, None, None, "(sequential)")
+
+    # --- everything diversity_metrics computes, one call (gzip overlaps n-gram counting)
+    dm_s, dm = timed(lambda: diversity_metrics(texts), args.repeat)
+    add("diversity_metrics (all 11 values)", both_ref, dm_s, None, None,
+        "(vs reference compression + ngram_diversity only)")
+    dn_s, _ = timed(lambda: distinct_n(texts), args.repeat)
+    add("distinct_1..4 (ours only)", None, dn_s, None, {k: round(v, 4) for k, v in distinct_n(texts).items()})
+
+    # --- self-repetition: reference is quadratic, compare on a subset; ours on all too
+    sub = texts[: args.selfrep_docs]
+    ours_sr_s, ours_sr = timed(lambda: self_repetition_score(sub), args.repeat)
+    ref_sr_s = ref_sr = None
+    if ref:
+        ref_sr_s, ref_sr = timed(lambda: ref.self_repetition_score(sub, 4, verbose=False))
+    add(f"self_repetition ({len(sub)} docs)", ref_sr_s, ours_sr_s,
+        None if ref_sr is None else round(ref_sr, 9), round(ours_sr, 9))
+    full_sr_s, full_sr = timed(lambda: self_repetition_score(texts), args.repeat)
+    add(f"self_repetition ({len(texts)} docs)", None, full_sr_s, None, round(full_sr, 6))
+
+    # --- Self-BLEU on the 200-document sample
+    idx = sample_indices(len(texts), 200, 0)
+    docs = [texts[i] for i in idx]
+    ours_b_s, ours_b = timed(lambda: self_bleu(texts, sample=200, seed=0), args.repeat)
+    ref_b_s = ref_b = None
+    try:
+        import sacrebleu
+
+        ref_b_s, ref_b = timed(lambda: float(np.mean(
+            [sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1:]).score for i, d in enumerate(docs)])))
+    except ImportError:
+        pass
+    add("self_bleu (200-doc sample)", ref_b_s, ours_b_s,
+        None if ref_b is None else round(ref_b, 9), round(ours_b, 9), "(sacrebleu sentence_bleu)")
+
+    # --- drift, bias, leakage (no reference package; scipy equality is in the tests)
+    dr_s, dr = timed(lambda: drift_metrics(texts, real), args.repeat)
+    add("drift_metrics (100k vs 100k)" if args.docs == 100_000 else "drift_metrics", None, dr_s, None,
+        {k: round(v, 4) for k, v in dr.items() if k in ("unigram_jsd", "bigram_jsd", "length_ks")})
+    on_s, on = timed(lambda: overrepresented_ngrams(texts, real, n=2, k=20), args.repeat)
+    add("overrepresented_ngrams (n=2)", None, on_s, None, on["ngram"].head(5).to_list())
+    tg_s, tg = timed(lambda: term_group_drift(texts, real), args.repeat)
+    add("term_group_drift", None, tg_s, None, dict(zip(tg["group"], [round(r, 3) for r in tg["ratio"]])))
+    cl_s, cl = timed(lambda: copy_leakage(texts, real), args.repeat)
+    add("copy_leakage (n=13, aligned)", None, cl_s, None, round(cl, 4))
+
+    print()
+    print("| metric | reference (s) | ours (s) | speedup | reference value | our value |")
+    print("|---|---:|---:|---:|---|---|")
+    for name, ref_s, ours_s, ref_v, ours_v, _ in rows:
+        sp = f"{ref_s / ours_s:.1f}x" if ref_s else "-"
+        rs = f"{ref_s:.2f}" if ref_s is not None else "-"
+        print(f"| {name} | {rs} | {ours_s:.2f} | {sp} | {'-' if ref_v is None else ref_v} | "
+              f"{'-' if ours_v is None else ours_v} |")
+    if ref:
+        ok = (round(ours_c, 3) == ref_c, round(ours_n, 3) == ref_n,
+              abs(ours_sr - ref_sr) <= 1e-9 * max(1, abs(ref_sr)))
+        print(f"\nvalues equal: compression {ok[0]}, ngram_diversity {ok[1]}, self_repetition {ok[2]}"
+              + ("" if ref_b is None else f", self_bleu {abs(ours_b - ref_b) <= 1e-9}"))
+        print(f"headline: reference compression+ngram_diversity {both_ref:.1f} s; ours "
+              f"{ours_c_s + ours_n_s:.1f} s sequential ({both_ref / (ours_c_s + ours_n_s):.1f}x), "
+              f"all diversity metrics in one call {dm_s:.1f} s ({both_ref / dm_s:.1f}x)")
+
+    if not args.skip_memory:
+        out = subprocess.run([sys.executable, __file__, "--peak-memory-child", "--docs", str(args.docs)],
+                             capture_output=True, text=True, check=True)
+        mem = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"full quality_metrics (synthetic+real diversity, drift, bias, leakage) on {args.docs} + "
+              f"{args.docs} docs: {mem['wall_s']:.1f} s, peak RSS {mem['peak_rss_mib']:.0f} MiB "
+              f"(corpora alone {mem['rss_before_mib']:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
