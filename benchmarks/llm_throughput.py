@@ -142,8 +142,10 @@ def main(argv: list[str] | None = None) -> None:
         for c in args.concurrency:
             ideal = c / args.latency
             n = max(c * 4, int(ideal * args.seconds))
-            # warm up the interpreter and the server at this concurrency
-            run_bare(settings.model_copy(update={"max_concurrency": c}), make_requests(c * 2, f"warm{c}", "local-generator"), c)
+            # warm up the interpreter (imports, pyarrow for DuckDB) and the server at this concurrency
+            warm = settings.model_copy(update={"max_concurrency": c})
+            run_bare(warm, make_requests(c * 2, f"warm{c}", "local-generator"), c)
+            run_stage(warm, make_requests(c * 2, f"warmstage{c}", "local-generator"))
             found: dict[str, list[tuple[float, float]]] = {"bare": [], "stage": []}
             for k in range(args.rounds):
                 cs = settings.model_copy(update={"max_concurrency": c})
