@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
+from ._tokens import word_lists
 from .bias import DEFAULT_TERM_GROUPS, term_group_drift, term_group_summary
 from .diversity import (
     compression_ratio,
@@ -40,6 +43,7 @@ __all__ = [
     "quality_metrics",
     "self_bleu",
     "self_repetition_score",
+    "size_matched",
     "term_group_drift",
     "term_group_summary",
 ]
@@ -51,6 +55,32 @@ RELATIVE_METRICS = (
     "distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
     "ngram_diversity", "self_repetition", "self_bleu",
 )
+
+
+def size_matched(
+    synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Subsample the corpus with more words to (just over) the other's word count.
+
+    Distinct-n, n-gram diversity and self-repetition depend on corpus size (more text
+    repeats more), so synthetic/real ratios are taken on word-matched corpora: a seeded
+    random subset of whole documents of the larger corpus, the smaller one unchanged.
+    """
+    syn, rea = list(synthetic), list(real)
+    lens_s = word_lists(syn).list.len().to_numpy() if syn else np.zeros(0, dtype=np.int64)
+    lens_r = word_lists(rea).list.len().to_numpy() if rea else np.zeros(0, dtype=np.int64)
+    n_s, n_r = int(lens_s.sum()), int(lens_r.sum())
+
+    def cut(texts: list[str], lens: np.ndarray, target: int) -> list[str]:
+        order = np.random.default_rng(seed).permutation(len(texts))
+        k = int(np.searchsorted(np.cumsum(lens[order]), target)) + 1
+        return [texts[i] for i in np.sort(order[:k])]
+
+    if n_s > n_r > 0:
+        syn = cut(syn, lens_s, n_r)
+    elif n_r > n_s > 0:
+        rea = cut(rea, lens_r, n_s)
+    return syn, rea
 
 
 def _ratio(a: float, b: float) -> float:
@@ -74,7 +104,8 @@ def quality_metrics(
     """All scalar metrics of one scope as ``{metric_name: value}``.
 
     Names: ``synthetic.<d>`` and ``real.<d>`` for each diversity key ``d``;
-    ``relative.<d>`` = synthetic / real for :data:`RELATIVE_METRICS`;
+    ``relative.<d>`` = synthetic / real for :data:`RELATIVE_METRICS`, both measured on
+    word-matched corpora (:func:`size_matched`), and ``relative.matched_tokens``;
     ``drift.<k>`` for each drift key; ``bias.<group>.{share_synthetic,share_real,ratio}``
     and ``bias.max_abs_log_ratio``; ``leakage.copy_rate`` when ``sources`` (aligned
     with ``synthetic``) is given and ``leakage.contamination_rate`` when
@@ -87,8 +118,16 @@ def quality_metrics(
     }
     for scope, values in div.items():
         out.update({f"{scope}.{k}": float(v) for k, v in values.items()})
+    matched_s, matched_r = size_matched(synthetic, real, seed=seed)
+    rel = {
+        "synthetic": div["synthetic"] if len(matched_s) == len(synthetic) else diversity_metrics(
+            matched_s, self_bleu_sample=self_bleu_sample, seed=seed),
+        "real": div["real"] if len(matched_r) == len(real) else diversity_metrics(
+            matched_r, self_bleu_sample=self_bleu_sample, seed=seed),
+    }
     for k in RELATIVE_METRICS:
-        out[f"relative.{k}"] = _ratio(div["synthetic"][k], div["real"][k])
+        out[f"relative.{k}"] = _ratio(rel["synthetic"][k], rel["real"][k])
+    out["relative.matched_tokens"] = float(min(rel["synthetic"]["n_tokens"], rel["real"]["n_tokens"]))
     out.update({f"drift.{k}": float(v) for k, v in drift_metrics(synthetic, real).items()})
     table = term_group_drift(synthetic, real, term_groups)
     for row in table.iter_rows(named=True):
