@@ -31,7 +31,7 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
     settings = synth.settings()
     partition = context.partition_key
     with synth.warehouse().connect() as con:
-        result = export.build_release(con, partition, settings, run_id=context.run_id, code_version=CODE_VERSION)
+        result = export.build_release(con, partition, settings, run_id=context.run.run_id, code_version=CODE_VERSION)
         manifest_sha = export.sha256_file(result.path / "manifest.json")
         cumulative = result.manifest["quality_metrics"]["cumulative"]
         data = [f for f in result.files if f["config"] == "default"]
@@ -53,7 +53,7 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
                     "synthetic_token_share": [float(cumulative["mix.synthetic_token_share"])],
                     "manifest_sha256": [manifest_sha],
                     "release_code_version": [CODE_VERSION],
-                    "dagster_run_id": [context.run_id],
+                    "dagster_run_id": [context.run.run_id],
                 }
             ),
         )

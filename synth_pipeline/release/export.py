@@ -34,7 +34,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth_pipeline import __version__
@@ -145,43 +144,53 @@ def _shard_names(prefix: str, count: int, suffix: str) -> list[str]:
     return [f"{prefix}/{SPLIT}-{i:05d}-of-{count:05d}.{suffix}" for i in range(count)]
 
 
+def _shard_starts(sizes: list[int], max_bytes: int) -> list[int]:
+    """Greedy packing in order: the row index where each shard starts; a shard exceeds
+    ``max_bytes`` only when one row alone does."""
+    starts, current = [0], 0
+    for i, size in enumerate(sizes):
+        if current and current + size > max_bytes:
+            starts.append(i)
+            current = 0
+        current += size
+    return starts
+
+
 def _write_parquet(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> tuple[list[dict], list[dict]]:
-    """Stream the cumulative mix into size-bounded shards; returns file entries and columns."""
-    # Shard by running estimated size in a fixed order (partition, origin, item id), so a
-    # re-release of the same data writes the same bytes. dense_rank closes the gaps that
-    # one row larger than the bound would leave.
-    sized = f"""
-        WITH ordered AS (
-            SELECT *, sum(strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES}) OVER (
-                       ORDER BY partition_date, origin, item_id ROWS UNBOUNDED PRECEDING) AS _running
-            FROM {MIX} WHERE partition_date <= ?::DATE
-        )
-        SELECT * EXCLUDE (_running), (dense_rank() OVER (ORDER BY (_running - 1) // {int(max_bytes)}) - 1)::INT AS _shard
-        FROM ordered ORDER BY partition_date, origin, item_id"""
-    (count,) = con.execute(f"SELECT coalesce(max(_shard) + 1, 1) FROM ({sized})", [partition]).fetchone()
-    names = _shard_names("data", int(count), "parquet")
-    reader = con.execute(sized, [partition]).fetch_record_batch(BATCH_ROWS)
-    schema = reader.schema.remove(reader.schema.get_field_index("_shard"))
+    """Stream the cumulative mix into size-bounded shards; returns file entries and columns.
+
+    Rows go in a fixed order (partition, origin, item id), so a re-release of the same data
+    writes the same bytes. A row's size is estimated as its text's UTF-8 bytes plus
+    ``ROW_OVERHEAD_BYTES`` for ids and numbers (uncompressed, as ``datasets`` sizes shards).
+    """
+    order = "ORDER BY partition_date, origin, item_id"
+    where = f"FROM {MIX} WHERE partition_date <= ?::DATE"
+    sizes = con.execute(f"SELECT strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES} {where} {order}", [partition]).fetchnumpy()
+    sizes = next(iter(sizes.values())).tolist()
+    starts = _shard_starts(sizes, max_bytes)
+    ends = [*starts[1:], len(sizes)]
+    names = _shard_names("data", len(starts), "parquet")
+    reader = con.execute(f"SELECT * {where} {order}", [partition]).to_arrow_reader(BATCH_ROWS)
+    schema = reader.schema
     (out / "data").mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pq.ParquetWriter] = {}
-    rows = [0] * int(count)
+    rows = [0] * len(starts)
+    shard, position = 0, 0
+    writer = pq.ParquetWriter(out / names[0], schema, compression="zstd")
     try:
         for batch in reader:
-            shard_col = batch.column(batch.schema.get_field_index("_shard"))
-            table = pa.Table.from_batches([batch]).drop_columns(["_shard"])
-            for shard in sorted(set(shard_col.to_pylist())):
-                part = table.filter(pc.equal(shard_col, shard))
-                if shard not in writers:
-                    writers[shard] = pq.ParquetWriter(out / names[shard], schema, compression="zstd")
-                writers[shard].write_table(part)
-                rows[shard] += part.num_rows
-        for shard in range(int(count)):
-            if shard not in writers:  # an empty release still has one loadable shard
-                writers[shard] = pq.ParquetWriter(out / names[shard], schema, compression="zstd")
-                writers[shard].write_table(schema.empty_table())
+            offset = 0
+            while offset < batch.num_rows:
+                while position >= ends[shard] and shard + 1 < len(starts):
+                    writer.close()
+                    shard += 1
+                    writer = pq.ParquetWriter(out / names[shard], schema, compression="zstd")
+                take = min(batch.num_rows - offset, ends[shard] - position)
+                writer.write_table(pa.Table.from_batches([batch.slice(offset, take)], schema=schema))
+                rows[shard] += take
+                offset += take
+                position += take
     finally:
-        for writer in writers.values():
-            writer.close()
+        writer.close()
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
     return [{"path": n, "format": "parquet", "config": "default", "rows": r} for n, r in zip(names, rows)], columns
 
