@@ -33,8 +33,9 @@ What it does, on the same input for every method:
 
 Threads: 2 cores on the reference machine. Our stage uses polars' thread pool and two numpy
 worker threads; rensa's batch APIs use its Rayon pool (all cores); datasketch is single-threaded.
-Memory: peak resident set size of the child (``resource.getrusage``), minus the RSS after the
-corpus was loaded (``delta``).
+Memory: peak resident set size of the child (``VmHWM``), and that minus the RSS after the
+corpus was loaded (``delta``). The machine's load average is printed: other work on the same
+cores slows the multi-threaded methods more than the single-threaded one.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def _rss_mib() -> float:
 
 
 def _peak_mib() -> float:
+    """Peak RSS of this process (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -250,6 +256,7 @@ def main() -> None:
           f"{len(randoms)} random (max exact J {max(truth[p] for p in randoms):.3f})", flush=True)
 
     runs = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "corpus.parquet")
         pl.DataFrame({"text": texts}).write_parquet(path)
@@ -275,7 +282,7 @@ def main() -> None:
               f"precision (all reported) | pairs | peak RSS MiB (delta) |")
     print()
     print(f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
-          f"repeats {args.repeats}")
+          f"repeats {args.repeats}, load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
     print(header)
     print("|" + "---|" * 10)
     for r in runs:
@@ -295,6 +302,10 @@ def main() -> None:
               f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |")
     if ours_full:
         print(f"\nour peak RSS at {args.docs} docs: {ours_full['peak_rss_mib']:.0f} MiB (target <= 2048)")
+        ds = next((r for r in runs if r["method"] == "datasketch"), None)
+        if ds:
+            print(f"docs/s ratio, ours at {args.docs} docs vs datasketch at {ds['docs']} docs: "
+                  f"{(args.docs / ours_full['median']) / (ds['docs'] / ds['median']):.1f}×")
 
 
 if __name__ == "__main__":

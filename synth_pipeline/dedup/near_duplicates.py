@@ -40,25 +40,32 @@ from synth_pipeline.dedup._arrays import group_starts, ragged_gather
 from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
 
 NUM_PERM = 128
-SIGNATURE_ALGORITHM = "oph-optdens-v2"
+SIGNATURE_ALGORITHM = "oph-optdens-v3"
 _EMPTY = np.uint32(0xFFFFFFFF)
 OPH_SKETCHES = 2
 _SKETCH_SEEDS = (0, 0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D)
 _MAX_PARTNERS = 32
 _PROBE_ROUNDS = 64
-# Signatures are computed in chunks of this many documents on WORKERS threads; shingle hashes
-# are kept for exact verification up to KEEP_SHINGLES_MAX_DOCS documents (~1 KB per document),
-# above that only the documents in candidate pairs are re-tokenised.
+# Signatures are computed in chunks of this many documents on WORKERS threads. The top 32 bits
+# of every shingle hash are kept in memory (4 bytes per word) for exact verification.
 CHUNK_DOCS = 8192
 WORKERS = min(2, os.cpu_count() or 1)
-KEEP_SHINGLES_MAX_DOCS = 500_000
+# Stored per indexed item: up to this many 32-bit shingle hashes (all of a ~500-word text).
+MAX_STORED_SHINGLES = 512
 # Within-partition candidates whose signature estimate is this far below the threshold are
 # rejected without the exact check (about 7 standard deviations of a 128-bin estimate).
 _EXACT_MARGIN = 0.3
 
 REMOVAL_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 PAIR_SCHEMA = {"item_id": pl.String, "other_id": pl.String, "similarity": pl.Float64, "exact": pl.Boolean}
-SIGNATURE_SCHEMA = {"item_id": pl.String, "origin": pl.String, "minhash": pl.Binary, "params": pl.String}
+SIGNATURE_SCHEMA = {
+    "item_id": pl.String,
+    "origin": pl.String,
+    "minhash": pl.Binary,  # NUM_PERM little-endian uint32: the densified OPH signature
+    "shingles": pl.Binary,  # little-endian uint32 shingle hashes (see _stored_sets)
+    "shingles_complete": pl.Boolean,
+    "params": pl.String,
+}
 
 REASON_NEAR = "near_duplicate"
 REASON_SYNTH_REAL = "synthetic_copies_real"
@@ -163,44 +170,39 @@ def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_P
 
 @dataclass
 class _Sketch:
-    sig: np.ndarray  # (n, k) uint32
+    sig: np.ndarray  # (n, k) uint32 signatures
     has_words: np.ndarray  # (n,) bool
-    shingles: tuple[np.ndarray, np.ndarray] | None  # kept when computed in a single chunk
+    sh32: np.ndarray  # flat uint32: top 32 bits of every shingle hash (with in-document repeats)
+    sh_offsets: np.ndarray  # (n + 1,) int64
 
 
 def _sketch_chunk(texts: pl.Series, shingle_size: int, num_perm: int):
     tok, off = token_hashes(texts)
     sh, sh_off = shingle_hashes(tok, off, shingle_size)
     del tok
-    return oph_signatures(sh, sh_off, num_perm), sh, sh_off
+    sig = oph_signatures(sh, sh_off, num_perm)
+    return sig, (sh >> np.uint64(32)).astype(np.uint32), np.diff(sh_off)
 
 
-def sketch(texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM, keep_shingles: bool = True) -> _Sketch:
-    """Signatures of all texts, computed in chunks of ``CHUNK_DOCS`` on ``WORKERS`` threads
-    (numpy and polars release the GIL; chunks also keep arrays small and cache-friendly)."""
+def sketch(texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM) -> _Sketch:
+    """Signatures and 32-bit shingle hashes of all texts, computed in chunks of ``CHUNK_DOCS``
+    on ``WORKERS`` threads (numpy and polars release the GIL; chunks keep arrays cache-sized)."""
     n = len(texts)
     sig = np.empty((n, num_perm), dtype=np.uint32)
-    has = np.zeros(n, dtype=bool)
-    keep = keep_shingles and n <= KEEP_SHINGLES_MAX_DOCS
     parts_sh: list[np.ndarray] = []
     parts_len: list[np.ndarray] = []
     starts = list(range(0, n, CHUNK_DOCS))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = pool.map(lambda lo: _sketch_chunk(texts.slice(lo, CHUNK_DOCS), shingle_size, num_perm), starts)
-        for lo, (csig, sh, sh_off) in zip(starts, results):
+        for lo, (csig, sh32, lengths) in zip(starts, results):
             sig[lo : lo + len(csig)] = csig
-            lengths = np.diff(sh_off)
-            has[lo : lo + len(csig)] = lengths > 0
-            if keep:
-                parts_sh.append(sh)
-                parts_len.append(lengths)
-    kept = None
-    if keep:
-        lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        kept = (np.concatenate(parts_sh) if parts_sh else np.zeros(0, dtype=np.uint64), offsets)
-    return _Sketch(sig=sig, has_words=has, shingles=kept)
+            parts_sh.append(sh32)
+            parts_len.append(lengths)
+    lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    sh32 = np.concatenate(parts_sh) if parts_sh else np.zeros(0, dtype=np.uint32)
+    return _Sketch(sig=sig, has_words=lengths > 0, sh32=sh32, sh_offsets=offsets)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -269,20 +271,20 @@ def candidate_pairs(keys: np.ndarray, priority: np.ndarray | None = None) -> tup
 # ---------------------------------------------------------------- exact Jaccard
 
 
-def exact_jaccard(sh: np.ndarray, sh_offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of the shingle-hash sets of documents a[i], b[i] (vectorised)."""
+def exact_jaccard(sh32: np.ndarray, sh_offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard of the (32-bit) shingle-hash sets of documents a[i], b[i], vectorised: sort each
+    involved document's hashes once, then binary-search the smaller set's in the larger's."""
     if len(a) == 0:
         return np.zeros(0, dtype=np.float64)
     docs, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
     la, lb = inv[: len(a)], inv[len(a) :]
     idx, _ = ragged_gather(sh_offsets, docs)
     local = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(sh_offsets)[docs])
-    shift = np.uint64(40)
-    low = np.uint64((1 << 40) - 1)
-    u = _sorted_unique((local << shift) | (sh[idx] >> np.uint64(24)))  # per-doc sorted distinct
+    shift = np.uint64(32)
+    low = np.uint64(0xFFFFFFFF)
+    u = _sorted_unique((local << shift) | sh32[idx].astype(np.uint64))  # per-doc sorted distinct
     seg = np.searchsorted(u, np.arange(len(docs) + 1, dtype=np.uint64) << shift)
     size = np.diff(seg)
-    # probe the smaller set's elements in the larger set
     swap = size[la] > size[lb]
     small = np.where(swap, lb, la)
     big = np.where(swap, la, lb)
@@ -293,27 +295,64 @@ def exact_jaccard(sh: np.ndarray, sh_offsets: np.ndarray, a: np.ndarray, b: np.n
         pidx, poff = ragged_gather(seg, s_small)
         pair = np.repeat(np.arange(len(s_small)), np.diff(poff))
         query = (s_big[pair].astype(np.uint64) << shift) | (u[pidx] & low)
-        pos = np.searchsorted(u, query)
-        pos = np.minimum(pos, len(u) - 1)
+        pos = np.minimum(np.searchsorted(u, query), len(u) - 1)
         inter[lo : lo + step] = np.bincount(pair, weights=(u[pos] == query), minlength=len(s_small)).astype(np.int64)
     union = size[la] + size[lb] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
+def bottom_k_jaccard(a: np.ndarray, a_complete: bool, b: np.ndarray, b_complete: bool, k: int = MAX_STORED_SHINGLES) -> float:
+    """Jaccard of two sets given as sorted distinct uint32 arrays. Exact when both are complete;
+    otherwise the bottom-k estimator (Broder 1997): among the k smallest values of the union,
+    the share present in both."""
+    if a_complete and b_complete:
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        union = len(a) + len(b) - inter
+        return inter / union if union else 1.0
+    a, b = a[:k], b[:k]
+    u = np.union1d(a, b)[:k]
+    if len(u) == 0:
+        return 1.0
+    both = np.isin(u, a, assume_unique=True) & np.isin(u, b, assume_unique=True)
+    return float(both.sum()) / len(u)
+
+
 # ---------------------------------------------------------------- index (earlier partitions)
 
 
-def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sig: np.ndarray, params: str) -> pl.DataFrame:
-    k = sig.shape[1]
+def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[list[bytes], list[bool]]:
+    """Per row: its 32-bit shingle hashes as little-endian bytes (all of them, repeats included,
+    when there are at most MAX_STORED_SHINGLES; else the MAX_STORED_SHINGLES smallest distinct),
+    and whether that is the complete set."""
+    off = sk.sh_offsets
+    raw = np.ascontiguousarray(sk.sh32.astype("<u4")).view(np.uint8)
+    blobs: list[bytes] = []
+    complete: list[bool] = []
+    for r, lo, hi in zip(rows.tolist(), off[rows].tolist(), off[rows + 1].tolist()):
+        if hi - lo <= MAX_STORED_SHINGLES:
+            blobs.append(raw[4 * lo : 4 * hi].tobytes())
+            complete.append(True)
+        else:
+            vals = np.unique(sk.sh32[lo:hi])
+            blobs.append(vals[:MAX_STORED_SHINGLES].astype("<u4").tobytes())
+            complete.append(len(vals) <= MAX_STORED_SHINGLES)
+    return blobs, complete
+
+
+def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str) -> pl.DataFrame:
+    sig = sk.sig[rows]
+    width = 4 * sig.shape[1]
     blob = np.ascontiguousarray(sig.astype("<u4")).tobytes()
-    width = 4 * k
-    minhash = pl.Series("minhash", [blob[i * width : (i + 1) * width] for i in range(sig.shape[0])], dtype=pl.Binary)
+    minhash = [blob[i * width : (i + 1) * width] for i in range(sig.shape[0])]
+    sets, complete = _stored_sets(sk, rows)
     return pl.DataFrame(
         {
-            "item_id": item_ids.cast(pl.String),
-            "origin": origins.cast(pl.String),
-            "minhash": minhash,
-            "params": pl.Series([params] * sig.shape[0], dtype=pl.String),
+            "item_id": item_ids.gather(rows),
+            "origin": origins.gather(rows),
+            "minhash": pl.Series(minhash, dtype=pl.Binary),
+            "shingles": pl.Series(sets, dtype=pl.Binary),
+            "shingles_complete": pl.Series(complete, dtype=pl.Boolean),
+            "params": pl.Series([params] * len(rows), dtype=pl.String),
         },
         schema=SIGNATURE_SCHEMA,
     )
@@ -326,7 +365,7 @@ def decode_signatures(frame: pl.DataFrame, params: str, num_perm: int = NUM_PERM
     if bad.height:
         raise ValueError(
             f"{bad.height} earlier signatures were computed with {bad['params'][0]!r}, not {params!r}; "
-            "keep the shingle size (and signature size) of the index or rebuild it from the earlier partitions' text"
+            "keep the shingle size of the index or rebuild it from the earlier partitions' text"
         )
     blob = b"".join(frame["minhash"].to_list())
     if len(blob) != frame.height * 4 * num_perm:
@@ -384,39 +423,54 @@ def find_near_duplicates(
     est_w = estimated_jaccard(sk.sig, wa, wb)
     plausible = est_w >= threshold - _EXACT_MARGIN
     wa, wb = wa[plausible], wb[plausible]
-    if sk.shingles is not None:
-        sh, sh_off = sk.shingles
-        sim_w = exact_jaccard(sh, sh_off, wa, wb)
-    else:  # re-tokenise only the documents involved (large partitions are sketched in chunks)
-        docs, inv = np.unique(np.concatenate([wa, wb]), return_inverse=True)
-        sub = candidates["text"].gather(docs)
-        tok, off = token_hashes(sub)
-        sh, sh_off = shingle_hashes(tok, off, shingle_size)
-        sim_w = exact_jaccard(sh, sh_off, inv[: len(wa)], inv[len(wa) :])
+    sim_w = exact_jaccard(sk.sh32, sk.sh_offsets, wa, wb)
     ok = sim_w >= threshold - 1e-12
     wa, wb, sim_w = wa[ok], wb[ok], sim_w[ok]
 
     ea, eb = lo_g[~within] + n_e, hi_g[~within]  # earlier row index, current row index
-    sim_e = estimated_jaccard(e_sig, ea, eb, other=sk.sig) if len(ea) else np.zeros(0)
+    sim_e, exact_e = _verify_earlier(sk, e_sig, earlier, ea, eb, threshold)
     ok = sim_e >= threshold - 1e-12
-    ea, eb, sim_e = ea[ok], eb[ok], sim_e[ok]
+    ea, eb, sim_e, exact_e = ea[ok], eb[ok], sim_e[ok], exact_e[ok]
 
     removals = _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids, e_origin)
     ids_list = item_ids.to_list()
     surv = sk.has_words.copy()
     surv[item_ids.is_in(removals["item_id"].implode()).to_numpy()] = False
     surv_idx = np.flatnonzero(surv)
-    signatures = _signatures_frame(item_ids.gather(surv_idx), origins.gather(surv_idx), sk.sig[surv_idx], params)
+    signatures = _signatures_frame(item_ids, origins, sk, surv_idx, params)
     pairs = pl.DataFrame(
         {
             "item_id": [ids_list[i] for i in wb.tolist()] + [ids_list[i] for i in eb.tolist()],
             "other_id": [ids_list[i] for i in wa.tolist()] + [e_ids[i] for i in ea.tolist()],
             "similarity": np.concatenate([sim_w, sim_e]).astype(np.float64),
-            "exact": [True] * len(wa) + [False] * len(ea),
+            "exact": [True] * len(wa) + exact_e.tolist(),
         },
         schema=PAIR_SCHEMA,
     )
     return NearDuplicateResult(removals=removals, signatures=signatures, pairs=pairs)
+
+
+def _verify_earlier(sk, e_sig, earlier, ea, eb, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """Jaccard of current rows eb[i] with earlier rows ea[i]: from the stored shingle sets
+    (exact, or bottom-k for long documents), or the signature estimate if none are stored."""
+    if len(ea) == 0:
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    est = estimated_jaccard(e_sig, ea, eb, other=sk.sig)
+    if earlier is None or "shingles" not in earlier.columns:
+        return est, np.zeros(len(ea), dtype=bool)
+    sim = np.zeros(len(ea))
+    exact = np.zeros(len(ea), dtype=bool)
+    check = np.flatnonzero(est >= threshold - _EXACT_MARGIN)
+    blobs = earlier["shingles"].gather(ea[check]).to_list()
+    complete = earlier["shingles_complete"].gather(ea[check]).to_list()
+    off = sk.sh_offsets
+    for i, blob, comp in zip(check.tolist(), blobs, complete):
+        theirs = np.unique(np.frombuffer(blob or b"", dtype="<u4"))
+        c = int(eb[i])
+        ours = np.unique(sk.sh32[off[c] : off[c + 1]])
+        sim[i] = bottom_k_jaccard(theirs, bool(comp), ours, True)
+        exact[i] = bool(comp)
+    return sim, exact
 
 
 def _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids, e_origin) -> pl.DataFrame:

@@ -71,13 +71,10 @@ def hash_words(words_flat: pl.Series) -> np.ndarray:
     """xxh3_64 of each word, computed once per distinct word."""
     if len(words_flat) == 0:
         return np.zeros(0, dtype=np.uint64)
-    cat = words_flat.cast(pl.Categorical(pl.Categories.random()))
+    cat = words_flat.cast(pl.Categorical(pl.Categories.random()))  # private dictionary
     codes = cat.to_physical().to_numpy()
-    distinct = cat.unique()
-    dcodes = distinct.to_physical().to_numpy()
-    dwords = distinct.cast(pl.String).to_list()
-    lut = np.zeros(int(dcodes.max()) + 1, dtype=np.uint64)
-    lut[dcodes] = np.fromiter(
+    dwords = cat.dtype.categories.to_series().to_list()  # distinct words, indexed by code
+    lut = np.fromiter(
         (xxhash.xxh3_64_intdigest(w.encode("utf-8")) for w in dwords), dtype=np.uint64, count=len(dwords)
     )
     return lut[codes]
