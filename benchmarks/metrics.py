@@ -101,6 +101,123 @@ def make_corpus(
     return docs
 
 
+# --------------------------------------------------------------------------- calibration
+
+
+def real_documents(max_docs: int = 4000) -> list[str]:
+    """Human-written text shipped with the interpreter: the documentation topics and
+    module docstrings of the standard library, cut into documents of 40-200 words."""
+    import ast
+    import sysconfig
+
+    from pydoc_data.topics import topics
+
+    paragraphs = [p for k in sorted(topics) for p in topics[k].split("\n\n")]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(stdlib.glob("*.py"))[:400]:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    paragraphs.extend(doc.split("\n\n"))
+    docs, cur = [], []
+    for para in paragraphs:
+        words = para.split()
+        if not words or sum(w.isalpha() for w in words) < 0.6 * len(words):
+            continue  # code listings and tables
+        cur.extend(words)
+        if len(cur) >= 40:
+            docs.append(" ".join(cur[:200]))
+            cur = []
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(docs))[:max_docs]
+    return [docs[i] for i in order]
+
+
+def _sentences(docs: list[str]) -> list[str]:
+    import re
+
+    return [s for d in docs for s in re.split(r"(?<=[.!?])\s+", d) if len(s.split()) >= 4]
+
+
+def calibration_scenarios(real: list[str], seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
+    """(synthetic, real) pairs: one half of the real documents stands for the synthetic
+    side, degraded in controlled ways; the other half is the real side."""
+    import re
+
+    rng = np.random.default_rng(seed)
+    half = len(real) // 2
+    a, b = real[:half], real[half:]
+    sents = _sentences(a)
+    lens = [len(d.split()) for d in a]
+
+    def resample(pool_share: float) -> list[str]:
+        pool = [sents[i] for i in rng.permutation(len(sents))[: max(5, int(pool_share * len(sents)))]]
+        out = []
+        for n_words in lens:
+            doc, count = [], 0
+            while count < n_words:
+                s_ = pool[int(rng.integers(0, len(pool)))]
+                doc.append(s_)
+                count += len(s_.split())
+            out.append(" ".join(doc))
+        return out
+
+    # The docs mention people rarely; add one sentence about a person to 60% of the
+    # documents on both sides, subject drawn uniformly (she/he/they) on the real side and
+    # with the generator's skew (he twice as often as she) on the skewed synthetic side.
+    verbs = ["explained how the function works", "wrote the first version of this module",
+             "reported the bug", "reviewed the patch", "maintains the documentation"]
+
+    def with_people(docs: list[str], subjects: list[str], p: list[float]) -> list[str]:
+        out = []
+        for d in docs:
+            if rng.random() < 0.6:
+                d = f"{rng.choice(subjects, p=p)} {verbs[int(rng.integers(0, len(verbs)))]}. {d}"
+            out.append(d)
+        return out
+
+    uniform = [1 / 3, 1 / 3, 1 / 3]
+    b_people = with_people(b, ["She", "He", "They"], uniform)
+    openers = ["Certainly! Here is a clear explanation.", "Great question! Let's delve into it.",
+               "Sure, here's an overview."]
+    return {
+        "other real half (noise floor)": (a, b),
+        "sentences resampled with replacement": (resample(1.0), b),
+        "mode collapse: 30% sentence pool": (resample(0.3), b),
+        "mode collapse: 10% sentence pool": (resample(0.1), b),
+        "mode collapse: 3% sentence pool": (resample(0.03), b),
+        "verbal tics (opener + closer)": (
+            [f"{openers[i % 3]} {d} In summary, it is important to note this." for i, d in enumerate(a)], b),
+        "people sentences, no skew": (with_people(a, ["She", "He", "They"], uniform), b_people),
+        "people sentences, he 2x she": (with_people(a, ["She", "He", "They"], [0.2, 0.4, 0.4]), b_people),
+        "half the documents truncated": ([" ".join(d.split()[: max(5, len(d.split()) // 2)]) if i % 2 else d
+                                          for i, d in enumerate(a)], b),
+    }
+
+
+def calibrate() -> None:
+    real = real_documents()
+    mb = sum(len(t.encode()) for t in real) / 1e6
+    print(f"# calibration on {len(real)} real documents ({mb:.1f} MB, Python docs topics + stdlib docstrings), "
+          "split in halves; the first half is degraded to play the synthetic side")
+    cols = ["synthetic.distinct_2", "synthetic.compression_ratio", "synthetic.self_bleu", "relative.distinct_2", "relative.compression_ratio", "relative.ngram_diversity",
+            "relative.self_bleu", "relative.self_repetition", "drift.unigram_jsd", "drift.bigram_jsd",
+            "drift.unigram_jsd_real_halves", "drift.length_ks", "bias.max_abs_log_ratio"]
+    short = [c.replace("relative.", "rel.").replace("_real_halves", "_baseline").replace("synthetic.", "syn.") for c in cols]
+    print("| scenario | " + " | ".join(short) + " | top tic |")
+    print("|---" * (len(cols) + 2) + "|")
+    for name, (syn, rea) in calibration_scenarios(real).items():
+        m = quality_metrics(syn, rea)
+        tic = overrepresented_ngrams(syn, rea, n=2, k=1)["ngram"].to_list()
+        print(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + f" | {tic[0] if tic else '-'} |",
+              flush=True)
+
+
 def timed(fn, repeat: int = 1):
     times, value = [], None
     for _ in range(repeat):
@@ -132,10 +249,15 @@ def main() -> None:
     ap.add_argument("--selfrep-docs", type=int, default=5_000)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="print the metric values behind the default thresholds and exit")
     ap.add_argument("--peak-memory-child", metavar="PARQUET", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peak_memory_child:
         peak_memory_child(args.peak_memory_child)
+        return
+    if args.calibrate:
+        calibrate()
         return
 
     t0 = time.perf_counter()

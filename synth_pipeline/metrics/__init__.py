@@ -99,7 +99,7 @@ def quality_metrics(
     self_bleu_sample: int = 200,
     seed: int = 0,
     leakage_n: int = 13,
-    bias_min_support: int = 20,
+    bias_min_support: int = 100,
 ) -> dict[str, float]:
     """All scalar metrics of one scope as ``{metric_name: value}``.
 
@@ -128,7 +128,7 @@ def quality_metrics(
     for k in RELATIVE_METRICS:
         out[f"relative.{k}"] = _ratio(rel["synthetic"][k], rel["real"][k])
     out["relative.matched_tokens"] = float(min(rel["synthetic"]["n_tokens"], rel["real"]["n_tokens"]))
-    out.update({f"drift.{k}": float(v) for k, v in drift_metrics(synthetic, real).items()})
+    out.update({f"drift.{k}": float(v) for k, v in drift_metrics(synthetic, real, seed=seed).items()})
     table = term_group_drift(synthetic, real, term_groups)
     for row in table.iter_rows(named=True):
         for col in ("share_synthetic", "share_real", "ratio"):

@@ -22,7 +22,9 @@ their own ``{group: [terms]}``) we count how often its terms occur in each corpu
     ``count_synthetic + count_real``.
 
 :func:`term_group_summary` reduces the table to ``max_abs_log_ratio`` over groups with
-enough support (default 20 occurrences in total; below that a ratio is noise).
+enough support (default 100 occurrences in both corpora together: with about 50 per side
+the standard error of a log ratio is sqrt(1/50 + 1/50) = 0.2, so the warning level
+ln 1.5 = 0.405 is two standard errors; below that a ratio is mostly noise).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def term_group_drift(
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
 
-def term_group_summary(table: pl.DataFrame, *, min_support: int = 20) -> dict[str, float | str | None]:
+def term_group_summary(table: pl.DataFrame, *, min_support: int = 100) -> dict[str, float | str | None]:
     """``max_abs_log_ratio`` (0.0 when no group has enough support) and the group it
     comes from (``max_abs_log_ratio_group``, None when none qualifies)."""
     ok = table.filter((pl.col("support") >= min_support) & pl.col("log_ratio").is_not_nan())

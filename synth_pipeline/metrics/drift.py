@@ -10,6 +10,10 @@ documents; see ``_tokens.py``).
     so 0 for identical distributions and 1 for disjoint supports. Equals
     ``scipy.spatial.distance.jensenshannon(p, q, base=2) ** 2`` (scipy returns the
     distance, the square root of the divergence).
+``unigram_jsd_real_halves``
+    The same divergence between two seeded random halves of the real documents: the
+    sampling-noise floor of ``unigram_jsd`` at this corpus size (finite-sample JSD is
+    biased upwards because rare words fall on one side by chance).
 ``length_mean_*``, ``length_median_*``
     Mean and median document length in words.
 ``length_ks``
@@ -97,7 +101,7 @@ def _ngram_counts(df: pl.DataFrame, n: int) -> pl.DataFrame:
     )
 
 
-def drift_metrics(synthetic: Sequence[str], real: Sequence[str]) -> dict[str, float]:
+def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> dict[str, float]:
     """Drift between a synthetic and a real corpus (keys in the module docstring)."""
     df = _joint_frame(synthetic, real)
     out: dict[str, float] = {}
@@ -107,6 +111,22 @@ def drift_metrics(synthetic: Sequence[str], real: Sequence[str]) -> dict[str, fl
         out[name] = jensen_shannon_divergence(
             counts["count_synthetic"].to_numpy(), counts["count_real"].to_numpy()
         ) if counts.height else NAN
+    # Sampling-noise baseline: the same divergence between two random halves of the
+    # real documents. JSD of finite samples is biased upwards (rare words fall on one
+    # side by chance), more so for small corpora; the baseline shows how much.
+    n_syn, n_real = len(synthetic), len(real)
+    if n_real >= 2:
+        side = np.random.default_rng(seed).permutation(n_real) % 2
+        real_rows = df.filter(pl.col("corpus") == 1)
+        half = side[real_rows["doc"].to_numpy().astype(np.int64) - n_syn]
+        halves = (
+            real_rows.with_columns(half=pl.Series(half, dtype=pl.UInt8))
+            .group_by("id")
+            .agg(a=(pl.col("half") == 0).sum(), b=(pl.col("half") == 1).sum())
+        )
+        out["unigram_jsd_real_halves"] = jensen_shannon_divergence(halves["a"].to_numpy(), halves["b"].to_numpy())
+    else:
+        out["unigram_jsd_real_halves"] = NAN
     n_syn = len(synthetic)
     lengths = (
         pl.DataFrame({"doc": pl.arange(0, n_syn + len(real), eager=True, dtype=pl.UInt32)})
