@@ -10,7 +10,7 @@ from synth_pipeline.assets.mix import mix_candidates
 from synth_pipeline.assets.prompts import seed_prompts
 from synth_pipeline.assets.release import dataset_release
 from synth_pipeline.assets.report import quality_report
-from synth_pipeline.automation import daily_schedule, new_corpus_files_sensor, pipeline_job
+from synth_pipeline.automation import backfill_job, daily_schedule, new_corpus_files_sensor, pipeline_job
 from synth_pipeline.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS, funnel_checks, mix_checks
 from synth_pipeline.resources import SynthResource, WarehouseIOManager
 from synth_pipeline.sql_models import ModelHooks, build_sql_asset, discover_models
@@ -23,7 +23,7 @@ sql_assets = [build_sql_asset(model, SQL_HOOKS.get(model.name)) for model in dis
 
 defs = Definitions(
     assets=[raw_corpus, seed_prompts, generated_samples, graded_samples, mix_candidates, *sql_assets, quality_report, dataset_release],
-    jobs=[pipeline_job],
+    jobs=[pipeline_job, backfill_job],
     schedules=[daily_schedule],
     sensors=[new_corpus_files_sensor],
     resources={"synth": SynthResource(), "io_manager": WarehouseIOManager()},

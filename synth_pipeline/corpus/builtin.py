@@ -10,6 +10,7 @@ stdlib takes a few seconds, so the result is cached per interpreter version.
 from __future__ import annotations
 
 import ast
+import os
 import platform
 import re
 import sysconfig
@@ -70,7 +71,8 @@ def load_builtin_python_docs(cache_dir: Path) -> pl.DataFrame:
     rows.extend(_stdlib_docstrings(Path(sysconfig.get_paths()["stdlib"])))
     frame = pl.DataFrame(rows, schema={"source_file": pl.Utf8, "source_row": pl.Int64, "text": pl.Utf8})
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    # One temporary file per process: concurrent first runs (a backfill) must not interleave writes.
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     frame.write_parquet(tmp)
     tmp.replace(cache)
     return frame
