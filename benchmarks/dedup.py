@@ -25,6 +25,11 @@ What it does, on the same input for every method:
    * ``datasketch``: ``MinHash.bulk`` (128 perms) + ``MinHashLSH`` with the same 25x5 banding
      as ours, estimated Jaccard >= threshold; on the first ``--datasketch-docs`` documents
      (it is slow), and this project's stage is also run on that same subset for the ratio.
+   * ``synth_pipeline-2-partitions``: the corpus as two partitions of half the size; the first
+     partition's signature rows are written to and read back from a DuckDB file and passed as
+     ``earlier`` to the second (time = both calls + the round trip). Pairs across the
+     partitions whose first item was itself removed in partition 1 are not in the index and
+     are left out of its recall.
 3. Scores each method's pairs against exact Jaccard of the shingle sets, computed by an
    independent pure-Python reference (sets of word 5-tuples), on all planted pairs plus
    ``--random-pairs`` random non-planted pairs: recall = found / (pairs with J >= threshold);
@@ -105,6 +110,33 @@ def run_ours(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]
     return [(min(x, y), max(x, y)) for x, y in zip(a, b)]
 
 
+def run_ours_two_partitions(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
+    """First half as partition 1; its signature rows go through a DuckDB file; the second half
+    is partition 2 with ``earlier`` = those rows. Returns the pairs of both calls."""
+    import duckdb
+    import polars as pl
+
+    from synth_pipeline.dedup.near_duplicates import find_near_duplicates
+
+    half = len(texts) // 2
+    ids = [str(i) for i in range(len(texts))]
+    part = lambda lo, hi: pl.DataFrame({"item_id": ids[lo:hi], "origin": ["real"] * (hi - lo), "text": texts[lo:hi]})
+    r1 = find_near_duplicates(part(0, half), threshold=threshold, shingle_size=n)
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(os.path.join(tmp, "index.duckdb"))
+        rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))
+        con.execute("CREATE TABLE mix_signatures AS SELECT * FROM rows")
+        earlier = con.execute("SELECT * FROM mix_signatures WHERE partition_date < DATE '2026-01-02'").pl()
+        con.close()
+    r2 = find_near_duplicates(part(half, len(texts)), threshold=threshold, shingle_size=n, earlier=earlier)
+    run_ours_two_partitions.removed_in_first = [int(x) for x in r1.removals["item_id"]]
+    out = []
+    for r in (r1, r2):
+        for a, b in zip(r.pairs["item_id"].cast(pl.Int64).to_list(), r.pairs["other_id"].cast(pl.Int64).to_list()):
+            out.append((min(a, b), max(a, b)))
+    return out
+
+
 def run_rensa(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
     import rensa
 
@@ -155,6 +187,7 @@ def run_datasketch(texts: list[str], threshold: float, n: int) -> list[tuple[int
 
 METHODS = {
     "synth_pipeline": run_ours,
+    "synth_pipeline-2-partitions": run_ours_two_partitions,
     "rensa": run_rensa,
     "rensa-prehashed": run_rensa_prehashed,
     "datasketch": run_datasketch,
@@ -182,6 +215,7 @@ def child(method: str, corpus_path: str, limit: int, threshold: float, n: int, r
                 "pairs": sorted(set(pairs)),
                 "peak_rss_mib": _peak_mib(),
                 "rss_loaded_mib": rss_loaded,
+                "removed_in_first": getattr(fn, "removed_in_first", []),
             }
         )
     )
@@ -200,9 +234,11 @@ def exact_jaccard(texts: list[str], i: int, j: int, n: int, cache: dict[int, set
     return len(a & b) / len(a | b)
 
 
-def score(pairs, texts, eval_pairs, truth, threshold, n, cache, limit=None):
+def score(pairs, texts, eval_pairs, truth, threshold, n, cache, limit=None, unindexed=frozenset(), half=None):
     found = set(map(tuple, pairs))
     evaluated = {p for p in eval_pairs if limit is None or p[1] < limit}
+    if half is not None:  # two partitions: a pair across them is findable only if its first item was kept
+        evaluated = {p for p in evaluated if not (p[0] < half <= p[1] and p[0] in unindexed)}
     positives = {p for p in evaluated if truth[p] >= threshold}
     found_eval = found & evaluated
     tp = len(found_eval & positives)
@@ -222,7 +258,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--random-pairs", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=20240)
-    ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch")
+    ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch,synth_pipeline-2-partitions")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -288,14 +324,16 @@ def main() -> None:
     for r in runs:
         dps = r["docs"] / r["median"]
         same = next((o for o in runs if o["method"] == "synth_pipeline" and o["docs"] == r["docs"]), None)
-        ratio = (r["median"] / same["median"]) if same and r["method"] != "synth_pipeline" else None
+        ratio = (r["median"] / same["median"]) if same and not r["method"].startswith("synth_pipeline") else None
         if r["method"] == "rensa-prehashed":
             rec = prec = prec_all = "n/a (flags only)"
             npairs = "-"
         else:
             lim = r["docs"] if r["docs"] < args.docs else None
+            two = r["method"] == "synth_pipeline-2-partitions"
             recall, precision, precision_all, _, npairs = score(
-                r["pairs"], texts, eval_pairs, truth, args.threshold, args.shingle_size, cache, limit=lim)
+                r["pairs"], texts, eval_pairs, truth, args.threshold, args.shingle_size, cache, limit=lim,
+                unindexed=frozenset(r["removed_in_first"]), half=r["docs"] // 2 if two else None)
             rec, prec, prec_all = f"{recall:.4f}", f"{precision:.4f}", f"{precision_all:.4f}"
         print(f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
               f"{'%.1f×' % ratio if ratio else '-'} | {rec} | {prec} | {prec_all} | {npairs} | "

@@ -174,35 +174,46 @@ class _Sketch:
     has_words: np.ndarray  # (n,) bool
     sh32: np.ndarray  # flat uint32: top 32 bits of every shingle hash (with in-document repeats)
     sh_offsets: np.ndarray  # (n + 1,) int64
+    keys: np.ndarray | None = None  # (n, bands) uint64 LSH band keys, if bands were given
 
 
-def _sketch_chunk(texts: pl.Series, shingle_size: int, num_perm: int):
+def _sketch_chunk(texts: pl.Series, shingle_size: int, num_perm: int, banding: tuple[int, int] | None):
     tok, off = token_hashes(texts)
     sh, sh_off = shingle_hashes(tok, off, shingle_size)
     del tok
     sig = oph_signatures(sh, sh_off, num_perm)
-    return sig, (sh >> np.uint64(32)).astype(np.uint32), np.diff(sh_off)
+    keys = band_keys(sig, *banding) if banding else None
+    return sig, (sh >> np.uint64(32)).astype(np.uint32), np.diff(sh_off), keys
 
 
-def sketch(texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM) -> _Sketch:
+def sketch(
+    texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM, banding: tuple[int, int] | None = None
+) -> _Sketch:
     """Signatures and 32-bit shingle hashes of all texts, computed in chunks of ``CHUNK_DOCS``
     on ``WORKERS`` threads (numpy and polars release the GIL; chunks keep arrays cache-sized)."""
     n = len(texts)
     sig = np.empty((n, num_perm), dtype=np.uint32)
+    keys = np.empty((n, banding[0]), dtype=np.uint64) if banding else None
     parts_sh: list[np.ndarray] = []
     parts_len: list[np.ndarray] = []
-    starts = list(range(0, n, CHUNK_DOCS))
+    # equal chunks, a multiple of WORKERS of them, each at most CHUNK_DOCS long
+    n_chunks = max(1, -(-n // CHUNK_DOCS))
+    n_chunks = -(-n_chunks // WORKERS) * WORKERS if n >= 2 * WORKERS else 1
+    size = max(1, -(-n // n_chunks))
+    starts = list(range(0, n, size))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = pool.map(lambda lo: _sketch_chunk(texts.slice(lo, CHUNK_DOCS), shingle_size, num_perm), starts)
-        for lo, (csig, sh32, lengths) in zip(starts, results):
+        results = pool.map(lambda lo: _sketch_chunk(texts.slice(lo, size), shingle_size, num_perm, banding), starts)
+        for lo, (csig, sh32, lengths, ckeys) in zip(starts, results):
             sig[lo : lo + len(csig)] = csig
+            if keys is not None:
+                keys[lo : lo + len(csig)] = ckeys
             parts_sh.append(sh32)
             parts_len.append(lengths)
     lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     sh32 = np.concatenate(parts_sh) if parts_sh else np.zeros(0, dtype=np.uint32)
-    return _Sketch(sig=sig, has_words=lengths > 0, sh32=sh32, sh_offsets=offsets)
+    return _Sketch(sig=sig, has_words=lengths > 0, sh32=sh32, sh_offsets=offsets, keys=keys)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -393,8 +404,8 @@ def find_near_duplicates(
     if item_ids.n_unique() != n:
         raise ValueError("item_id must be unique")
     origins = candidates["origin"].cast(pl.String) if "origin" in candidates.columns else pl.Series([None] * n, dtype=pl.String)
-    sk = sketch(candidates["text"], shingle_size)
     bands, rows = choose_bands(threshold)
+    sk = sketch(candidates["text"], shingle_size, banding=(bands, rows))
 
     if earlier is not None and earlier.height:
         earlier = earlier.filter(~pl.col("item_id").is_in(item_ids.implode()))
@@ -410,9 +421,9 @@ def find_near_duplicates(
 
     # LSH over earlier rows (indices 0..n_e-1) then current rows (n_e..), skipping empty texts.
     live = np.flatnonzero(sk.has_words)
-    all_sig = np.concatenate([e_sig, sk.sig[live]]) if n_e else sk.sig[live]
+    all_keys = np.concatenate([band_keys(e_sig, bands, rows), sk.keys[live]]) if n_e else sk.keys[live]
     global_row = np.concatenate([np.arange(n_e) - n_e, live])  # <0: earlier (index + n_e)
-    lo, hi = candidate_pairs(band_keys(all_sig, bands, rows))
+    lo, hi = candidate_pairs(all_keys)
     lo_g, hi_g = global_row[lo], global_row[hi]
     # hi is always current (earlier rows come first); drop earlier-earlier pairs
     keep = hi_g >= 0

@@ -23,6 +23,7 @@ import polars as pl
 import xxhash
 
 WORD_PATTERN = r"\w+"
+_NOT_WORD_OR_SPACE = r"[^\w ]+"
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 # Odd 64-bit multipliers (from splitmix64 / murmur constants and golden ratio), one per
@@ -55,11 +56,24 @@ def fmix64(h: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     return h
 
 
+def _split_words(texts: pl.Series) -> pl.Series:
+    """list[str] per text, with empty strings where separators were adjacent.
+
+    Replacing each run of characters that are neither word characters nor a space by one space,
+    then splitting on the space, yields exactly the ``\\w+`` runs (plus empty strings) and is
+    ~1.5x cheaper than ``str.extract_all(r"\\w+")``, whose cost is per match."""
+    return (
+        texts.cast(pl.String)
+        .fill_null("")
+        .str.to_lowercase()
+        .str.replace_all(_NOT_WORD_OR_SPACE, " ")
+        .str.split(" ")
+    )
+
+
 def word_lists(texts: pl.Series) -> pl.Series:
-    """List of normalised words per text (multi-threaded polars)."""
-    frame = pl.LazyFrame({"t": texts.cast(pl.String).fill_null("")})
-    out = frame.select(pl.col("t").str.to_lowercase().str.extract_all(WORD_PATTERN)).collect(engine="streaming")
-    return out["t"].fill_null([])
+    """List of normalised words per text."""
+    return _split_words(texts).list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
 
 
 def words(text: str) -> list[str]:
@@ -82,11 +96,16 @@ def hash_words(words_flat: pl.Series) -> np.ndarray:
 
 def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Flat uint64 word hashes of all texts and int64 offsets (len(texts)+1)."""
-    lists = word_lists(texts)
-    lengths = lists.list.len().to_numpy().astype(np.int64)
+    lists = _split_words(texts)
+    raw_lengths = lists.list.len().to_numpy().astype(np.int64)
+    flat = lists.explode()
+    nonempty = (flat.str.len_bytes() > 0).to_numpy()
+    hashes = hash_words(flat)[nonempty]
+    doc = np.repeat(np.arange(len(raw_lengths), dtype=np.int64), raw_lengths)
+    lengths = np.bincount(doc[nonempty], minlength=len(raw_lengths))
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return hash_words(lists.explode().drop_nulls()), offsets
+    return hashes, offsets
 
 
 def shingle_hashes(tok: np.ndarray, offsets: np.ndarray, n: int, *, whole_short: bool = True) -> tuple[np.ndarray, np.ndarray]:
