@@ -249,6 +249,38 @@ def score(pairs, texts, eval_pairs, truth, threshold, n, cache, limit=None, unin
     return recall, precision, precision_all, len(positives), len(found)
 
 
+def lsh_curve(texts, families, threshold, n) -> None:
+    """Empirical LSH candidate rate and signature-estimate error by exact-Jaccard bin, on the
+    planted pairs, beside the theoretical 1-(1-J^r)^b (--lsh-curve)."""
+    import numpy as np
+    import polars as pl
+
+    from synth_pipeline.dedup.near_duplicates import choose_bands, lsh_probability, sketch
+
+    b, r = choose_bands(threshold)
+    sk = sketch(pl.Series(texts), n, banding=(b, r))
+    rows = []
+    for fam in families:
+        for i, a in enumerate(fam):
+            for c in fam[i + 1 :]:
+                sa, sc = set(py_shingles(texts[a], n)), set(py_shingles(texts[c], n))
+                j = len(sa & sc) / len(sa | sc)
+                rows.append((j, bool((sk.keys[a] == sk.keys[c]).any()), float((sk.sig[a] == sk.sig[c]).mean())))
+    df = pl.DataFrame(rows, schema=["J", "candidate", "estimate"], orient="row")
+    edges = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.999, 1.01]
+    print(f"\nLSH {b} bands x {r} rows on planted pairs:")
+    print("| exact J | pairs | candidate rate | theory at mean J | estimate bias | estimate sd |")
+    print("|---|---|---|---|---|---|")
+    for lo, hi in zip(edges, edges[1:]):
+        g = df.filter((pl.col("J") > lo) & (pl.col("J") <= hi)) if lo else df.filter(pl.col("J") <= hi)
+        if g.height == 0:
+            continue
+        err = g["estimate"] - g["J"]
+        label = "1.0" if lo == 0.999 else f"({lo}, {hi}]"
+        print(f"| {label} | {g.height} | {g['candidate'].mean():.4f} | {lsh_probability(g['J'].mean(), b, r):.4f} | "
+              f"{err.mean():+.4f} | {(err.std() or 0.0):.4f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=100_000)
@@ -259,6 +291,7 @@ def main() -> None:
     ap.add_argument("--random-pairs", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=20240)
     ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch,synth_pipeline-2-partitions")
+    ap.add_argument("--lsh-curve", action="store_true", help="also print the LSH candidate rate by Jaccard bin")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -291,6 +324,8 @@ def main() -> None:
     print(f"evaluated pairs: {len(planted)} planted ({pos} with exact J >= {args.threshold}), "
           f"{len(randoms)} random (max exact J {max(truth[p] for p in randoms):.3f})", flush=True)
 
+    if args.lsh_curve:
+        lsh_curve(texts, corpus.families, args.threshold, args.shingle_size)
     runs = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
