@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from synth_pipeline.dedup._arrays import group_starts, ragged_gather
 from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
@@ -331,37 +332,53 @@ def bottom_k_jaccard(a: np.ndarray, a_complete: bool, b: np.ndarray, b_complete:
 # ---------------------------------------------------------------- index (earlier partitions)
 
 
-def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[list[bytes], list[bool]]:
+def _binary_column(flat: np.ndarray, offsets: np.ndarray) -> pl.Series:
+    """A polars Binary column whose row i is the bytes of flat[offsets[i]:offsets[i+1]] (no copy
+    per row: built from one buffer through Arrow)."""
+    data = np.ascontiguousarray(flat).view(np.uint8)
+    byte_offsets = (offsets * flat.dtype.itemsize).astype(np.int64)
+    arr = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(byte_offsets), pa.py_buffer(data)]
+    )
+    return pl.Series(arr).cast(pl.Binary)
+
+
+def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
     """Per row: its 32-bit shingle hashes as little-endian bytes (all of them, repeats included,
     when there are at most MAX_STORED_SHINGLES; else the MAX_STORED_SHINGLES smallest distinct),
     and whether that is the complete set."""
     off = sk.sh_offsets
-    raw = np.ascontiguousarray(sk.sh32.astype("<u4")).view(np.uint8)
-    blobs: list[bytes] = []
-    complete: list[bool] = []
-    for r, lo, hi in zip(rows.tolist(), off[rows].tolist(), off[rows + 1].tolist()):
-        if hi - lo <= MAX_STORED_SHINGLES:
-            blobs.append(raw[4 * lo : 4 * hi].tobytes())
-            complete.append(True)
-        else:
-            vals = np.unique(sk.sh32[lo:hi])
-            blobs.append(vals[:MAX_STORED_SHINGLES].astype("<u4").tobytes())
-            complete.append(len(vals) <= MAX_STORED_SHINGLES)
-    return blobs, complete
+    counts = off[rows + 1] - off[rows]
+    long_rows = np.flatnonzero(counts > MAX_STORED_SHINGLES)
+    bottoms = {int(i): np.unique(sk.sh32[off[rows[i]] : off[rows[i] + 1]]) for i in long_rows}
+    complete = np.ones(len(rows), dtype=bool)
+    new_counts = counts.copy()
+    for i, vals in bottoms.items():
+        complete[i] = len(vals) <= MAX_STORED_SHINGLES
+        new_counts[i] = min(len(vals), MAX_STORED_SHINGLES)
+    new_off = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(new_counts, out=new_off[1:])
+    flat = np.empty(int(new_off[-1]), dtype="<u4")
+    short = np.flatnonzero(counts <= MAX_STORED_SHINGLES)
+    src, _ = ragged_gather(off, rows[short])
+    dst, _ = ragged_gather(new_off, short)
+    flat[dst] = sk.sh32[src]
+    for i, vals in bottoms.items():
+        flat[new_off[i] : new_off[i + 1]] = vals[:MAX_STORED_SHINGLES]
+    return _binary_column(flat, new_off), complete
 
 
 def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str) -> pl.DataFrame:
-    sig = sk.sig[rows]
-    width = 4 * sig.shape[1]
-    blob = np.ascontiguousarray(sig.astype("<u4")).tobytes()
-    minhash = [blob[i * width : (i + 1) * width] for i in range(sig.shape[0])]
+    sig = np.ascontiguousarray(sk.sig[rows].astype("<u4"))
+    k = sig.shape[1]
+    minhash = _binary_column(sig.reshape(-1), np.arange(len(rows) + 1, dtype=np.int64) * k)
     sets, complete = _stored_sets(sk, rows)
     return pl.DataFrame(
         {
             "item_id": item_ids.gather(rows),
             "origin": origins.gather(rows),
-            "minhash": pl.Series(minhash, dtype=pl.Binary),
-            "shingles": pl.Series(sets, dtype=pl.Binary),
+            "minhash": minhash,
+            "shingles": sets,
             "shingles_complete": pl.Series(complete, dtype=pl.Boolean),
             "params": pl.Series([params] * len(rows), dtype=pl.String),
         },
@@ -378,10 +395,13 @@ def decode_signatures(frame: pl.DataFrame, params: str, num_perm: int = NUM_PERM
             f"{bad.height} earlier signatures were computed with {bad['params'][0]!r}, not {params!r}; "
             "keep the shingle size of the index or rebuild it from the earlier partitions' text"
         )
-    blob = b"".join(frame["minhash"].to_list())
-    if len(blob) != frame.height * 4 * num_perm:
+    arr = frame["minhash"].to_arrow()
+    arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_binary())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    if arr.null_count or not np.all(np.diff(offsets) == 4 * num_perm):
         raise ValueError("malformed minhash blobs in earlier signatures")
-    return np.frombuffer(blob, dtype="<u4").reshape(frame.height, num_perm).astype(np.uint32)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data.view("<u4").reshape(frame.height, num_perm).astype(np.uint32)
 
 
 # ---------------------------------------------------------------- the stage
