@@ -1,25 +1,27 @@
 """Near-duplicate detection: one-permutation MinHash with optimal densification, LSH banding,
 exact verification, deterministic survivor choice, and a persistent signature index.
 
-Pipeline (all numpy/polars, vectorised over every document at once):
+Pipeline (numpy/polars, vectorised over all documents; chunks run on two threads):
 
 1. Words and 5-word shingles (see :mod:`synth_pipeline.dedup.shingles`); one 64-bit hash per
    shingle.
-2. Signature: one-permutation hashing (Li, Owen & Zhang 2012) into ``num_perm`` = 128 bins
-   (top 7 bits of the shingle hash pick the bin, the low 32 bits are the value, min per bin),
-   then *optimal densification* (Shrivastava 2017): an empty bin copies the value of the first
-   non-empty bin in a fixed pseudo-random probe sequence that depends only on the bin index,
-   so two documents fill their empty bins consistently. The probability that two signatures
-   agree in a bin is (approximately) their Jaccard similarity, as for k-permutation MinHash, at
-   one hash per shingle instead of k.
+2. Signature: one-permutation hashing (Li, Owen & Zhang 2012), ``num_perm`` = 128 values as
+   two independent sketches of 64 bins (top 6 bits of the hash pick the bin, the low 32 bits
+   are the value, min per bin), then *optimal densification* (Shrivastava 2017): an empty bin
+   copies the value of the first non-empty bin in a fixed pseudo-random probe sequence that
+   depends only on the bin index, so two documents fill their empty bins consistently. Two
+   documents' values agree in a bin with probability ~ their Jaccard similarity, as for
+   128-permutation MinHash, at two hashes per shingle instead of 128.
 3. LSH banding: ``bands`` x ``rows`` (25 x 5 at the default threshold 0.8, see
    :func:`choose_bands`); a pair becomes a candidate when any band agrees. Band keys are sorted
-   once; large buckets are capped (each member is paired with the first and the previous
-   ``_MAX_PARTNERS`` members in priority order), so a thousand copies of one text cost
-   linear, not quadratic, work.
-4. Verification: within the partition, candidates are verified with the *exact* Jaccard of the
-   shingle-hash sets (so precision against exact Jaccard is 1 up to 64-bit hash collisions);
-   against earlier partitions, whose text is not re-read, with the signature estimate.
+   once; within a bucket each member is paired with the first and the previous
+   ``_MAX_PARTNERS`` members in priority order, so a thousand copies of one text cost linear,
+   not quadratic, work.
+4. Verification: candidates are verified with the *exact* Jaccard of the shingle-hash sets
+   (top 32 bits of each shingle hash), so precision against exact Jaccard is 1 up to hash
+   collisions. Against earlier partitions, whose text is not re-read, the index stores each
+   item's 32-bit shingle hashes (all of them up to ``MAX_STORED_SHINGLES`` = 512, i.e. a
+   ~500-word text; beyond that the 512 smallest, and the bottom-k estimator is used).
 5. Survivors: rows are processed in input (priority) order; a row is removed when it has a
    verified partner that is kept (or an earlier-partition item). ``duplicate_of`` is the
    highest-priority kept partner (for earlier partitions: the most similar earlier item), so a
