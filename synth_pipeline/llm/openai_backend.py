@@ -176,7 +176,13 @@ class _Progress:
         if total and sys.stderr is not None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=what, unit="req", dynamic_ncols=True, mininterval=0.5)
+            try:
+                width = os.get_terminal_size(sys.stderr.fileno()).columns
+            except (OSError, ValueError):
+                width = 0
+            # a pseudo-terminal may report 0 columns, where tqdm would draw nothing
+            self.bar = tqdm(total=total, desc=what, unit="req", dynamic_ncols=width > 0,
+                            ncols=None if width > 0 else 100, mininterval=0.5)
 
     def tick(self, n: int = 1, error: bool = False, cached: bool = False) -> None:
         self.done += n
