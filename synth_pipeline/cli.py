@@ -78,14 +78,52 @@ def run(partition: str | None) -> int:
     return 0 if result.success and not any(c.severity.value == "ERROR" for c in failed) else 1
 
 
+def trace(item_id: str | None, doc_id: str | None, partition: str | None, random_item: bool) -> int:
+    """Print a mix item's chain back to its source file, or everything derived from a document."""
+    from synth_pipeline import lineage
+    from synth_pipeline.settings import load_settings
+    from synth_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(load_settings().warehouse_path)
+    with warehouse.connect() as con:
+        if not lineage.ensure_views(con):
+            print(f"the warehouse {warehouse.path} has no complete partition yet: run `synth run` first", file=sys.stderr)
+            return 1
+        if random_item:
+            where, params = ("WHERE partition_date = ?", [partition]) if partition else ("", [])
+            row = con.execute(f"SELECT item_id FROM synth.deduplicated_mix {where} ORDER BY random() LIMIT 1", params).fetchone()
+            if row is None:
+                print("the mix is empty", file=sys.stderr)
+                return 1
+            item_id = row[0]
+        if doc_id:
+            rows = lineage.trace_document(con, doc_id)
+            print(lineage.format_document(doc_id, rows))
+        else:
+            rows = lineage.trace_item(con, item_id, partition)
+            print(lineage.format_item(rows))
+    return 0 if rows else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="materialise the whole graph for one partition")
     run_parser.add_argument("--partition", help="YYYY-MM-DD (default: the latest daily partition)")
+    trace_parser = sub.add_parser(
+        "trace", help="trace a mix item to its grade, sample, prompt, document and source file (or --doc: the reverse)"
+    )
+    trace_parser.add_argument("item_id", nargs="?", help="a synth.deduplicated_mix item_id")
+    trace_parser.add_argument("--doc", dest="doc_id", help="a raw_corpus doc_id: print everything derived from it")
+    trace_parser.add_argument("--random", action="store_true", help="trace a random mix item")
+    trace_parser.add_argument("--partition", help="YYYY-MM-DD: only this partition")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.partition)
+    if args.command == "trace":
+        if sum(bool(x) for x in (args.item_id, args.doc_id, args.random)) != 1:
+            parser.error("trace takes exactly one of ITEM_ID, --doc DOC_ID, --random")
+        return trace(args.item_id, args.doc_id, args.partition, args.random)
     return 2
 
 

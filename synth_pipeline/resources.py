@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
+from synth_pipeline import lineage
 from synth_pipeline.settings import Settings, load_settings
 from synth_pipeline.warehouse import Warehouse
 
@@ -28,8 +29,11 @@ class WarehouseIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, expected polars.DataFrame")
         table = context.asset_key.path[-1]
-        rows = Warehouse(load_settings().warehouse_path).write_partition(table, context.partition_key, obj)
-        context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows})
+        warehouse = Warehouse(load_settings().warehouse_path)
+        rows = warehouse.write_partition(table, context.partition_key, obj)
+        with warehouse.connect() as con:
+            columns = lineage.table_metadata(con, table)  # column schema and column lineage
+        context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows, **columns})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         table = context.asset_key.path[-1]

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
+from synth_pipeline import lineage
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.settings import Settings
@@ -117,6 +118,8 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
         with synth.warehouse().connect() as con:
             rows = run_model(con, model, context.partition_key, settings)
             metadata = {"rows": rows, "table": f"{SCHEMA}.{model.name}", "code_version": model.code_version}
+            derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
+            metadata.update(lineage.table_metadata(con, model.name, model.upstream, derived))
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
             check_results = list(hooks.checks(con, context.partition_key, settings)) if hooks.checks else []

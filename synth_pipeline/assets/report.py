@@ -4,6 +4,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from synth_pipeline import lineage
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.report import collect, html
 from synth_pipeline.resources import SynthResource
@@ -31,6 +32,7 @@ def quality_report(context: AssetExecutionContext, synth: SynthResource) -> Mate
         figures = collect.collect(con, partition, settings)
         metrics = collect.long_metrics(figures)
         write_partition(con, "quality_metrics", partition, metrics)
+        lineage.ensure_views(con)  # synth.item_lineage and synth.document_descendants
         wide = {k.replace(".", "__"): [float(v)] for k, v in figures.metrics.items()}
         write_partition(
             con,
