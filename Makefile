@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup dev bench clean
+.PHONY: run test setup dev bench clean browser screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,21 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/synth run $(if $(PARTITION),--partition $(PARTITION),)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium for the browser test of the UI (Playwright never downloads a browser).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "install chromium and set CHROMIUM=/path (used by the UI test)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# Refresh docs/screenshots/ from a real browser session against dagster dev.
+screenshots: $(STAMP) browser
+	SYNTH_CHROMIUM=$(CHROMIUM) SYNTH_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser synth_pipeline_tests/test_ui_browser.py
 
 dev: $(STAMP)
 	DAGSTER_HOME=$${DAGSTER_HOME:-$$(pwd)/.synth/dagster} $(BIN)/dagster dev -w workspace.yaml

@@ -24,8 +24,8 @@ CODE_VERSION = source_version(export, card)
     group_name="synth",
     deps=[AssetKey("deduplicated_mix"), AssetKey("quality_report"), AssetKey("seed_prompts")],
     description="The cumulative mix up to this partition as Parquet shards (optionally chat JSONL), "
-    "a dataset card quoting the quality report, and a manifest with content hashes: "
-    "$SYNTH_HOME/releases/<partition>/.",
+    "a dataset card quoting the quality report, and a manifest with content hashes, in "
+    "`$SYNTH_HOME/releases/<partition>/`.",
 )
 def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
     settings = synth.settings()
