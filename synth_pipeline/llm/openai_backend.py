@@ -262,11 +262,12 @@ class _Engine:
         for i, key in enumerate(keys):
             hit = hits.get(key)
             if hit is not None:
+                extra = json.loads(hit.extra or "{}")
                 outcomes[i] = _Outcome(
                     text=hit.text, finish_reason=hit.finish_reason, prompt_tokens=hit.prompt_tokens,
                     completion_tokens=hit.completion_tokens, cost_usd=hit.cost_usd, cached=True,
-                    error=_finish_error(hit.finish_reason, hit.text), attempts=hit.attempts,
-                    latency_s=hit.latency_s, extra=json.loads(hit.extra or "{}"),
+                    error=_finish_error(hit.finish_reason, hit.text, extra.get("refusal")), attempts=hit.attempts,
+                    latency_s=hit.latency_s, extra=extra,
                 )
         if hits:
             tracker.tick(len([o for o in outcomes if o is not None]), cached=True)
@@ -308,8 +309,11 @@ class _Engine:
                     outcome, entry = _Outcome(None, None, error=f"internal: {type(exc).__name__}: {self.redact(exc)}"), None
                 outcomes[i] = outcome
                 if entry is not None and writer is not None:
-                    writer.put(CachedResponse(key=keys[i], kind=self.kind, model=payloads[i]["model"],
-                                              request_id=canonical[i]["request_id"], **entry))
+                    try:
+                        writer.put(CachedResponse(key=keys[i], kind=self.kind, model=payloads[i]["model"],
+                                                  request_id=canonical[i]["request_id"], **entry))
+                    except OSError as exc:  # a full disk costs the cache entry, not the sample
+                        log.warning("response cache: could not journal a response (%s)", type(exc).__name__)
                 tracker.tick(error=outcome.error is not None)
 
         try:
