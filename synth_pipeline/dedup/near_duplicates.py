@@ -346,28 +346,28 @@ def _binary_column(flat: np.ndarray, offsets: np.ndarray) -> pl.Series:
 
 
 def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
-    """Per row: its 32-bit shingle hashes as little-endian bytes (all of them, repeats included,
-    when there are at most MAX_STORED_SHINGLES; else the MAX_STORED_SHINGLES smallest distinct),
-    and whether that is the complete set."""
+    """Per row (``rows`` ascending): its 32-bit shingle hashes as little-endian bytes (all of
+    them, repeats included, when there are at most MAX_STORED_SHINGLES; else the
+    MAX_STORED_SHINGLES smallest distinct), and whether that is the complete set."""
     off = sk.sh_offsets
     counts = off[rows + 1] - off[rows]
-    long_rows = np.flatnonzero(counts > MAX_STORED_SHINGLES)
-    bottoms = {int(i): np.unique(sk.sh32[off[rows[i]] : off[rows[i] + 1]]) for i in long_rows}
+    is_long = counts > MAX_STORED_SHINGLES
+    take = np.zeros(len(off) - 1, dtype=bool)
+    take[rows[~is_long]] = True
+    flat = sk.sh32[np.repeat(take, np.diff(off))]  # short rows' hashes, in row order
+    new_counts = np.where(is_long, 0, counts)
     complete = np.ones(len(rows), dtype=bool)
-    new_counts = counts.copy()
-    for i, vals in bottoms.items():
-        complete[i] = len(vals) <= MAX_STORED_SHINGLES
-        new_counts[i] = min(len(vals), MAX_STORED_SHINGLES)
+    long_idx = np.flatnonzero(is_long)
+    if len(long_idx):
+        before = np.concatenate([[0], np.cumsum(new_counts)])[long_idx]  # insertion points in flat
+        bottoms = [np.unique(sk.sh32[off[rows[i]] : off[rows[i] + 1]]) for i in long_idx]
+        complete[long_idx] = [len(v) <= MAX_STORED_SHINGLES for v in bottoms]
+        bottoms = [v[:MAX_STORED_SHINGLES] for v in bottoms]
+        new_counts[long_idx] = [len(v) for v in bottoms]
+        flat = np.insert(flat, np.repeat(before, [len(v) for v in bottoms]), np.concatenate(bottoms))
     new_off = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(new_counts, out=new_off[1:])
-    flat = np.empty(int(new_off[-1]), dtype="<u4")
-    short = np.flatnonzero(counts <= MAX_STORED_SHINGLES)
-    src, _ = ragged_gather(off, rows[short])
-    dst, _ = ragged_gather(new_off, short)
-    flat[dst] = sk.sh32[src]
-    for i, vals in bottoms.items():
-        flat[new_off[i] : new_off[i + 1]] = vals[:MAX_STORED_SHINGLES]
-    return _binary_column(flat, new_off), complete
+    return _binary_column(flat.astype("<u4", copy=False), new_off), complete
 
 
 def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str) -> pl.DataFrame:
