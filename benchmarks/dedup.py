@@ -9,8 +9,10 @@ What it does, on the same input for every method:
    words with planted near-duplicate families (word edits at controlled Jaccard levels), and
    writes it to a temporary Parquet file.
 2. Runs each method in its own child process (so that peak RSS is the method's own; the
-   corpus is loaded before the clock starts), ``--repeats`` times, and takes the median wall
-   time (``time.perf_counter``), from text in to verified near-duplicate pairs out:
+   corpus is loaded and a 300-document warm-up done before the clock starts), ``--repeats``
+   times round-robin over the methods, and takes the median wall time (``time.perf_counter``)
+   and CPU time of all the process's threads (``time.process_time``), from text in to
+   verified near-duplicate pairs out:
 
    * ``synth_pipeline``: ``find_near_duplicates`` (tokenise, shingle, one-permutation MinHash
      with densification, LSH 25x5, exact verification, survivor choice, signature rows).
@@ -201,17 +203,19 @@ def child(method: str, corpus_path: str, limit: int, threshold: float, n: int, r
     fn = METHODS[method]
     fn(texts[:300], threshold, n)  # warm-up: imports, first-call setup
     rss_loaded = _rss_mib()
-    times, pairs = [], []
+    times, cpu, pairs = [], [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         pairs = fn(texts, threshold, n)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)  # all threads of the process
     Path(out).write_text(
         json.dumps(
             {
                 "method": method,
                 "docs": len(texts),
                 "times": times,
+                "cpu": cpu,
                 "pairs": sorted(set(pairs)),
                 "peak_rss_mib": _peak_mib(),
                 "rss_loaded_mib": rss_loaded,
@@ -337,29 +341,44 @@ def main() -> None:
             plan.append((m, limit))
             if m == "datasketch" and "synth_pipeline" in args.methods:
                 plan.append(("synth_pipeline", limit))
-        for m, limit in plan:
-            out = os.path.join(tmp, f"{m}-{limit}.json")
-            cmd = [sys.executable, __file__, "--child", m, "--corpus", path, "--limit", str(limit),
-                   "--threshold", str(args.threshold), "--shingle-size", str(args.shingle_size),
-                   "--repeats", str(args.repeats), "--out", out]
-            subprocess.run(cmd, check=True)
-            r = json.loads(Path(out).read_text())
+        # Round-robin: repeat i of every method before repeat i+1 of any, one child process per
+        # run, so that changes in the machine's load hit every method alike.
+        results: dict[tuple[str, int], dict] = {}
+        for rep in range(args.repeats):
+            for m, limit in plan:
+                out = os.path.join(tmp, f"{m}-{limit}-{rep}.json")
+                cmd = [sys.executable, __file__, "--child", m, "--corpus", path, "--limit", str(limit),
+                       "--threshold", str(args.threshold), "--shingle-size", str(args.shingle_size),
+                       "--repeats", "1", "--out", out]
+                subprocess.run(cmd, check=True)
+                r = json.loads(Path(out).read_text())
+                print(f"  run {rep + 1}/{args.repeats}: {m} on {r['docs']} docs: {r['times'][0]:.2f}s wall, "
+                      f"{r['cpu'][0]:.2f}s CPU", flush=True)
+                agg = results.setdefault((m, limit), {**r, "times": [], "cpu": [], "peak_rss_mib": 0.0})
+                agg["times"] += r["times"]
+                agg["cpu"] += r["cpu"]
+                agg["pairs"] = r["pairs"]
+                agg["peak_rss_mib"] = max(agg["peak_rss_mib"], r["peak_rss_mib"])
+                agg["rss_loaded_mib"] = r["rss_loaded_mib"]
+        for r in results.values():
             r["median"] = statistics.median(r["times"])
-            print(f"  ran {m} on {r['docs']} docs: median {r['median']:.2f}s of {len(r['times'])}", flush=True)
+            r["cpu_median"] = statistics.median(r["cpu"])
             runs.append(r)
 
     ours_full = next((r for r in runs if r["method"] == "synth_pipeline" and r["docs"] == args.docs), None)
-    header = (f"| method | docs | median s | docs/s | our speed-up | recall | precision (evaluated) | "
-              f"precision (all reported) | pairs | peak RSS MiB (delta) |")
+    header = (f"| method | docs | median s | docs/s | our speed-up | CPU s | CPU speed-up | recall | "
+              f"precision (evaluated) | precision (all reported) | pairs | peak RSS MiB (delta) |")
     print()
     print(f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
           f"repeats {args.repeats}, load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
     print(header)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 12)
     for r in runs:
         dps = r["docs"] / r["median"]
         same = next((o for o in runs if o["method"] == "synth_pipeline" and o["docs"] == r["docs"]), None)
-        ratio = (r["median"] / same["median"]) if same and not r["method"].startswith("synth_pipeline") else None
+        peer = same and not r["method"].startswith("synth_pipeline")
+        ratio = (r["median"] / same["median"]) if peer else None
+        cpu_ratio = (r["cpu_median"] / same["cpu_median"]) if peer else None
         if r["method"] == "rensa-prehashed":
             rec = prec = prec_all = "n/a (flags only)"
             npairs = "-"
@@ -371,7 +390,8 @@ def main() -> None:
                 unindexed=frozenset(r["removed_in_first"]), half=r["docs"] // 2 if two else None)
             rec, prec, prec_all = f"{recall:.4f}", f"{precision:.4f}", f"{precision_all:.4f}"
         print(f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
-              f"{'%.1f×' % ratio if ratio else '-'} | {rec} | {prec} | {prec_all} | {npairs} | "
+              f"{'%.1f×' % ratio if ratio else '-'} | {r['cpu_median']:.2f} | {'%.1f×' % cpu_ratio if cpu_ratio else '-'} | "
+              f"{rec} | {prec} | {prec_all} | {npairs} | "
               f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |")
     if ours_full:
         print(f"\nour peak RSS at {args.docs} docs: {ours_full['peak_rss_mib']:.0f} MiB (target <= 2048)")
