@@ -183,10 +183,9 @@ def test_asset_graph_shows_the_stages_and_their_checks(page, dagster_dev, screen
     graph.wait_for()
     for stage in STAGES:
         page.get_by_text(stage, exact=True).first.wait_for(state="visible")
-    page.screenshot(path=str(screenshots / "asset_graph_before_run.png"))
     for asset, names in CHECKS.items():
         _goto(page, base, f"/assets/{asset}?view=checks")
-        page.get_by_text(f"Checks ({len(names)})").wait_for()
+        page.get_by_text(re.compile(r"^Checks \(\d+\)$")).first.wait_for()
         for name in names:
             page.get_by_text(name, exact=True).first.wait_for(state="visible")
         if asset == "deduplicated_mix":
@@ -233,11 +232,19 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
     page.get_by_text(run_id[:8]).first.wait_for()
     page.get_by_text("Success", exact=True).first.wait_for()
 
+    # A wide viewport so the graph renders full nodes (status, checks, partitions), clipped to them.
+    page.set_viewport_size({"width": 2800, "height": 1000})
     _goto(page, base, "/locations/synth_pipeline/asset-groups/synth")
     for stage in STAGES:
         page.get_by_text(stage, exact=True).first.wait_for(state="visible")
+    page.get_by_text(re.compile(r"\d+ / \d+ Passed")).first.wait_for()
     page.wait_for_timeout(1500)  # let the node statuses settle before the picture
-    page.screenshot(path=str(screenshots / "asset_graph.png"))
+    boxes = [page.get_by_text(name, exact=True).first.bounding_box() for name in [*STAGES, "mix_candidates", "mix_exclusions"]]
+    top, bottom = min(b["y"] for b in boxes) - 40, max(b["y"] for b in boxes) + 190
+    left, right = min(b["x"] for b in boxes) - 40, max(b["x"] + b["width"] for b in boxes) + 200
+    page.screenshot(path=str(screenshots / "asset_graph.png"),
+                    clip={"x": max(0, left), "y": max(0, top), "width": min(2800, right) - max(0, left), "height": min(1000, bottom) - max(0, top)})
+    page.set_viewport_size({"width": 1600, "height": 1000})
 
     _goto(page, base, "/assets/deduplicated_mix?view=checks")
     page.get_by_text("synthetic_ratio_within_cap", exact=True).first.wait_for()
