@@ -15,6 +15,7 @@ import numpy as np
 from ._tokens import word_lists
 from .bias import DEFAULT_TERM_GROUPS, term_group_drift, term_group_summary
 from .diversity import (
+    compression_and_ngram_diversity,
     compression_ratio,
     distinct_n,
     diversity_metrics,
@@ -28,6 +29,7 @@ from .leakage import contamination_flags, contamination_rate, copy_leakage, copy
 __all__ = [
     "DEFAULT_TERM_GROUPS",
     "RELATIVE_METRICS",
+    "compression_and_ngram_diversity",
     "compression_ratio",
     "contamination_flags",
     "contamination_rate",

@@ -75,18 +75,21 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
-def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> pl.DataFrame:
+def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> tuple[pl.DataFrame, np.ndarray]:
     """Exploded words of both corpora: ``corpus`` (0 synthetic, 1 real), ``doc``, ``tok``,
-    ``id`` (dense word id shared by both corpora), documents numbered across corpora."""
+    ``id`` (dense word id shared by both corpora), documents numbered across corpora;
+    and the word count of every document (synthetic first)."""
     lists = pl.concat([word_lists(synthetic), word_lists(real)])
+    lengths = lists.list.len().fill_null(0).to_numpy()
     df = explode_tokens(lists)
     n_syn = len(synthetic)
     df = df.with_columns(corpus=(pl.col("doc") >= n_syn).cast(pl.UInt8))
-    return df.with_columns(id=token_ids(df["tok"]))
+    return df.with_columns(id=token_ids(df["tok"])), lengths
 
 
-def _ngram_counts(df: pl.DataFrame, n: int) -> pl.DataFrame:
-    """Per n-gram: ``key``, ``count_synthetic``, ``count_real``, ``pos`` (first position)."""
+def _ngram_counts(df: pl.DataFrame, n: int, *, with_pos: bool = False) -> pl.DataFrame:
+    """Per n-gram: ``key``, ``count_synthetic``, ``count_real`` (and ``pos``, the first
+    position, to print the n-gram)."""
     if df.height == 0:
         return pl.DataFrame(
             schema={"key": pl.UInt64, "count_synthetic": pl.UInt32, "count_real": pl.UInt32, "pos": pl.UInt32}
@@ -94,56 +97,51 @@ def _ngram_counts(df: pl.DataFrame, n: int) -> pl.DataFrame:
     key = ngram_keys(df["id"], n)[n - 1] if n <= 4 else ngram_keys_hashed(df["id"], n)
     grams = pl.DataFrame({"key": key, "corpus": df["corpus"]}).with_row_index("pos")
     grams = grams.filter(valid_mask(df["doc"], n))
-    return grams.group_by("key").agg(
-        count_synthetic=(pl.col("corpus") == 0).sum(),
-        count_real=(pl.col("corpus") == 1).sum(),
-        pos=pl.col("pos").first(),
-    )
+    aggs = [(pl.col("corpus") == 0).sum().alias("count_synthetic"), pl.col("corpus").sum().alias("count_real")]
+    if with_pos:
+        aggs.append(pl.col("pos").first())
+    return grams.lazy().group_by("key").agg(aggs).collect()
 
 
 def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> dict[str, float]:
     """Drift between a synthetic and a real corpus (keys in the module docstring)."""
-    df = _joint_frame(synthetic, real)
+    df, lengths = _joint_frame(synthetic, real)
+    n_syn, n_real = len(synthetic), len(real)
     out: dict[str, float] = {}
-    uni = _ngram_counts(df, 1)
-    for n, name in ((1, "unigram_jsd"), (2, "bigram_jsd")):
-        counts = uni if n == 1 else _ngram_counts(df, n)
-        out[name] = jensen_shannon_divergence(
-            counts["count_synthetic"].to_numpy(), counts["count_real"].to_numpy()
-        ) if counts.height else NAN
+    ids = df["id"].to_numpy().astype(np.int64)
+    real_row = df["corpus"].to_numpy().astype(bool)
+    vocab = int(ids.max()) + 1 if ids.size else 0
+    uni_s = np.bincount(ids[~real_row], minlength=vocab)
+    uni_r = np.bincount(ids[real_row], minlength=vocab)
+    out["unigram_jsd"] = jensen_shannon_divergence(uni_s, uni_r) if ids.size else NAN
+    bi = _ngram_counts(df, 2)
+    out["bigram_jsd"] = (
+        jensen_shannon_divergence(bi["count_synthetic"].to_numpy(), bi["count_real"].to_numpy())
+        if bi.height else NAN
+    )
     # Sampling-noise baseline: the same divergence between two random halves of the
     # real documents. JSD of finite samples is biased upwards (rare words fall on one
     # side by chance), more so for small corpora; the baseline shows how much.
-    n_syn, n_real = len(synthetic), len(real)
     if n_real >= 2:
         side = np.random.default_rng(seed).permutation(n_real) % 2
-        real_rows = df.filter(pl.col("corpus") == 1)
-        half = side[real_rows["doc"].to_numpy().astype(np.int64) - n_syn]
-        halves = (
-            real_rows.with_columns(half=pl.Series(half, dtype=pl.UInt8))
-            .group_by("id")
-            .agg(a=(pl.col("half") == 0).sum(), b=(pl.col("half") == 1).sum())
+        docs = df["doc"].to_numpy()[real_row].astype(np.int64) - n_syn
+        first = side[docs] == 0
+        real_ids = ids[real_row]
+        out["unigram_jsd_real_halves"] = jensen_shannon_divergence(
+            np.bincount(real_ids[first], minlength=vocab), np.bincount(real_ids[~first], minlength=vocab)
         )
-        out["unigram_jsd_real_halves"] = jensen_shannon_divergence(halves["a"].to_numpy(), halves["b"].to_numpy())
     else:
         out["unigram_jsd_real_halves"] = NAN
-    n_syn = len(synthetic)
-    lengths = (
-        pl.DataFrame({"doc": pl.arange(0, n_syn + len(real), eager=True, dtype=pl.UInt32)})
-        .join(df.group_by("doc").len(), on="doc", how="left")
-        .with_columns(pl.col("len").fill_null(0))
-    )["len"].to_numpy()
     len_s, len_r = lengths[:n_syn], lengths[n_syn:]
     out["length_mean_synthetic"] = float(len_s.mean()) if len_s.size else NAN
     out["length_mean_real"] = float(len_r.mean()) if len_r.size else NAN
     out["length_median_synthetic"] = float(np.median(len_s)) if len_s.size else NAN
     out["length_median_real"] = float(np.median(len_r)) if len_r.size else NAN
     out["length_ks"] = ks_statistic(len_s, len_r)
-    n_tok_s = int(uni["count_synthetic"].sum()) if uni.height else 0
-    oov = int(uni.filter(pl.col("count_real") == 0)["count_synthetic"].sum()) if uni.height else 0
-    out["synthetic_oov_rate"] = oov / n_tok_s if n_tok_s else NAN
+    n_tok_s = int(uni_s.sum())
+    out["synthetic_oov_rate"] = int(uni_s[uni_r == 0].sum()) / n_tok_s if n_tok_s else NAN
     out["n_tokens_synthetic"] = float(n_tok_s)
-    out["n_tokens_real"] = float(int(uni["count_real"].sum()) if uni.height else 0)
+    out["n_tokens_real"] = float(uni_r.sum())
     return out
 
 
@@ -183,8 +181,8 @@ def overrepresented_ngrams(
         "ngram": pl.String, "z_score": pl.Float64, "count_synthetic": pl.Int64,
         "count_real": pl.Int64, "log_odds": pl.Float64,
     }
-    df = _joint_frame(synthetic, real)
-    counts = _ngram_counts(df, n)
+    df, _ = _joint_frame(synthetic, real)
+    counts = _ngram_counts(df, n, with_pos=True)
     if counts.height == 0:
         return pl.DataFrame(schema=schema)
     ys = counts["count_synthetic"].to_numpy().astype(np.float64)
