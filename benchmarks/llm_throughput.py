@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-local-benchmark-key")
+    load_before = os.getloadavg()[0]
     rows = []
     with running_server(latency_s=args.latency, mode="process") as (base_url, stats):
         settings = Settings(
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         received = stats["received"]
 
     print(f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests\n")
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
+          f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n")
     print(f"{'mode':<11} {'conc':>5} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8} {'% bare':>7} {'CPU ms/req':>11}")
     for row in rows:
         share_ideal = row["req_s"] / row["ideal_req_s"]
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                 verdicts.append(f"c=32: stage/ideal {row['share_of_ideal']:.1%} (target >= 85%)")
     print("\n" + "\n".join(verdicts))
     if args.json:
-        args.json.write_text(json.dumps({"latency_s": args.latency, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"latency_s": args.latency, "load_average": [load_before, os.getloadavg()[0]], "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
