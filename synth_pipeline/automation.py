@@ -3,8 +3,8 @@
 * ``daily_synth_schedule``: the day's partition of the whole graph at 02:00.
 * ``new_corpus_files_sensor``: a run when files arrive in the landing folder (cursor:
   each file once).
-* ``synth_automation_sensor``: ``quality_report`` and ``dataset_release`` refresh on
-  their own when the mix of a partition changes (a backfill, a re-run after a code
+* ``synth_automation_sensor``: ``mix_exclusions``, ``quality_report`` and
+  ``dataset_release`` refresh on their own when the mix of a partition changes (a backfill, a re-run after a code
   change), but only once the blocking checks of what they read have passed. A blocking
   check stops downstream steps only inside its own run; a later run of the report
   would not know, so the condition says it.
@@ -74,7 +74,9 @@ REFRESH_WHEN_MIX_CHANGES = (
     AutomationCondition.eager().without(AutomationCondition.in_latest_time_window())
     & AutomationCondition.all_deps_blocking_checks_passed()
 ).with_label("refresh when the mix changes and its blocking checks passed")
-AUTOMATED_ASSETS = ("quality_report", "dataset_release")
+# mix_exclusions too: Dagster marks only a re-materialised asset's children stale (a code
+# change stales the changed asset alone), so the whole tail of a changed mix follows it.
+AUTOMATED_ASSETS = ("mix_exclusions", "quality_report", "dataset_release")
 
 
 def with_automation(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
@@ -97,7 +99,8 @@ automation_sensor = AutomationConditionSensorDefinition(
     target=AssetSelection.assets(*AUTOMATED_ASSETS),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Refreshes quality_report and dataset_release of a partition whose mix changed and passed its blocking checks.",
+    description="Refreshes mix_exclusions, quality_report and dataset_release of a partition whose mix changed "
+    "and passed its blocking checks.",
 )
 
 pipeline_job = define_asset_job(

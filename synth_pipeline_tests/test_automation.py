@@ -31,7 +31,7 @@ MIX_AND_UPSTREAM = [
     "raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples",
     "mix_candidates", "deduplicated_mix", "mix_exclusions",
 ]
-REPORT, RELEASE = AssetKey("quality_report"), AssetKey("dataset_release")
+REPORT, RELEASE, EXCLUSIONS = AssetKey("quality_report"), AssetKey("dataset_release"), AssetKey("mix_exclusions")
 
 
 def _write(path: Path, text: str, age_s: float = 60) -> None:
@@ -117,6 +117,7 @@ def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path:
     # and Dagster runs them in one run, report first.
     assert first.get_requested_partitions(REPORT) == {P}
     assert first.get_requested_partitions(RELEASE) == {P}
+    assert first.get_requested_partitions(EXCLUSIONS) == set()  # built with the mix, in the same run
 
     assert _materialize(tmp_path, instance, ["quality_report", "dataset_release"]).success
     second = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
@@ -135,7 +136,8 @@ def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path:
     # Fixed and re-run: the checks pass and the report refreshes.
     assert _materialize(tmp_path, instance, ["deduplicated_mix"]).success
     fixed = evaluate_automation_conditions(defs=defs, instance=instance, cursor=held.cursor)
-    assert fixed.get_requested_partitions(REPORT) == {P}
+    for key in (EXCLUSIONS, REPORT, RELEASE):
+        assert fixed.get_requested_partitions(key) == {P}, key
 
 
 def test_mix_freshness_is_declared_and_evaluated(tmp_path: Path) -> None:
