@@ -5,7 +5,7 @@
 
 What it does, on the same input for every method:
 
-1. Builds a seeded corpus (``benchmarks/dedup_corpus.py``) of ``--docs`` documents of ~130
+1. Builds a seeded corpus (``synth_pipeline/dedup/planted.py``) of ``--docs`` documents of ~130
    words with planted near-duplicate families (word edits at controlled Jaccard levels), and
    writes it to a temporary Parquet file.
 2. Runs each method in its own child process (so that peak RSS is the method's own; the
@@ -62,7 +62,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _WORD = re.compile(r"\w+")
 
@@ -307,7 +306,7 @@ def main() -> None:
 
     import polars as pl
 
-    from dedup_corpus import build_corpus
+    from synth_pipeline.dedup.planted import build_corpus
 
     t0 = time.perf_counter()
     corpus = build_corpus(args.docs, seed=args.seed)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import sys
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -22,8 +20,7 @@ from synth_pipeline.dedup.near_duplicates import (
     lsh_probability,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from dedup_corpus import build_corpus  # noqa: E402
+from synth_pipeline.dedup.planted import build_corpus
 
 _WORD = re.compile(r"\w+")
 MODULES = "json argparse csv timeit socket uuid unittest heapq ssl subprocess inspect sqlite3 typing tempfile difflib".split()

@@ -1,4 +1,5 @@
-"""Seeded corpus with planted near duplicates, for the near-duplicate benchmark and tests.
+"""Seeded corpus with planted near duplicates, for the near-duplicate benchmark and tests
+(``benchmarks/dedup.py``, ``synth_pipeline_tests/test_near_duplicates.py``); not used by the pipeline.
 
 Documents are ~130 words drawn from a Zipf-distributed vocabulary of pseudo-words, with
 sentence punctuation and capitalisation so that normalisation matters. A share of the
