@@ -224,3 +224,13 @@ def test_long_documents_across_partitions_use_bottom_k():
     got = removal_map(r2)
     assert set(got) == {"new"} and got["new"][:2] == (REASON_EARLIER, "old")
     assert abs(got["new"][2] - jaccard(long_text, copy)) < 0.05  # bottom-512 estimate
+
+
+def test_normaliser_matches_lowercase_word_regex(real_texts):
+    from synth_pipeline.dedup.shingles import word_lists
+
+    texts = list(real_texts.values()) + [
+        "Ça va? Très bien — merci!  Straße, naïve café; 東京 2024_x", " (leading", "trailing) ", "", "a-b_c.d",
+    ]
+    got = word_lists(pl.Series(texts)).to_list()
+    assert got == [_WORD.findall(t.lower()) for t in texts]
