@@ -43,7 +43,7 @@ from synth_pipeline.dedup._arrays import group_starts, ragged_gather
 from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
 
 NUM_PERM = 128
-SIGNATURE_ALGORITHM = "oph-optdens-v3"
+SIGNATURE_ALGORITHM = "oph-optdens-v4"
 _EMPTY = np.uint32(0xFFFFFFFF)
 OPH_SKETCHES = 2
 _SKETCH_SEEDS = (0, 0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D)
@@ -150,8 +150,10 @@ def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_P
 
     The ``num_perm`` values are ``OPH_SKETCHES`` independent one-permutation sketches of
     ``num_perm / OPH_SKETCHES`` bins each (bins ~ half the shingles of a typical document, so
-    few bins are empty and densification is cheap); sketch 0 hashes with the shingle hash
-    itself, sketch s > 0 with fmix64(hash ^ seed_s). Bin = top bits, value = low 32 bits."""
+    few bins are empty and densification is cheap). Sketch 0 takes its bin from the top 6 bits
+    of the shingle hash and its value from the low 32; sketch 1 uses the disjoint bits 52-57
+    (bin) and 32-51 (a 20-bit value: two different shingles tie with probability 2^-20, a
+    negligible bias); further sketches would rehash with fmix64(hash ^ seed_s)."""
     bins = num_perm // OPH_SKETCHES
     bits = int(math.log2(bins))
     if 1 << bits != bins or bins * OPH_SKETCHES != num_perm:
@@ -161,12 +163,20 @@ def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_P
     if len(sh):
         base = np.repeat(np.arange(0, n * num_perm, num_perm, dtype=np.int64), np.diff(sh_offsets))
         for s in range(OPH_SKETCHES):
-            hs = sh if s == 0 else fmix64(sh ^ np.uint64(_SKETCH_SEEDS[s]), inplace=True)
-            cell = (hs >> np.uint64(64 - bits)).astype(np.int64)
+            if s == 0:  # bin: bits 58-63, value: bits 0-31
+                cell = (sh >> np.uint64(64 - bits)).astype(np.int64)
+                val = (sh & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            elif s == 1:  # disjoint bits of the same hash: bin 52-57, value 32-51 (20 bits)
+                cell = ((sh >> np.uint64(64 - 2 * bits)) & np.uint64(bins - 1)).astype(np.int64)
+                val = ((sh >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.uint32)
+            else:
+                hs = fmix64(sh ^ np.uint64(_SKETCH_SEEDS[s % len(_SKETCH_SEEDS)] + s), inplace=True)
+                cell = (hs >> np.uint64(64 - bits)).astype(np.int64)
+                val = (hs & np.uint64(0xFFFFFFFF)).astype(np.uint32)
             cell += base
             if s:
                 cell += s * bins
-            np.minimum.at(sig, cell, (hs & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+            np.minimum.at(sig, cell, val)
     sig = sig.reshape(n * OPH_SKETCHES, bins)
     return _densify(sig).reshape(n, num_perm)
 
