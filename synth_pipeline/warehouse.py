@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class Warehouse:
         """A connection held under the inter-process lock, closed on exit."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock:
-            con = duckdb.connect(str(self.path))
+            con = _open_waiting(self.path)
             try:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                 yield con
@@ -83,6 +84,21 @@ class Warehouse:
     def table_exists(self, table: str) -> bool:
         with self.connect() as con:
             return _table_exists(con, table)
+
+
+def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting (up to ``LOCK_TIMEOUT_S``) while a process outside our lock
+    holds the file, such as a DuckDB shell or a notebook that opened it, even read-only."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from synth_pipeline.concurrency import partition_counts, run_partitions_concurrently
@@ -97,3 +98,33 @@ def test_week_backfill_runs_concurrently_without_lock_errors(tmp_path: Path) -> 
             assert rows == expected[table, partition], (table, partition)
         else:
             assert rows == got[table, partition], (table, partition)
+
+
+def test_writer_waits_for_a_reader_outside_the_lock(tmp_path: Path) -> None:
+    """A DuckDB shell or notebook holding the file (even read-only) delays a run; it does not fail it."""
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    from synth_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    warehouse.write_partition("t", "2026-03-02", pl.DataFrame({"x": [1, 2]}))
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(3)",
+         str(warehouse.path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(duckdb.IOException, match="lock"):  # what the stock integration hits
+            duckdb.connect(str(warehouse.path)).close()
+        started = time.perf_counter()
+        assert warehouse.write_partition("t", "2026-03-03", pl.DataFrame({"x": [3]})) == 1
+        waited = time.perf_counter() - started
+    finally:
+        holder.wait(timeout=30)
+    assert waited > 1.0  # it queued behind the reader ...
+    assert warehouse.query("SELECT count(*) AS n FROM synth.t").item() == 3  # ... and then wrote

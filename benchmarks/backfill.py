@@ -1,0 +1,212 @@
+"""Backfill a week under concurrency and report wall time, runs, lock errors and row counts.
+
+Three measurements, side by side, against one ``SYNTH_HOME`` each:
+
+1. ``control``: seven processes write partitions to one DuckDB file, first with bare
+   ``duckdb.connect`` (what the stock integration does), then through our warehouse
+   (short connections under an inter-process file lock). Counts lock errors.
+2. ``processes``: seven ``dagster asset materialize`` runs started at once (in-process
+   executor: all steps of a run in its process), as the concurrency test does.
+3. ``daemon``: a real Dagster backfill. ``dagster job backfill`` submits one run per
+   partition of ``synth_backfill_job`` (multiprocess executor: each step in its own
+   process) to a ``QueuedRunCoordinator`` allowing seven runs at once; ``dagster-daemon``
+   launches them through the code server, as a deployment does.
+
+Usage: ``.venv/bin/python benchmarks/backfill.py [--modes control,processes,daemon] [--docs 60]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synth_pipeline.concurrency import LOCK_ERROR, partition_counts, prepare_instance, run_partitions_concurrently  # noqa: E402
+
+WEEK = [f"2026-03-{day:02d}" for day in range(2, 9)]
+BIN = Path(sys.executable).parent
+
+
+# --- 1. control: bare DuckDB connections vs the warehouse lock -----------------------
+_WRITER = r"""
+import sys, duckdb, polars as pl, time
+from synth_pipeline.warehouse import Warehouse, write_partition
+path, mode, day, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+frame = pl.DataFrame({"item_id": [f"{day}-{i}" for i in range(200)], "text": ["x" * 100] * 200})
+errors = 0
+for i in range(n):
+    try:
+        if mode == "bare":
+            con = duckdb.connect(path)
+            try:
+                con.execute("CREATE SCHEMA IF NOT EXISTS synth")
+                write_partition(con, "control", day, frame)
+            finally:
+                con.close()
+        else:
+            Warehouse(path).write_partition("control", day, frame)
+    except duckdb.Error as exc:
+        errors += 1
+        print("ERROR", exc, flush=True)
+print("done", errors)
+"""
+
+
+def control(workdir: Path, writes: int = 20) -> dict:
+    out = {}
+    for mode in ("bare", "locked"):
+        path = workdir / f"control_{mode}.duckdb"
+        started = time.perf_counter()
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _WRITER, str(path), mode, day, str(writes)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+            for day in WEEK
+        ]
+        logs = [p.communicate()[0] for p in procs]
+        wall = time.perf_counter() - started
+        lock_errors = sum(1 for log in logs for line in log.splitlines() if LOCK_ERROR.search(line))
+        rows = {}
+        if path.exists():
+            with duckdb.connect(str(path), read_only=True) as con:
+                if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'control'").fetchone()[0]:
+                    rows = dict(con.execute(
+                        "SELECT CAST(partition_date AS VARCHAR), count(*) FROM synth.control GROUP BY ALL"
+                    ).fetchall())
+        out[mode] = {
+            "processes": len(procs), "writes_each": writes, "wall_s": round(wall, 2), "lock_errors": lock_errors,
+            "partitions_complete": sum(1 for d in WEEK if rows.get(d) == 200),
+        }
+        print(f"control/{mode}: {out[mode]}", flush=True)
+    return out
+
+
+# --- 2. seven CLI runs at once --------------------------------------------------------
+def processes(workdir: Path, docs: int, cache: Path | None) -> dict:
+    home = workdir / "processes"
+    if cache:
+        shutil.copytree(cache, home / "cache")
+    result = run_partitions_concurrently(WEEK, home, workdir / "processes_dagster", env={"SYNTH_DOCS_PER_PARTITION": str(docs)})
+    print(result.summary(), flush=True)
+    return {
+        "runs": len(result.runs), "succeeded": result.succeeded, "wall_s": round(result.wall_seconds, 1),
+        "lock_errors": len(result.lock_errors), "rows": _rows(home),
+    }
+
+
+# --- 3. a real backfill through the daemon --------------------------------------------
+def daemon(workdir: Path, docs: int, cache: Path | None, timeout_s: float = 1200) -> dict:
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    home = workdir / "daemon"
+    home.mkdir(parents=True)
+    if cache:
+        shutil.copytree(cache, home / "cache")
+    dagster_home = workdir / "daemon_dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        f"  config:\n    max_concurrent_runs: {len(WEEK)}\n"
+    )
+    prepare_instance(dagster_home)
+    env = {**os.environ, "SYNTH_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "SYNTH_DOCS_PER_PARTITION": str(docs)}
+    daemon_log = (workdir / "daemon.log").open("w")
+    daemon_proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+                                   env=env, cwd=ROOT, stdout=daemon_log, stderr=subprocess.STDOUT)
+    try:
+        started = time.perf_counter()
+        submit = subprocess.run(
+            [str(BIN / "dagster"), "job", "backfill", "-w", str(ROOT / "workspace.yaml"), "-j", "synth_backfill_job",
+             "--partitions", ",".join(WEEK), "--noprompt"],
+            env=env, cwd=ROOT, capture_output=True, text=True,
+        )
+        if submit.returncode:
+            raise RuntimeError(submit.stdout + submit.stderr)
+        terminal = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+        with DagsterInstance.from_config(str(dagster_home)) as instance:
+            while True:
+                runs = instance.get_runs(RunsFilter(job_name="synth_backfill_job"))
+                if len(runs) == len(WEEK) and all(r.status in terminal for r in runs):
+                    break
+                if time.perf_counter() - started > timeout_s:
+                    raise TimeoutError(f"backfill not done after {timeout_s}s: {[r.status for r in runs]}")
+                time.sleep(2)
+            wall = time.perf_counter() - started
+            records = instance.get_run_records(RunsFilter(job_name="synth_backfill_job"))
+            lock_lines, max_running = [], 0
+            spans = []
+            for record in records:
+                for entry in instance.all_logs(record.dagster_run.run_id):
+                    text = entry.message or ""
+                    if entry.dagster_event and entry.dagster_event.event_specific_data is not None:
+                        text += " " + str(entry.dagster_event.event_specific_data)
+                    if LOCK_ERROR.search(text):
+                        lock_lines.append(text[:200])
+                spans.append((record.start_time or 0, record.end_time or 0))
+            for start, _ in spans:
+                max_running = max(max_running, sum(1 for s, e in spans if s <= start < e))
+            statuses = sorted(r.dagster_run.status.value for r in records)
+            steps = sum(
+                1 for record in records for entry in instance.all_logs(record.dagster_run.run_id)
+                if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_SUCCESS"
+            )
+    finally:
+        daemon_proc.terminate()
+        daemon_proc.wait(timeout=60)
+        daemon_log.close()
+    daemon_text = (workdir / "daemon.log").read_text(errors="replace")
+    lock_lines += [line for line in daemon_text.splitlines() if LOCK_ERROR.search(line)]
+    out = {
+        "runs": len(records), "statuses": statuses, "step_successes": steps, "max_runs_at_once": max_running,
+        "wall_s": round(wall, 1), "lock_errors": len(lock_lines), "lock_error_lines": lock_lines[:5], "rows": _rows(home),
+    }
+    print(f"daemon backfill: {len(records)} runs {statuses}, wall {wall:.1f}s, at most {max_running} at once, "
+          f"{steps} steps, {len(lock_lines)} lock errors", flush=True)
+    return out
+
+
+def _rows(home: Path) -> dict:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        counts = partition_counts(con)
+    return {f"{t}/{p}": n for (t, p), n in sorted(counts.items())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="control,processes,daemon")
+    parser.add_argument("--docs", type=int, default=60, help="SYNTH_DOCS_PER_PARTITION")
+    parser.add_argument("--cache", type=Path, help="a $SYNTH_HOME/cache with the parsed built-in corpus (saves ~10 s per process)")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="synth-backfill-"))
+    figures: dict[str, object] = {"partitions": WEEK, "docs_per_partition": args.docs, "cpus": os.cpu_count()}
+    modes = args.modes.split(",")
+    if "control" in modes:
+        figures["control"] = control(workdir)
+    if "processes" in modes:
+        figures["processes"] = processes(workdir, args.docs, args.cache)
+    if "daemon" in modes:
+        figures["daemon"] = daemon(workdir, args.docs, args.cache)
+    if "processes" in figures and "daemon" in figures:
+        a, b = figures["processes"]["rows"], figures["daemon"]["rows"]
+        figures["rows_differ_between_modes"] = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    text = json.dumps(figures, indent=2, default=str)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    print(f"work dir: {workdir}")
+
+
+if __name__ == "__main__":
+    main()
