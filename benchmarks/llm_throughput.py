@@ -164,11 +164,13 @@ def main(argv: list[str] | None = None) -> None:
                              "req_s": rate, "ideal_req_s": ideal, "share_of_ideal": rate / ideal,
                              "share_of_bare": rate / bare_rate, "cpu_ms_per_req": cpu,
                              "all_req_s": [round(n / w, 1) for w, _ in found[mode]]})
-        received = stats["received"]
+        final = stats.snapshot()
+        received = final["received"]
+        server_cpu_ms = 1000 * final["process_cpu_s"] / max(1, received)
 
     print(f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
-          f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n")
+          f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n")
     print(f"{'mode':<11} {'conc':>5} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8} {'% bare':>7} {'CPU ms/req':>11}")
     for row in rows:
         share_ideal = row["req_s"] / row["ideal_req_s"]

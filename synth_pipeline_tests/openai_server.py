@@ -115,6 +115,7 @@ class ServerStats:
                 "auth_sha256": dict(self.auth_sha256),
                 "models": dict(self.models),
                 "arrivals": list(self.arrivals),
+                "process_cpu_s": time.process_time(),  # of the whole serving process
             }
 
     def __getitem__(self, key: str):
