@@ -105,6 +105,20 @@ def trace(item_id: str | None, doc_id: str | None, partition: str | None, random
     return 0 if rows else 1
 
 
+def stale(partition: str | None) -> int:
+    """Print each asset's status for one partition (FRESH, STALE with its causes, MISSING), as the UI does."""
+    from synth_pipeline.definitions import defs
+    from synth_pipeline.partitions import daily_partitions
+    from synth_pipeline.settings import load_settings
+    from synth_pipeline.staleness import stale_status
+
+    partition = partition or daily_partitions.get_last_partition_key()
+    statuses = stale_status(_instance(load_settings()), list(defs.assets), partition)
+    for s in statuses.values():
+        print(f"{s.asset:<20} {partition}  {s.status}" + (f"  ({'; '.join(s.causes)})" if s.causes else ""))
+    return 1 if any(s.status == "STALE" for s in statuses.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     trace_parser.add_argument("--doc", dest="doc_id", help="a raw_corpus doc_id: print everything derived from it")
     trace_parser.add_argument("--random", action="store_true", help="trace a random mix item")
     trace_parser.add_argument("--partition", help="YYYY-MM-DD: only this partition")
+    stale_parser = sub.add_parser("stale", help="which assets of a partition are stale after a code change, and why")
+    stale_parser.add_argument("--partition", help="YYYY-MM-DD (default: the latest daily partition)")
     args = parser.parse_args(argv)
+    if args.command == "stale":
+        return stale(args.partition)
     if args.command == "run":
         return run(args.partition)
     if args.command == "trace":
