@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ import polars as pl
 from synth_pipeline.dedup.shingles import shingle_hashes, token_hashes
 
 DEFAULT_N = 13
+CHUNK_DOCS = 8192
+WORKERS = min(2, os.cpu_count() or 1)
 REASON_CONTAMINATED = "contaminated"
 RESULT_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 TEXT_FIELDS = ("text", "content", "question", "prompt", "input")
@@ -129,6 +132,22 @@ def ngram_hashes(texts: list[str] | pl.Series, n: int) -> tuple[np.ndarray, np.n
     return shingle_hashes(tok, off, n, whole_short=False)
 
 
+def _chunk_hits(texts: pl.Series, lo: int, n: int, eval_sorted: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For one chunk of candidates: distinct (doc, n-gram hash) pairs whose n-gram is in the
+    evaluation set, and the number of distinct n-grams of each such doc."""
+    ch, coff = ngram_hashes(texts, n)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(coff))
+    if len(eval_sorted) == 0 or len(ch) == 0:
+        return pl.DataFrame(schema={"doc": pl.Int64, "h": pl.UInt64}), pl.DataFrame(schema={"doc": pl.Int64, "total": pl.UInt32})
+    pos = np.minimum(np.searchsorted(eval_sorted, ch), len(eval_sorted) - 1)
+    hit = eval_sorted[pos] == ch
+    hit_docs = np.unique(doc[hit])
+    in_hit_doc = np.isin(doc, hit_docs)
+    grams = pl.DataFrame({"doc": doc[in_hit_doc] + lo, "h": ch[in_hit_doc]})
+    totals = grams.group_by("doc").agg(pl.col("h").n_unique().alias("total"))
+    return grams.filter(pl.col("h").is_in(pl.Series(eval_sorted).implode())).unique(), totals
+
+
 def find_contaminated(
     candidates: pl.DataFrame,
     evaluation: list[tuple[str, str]],
@@ -139,7 +158,9 @@ def find_contaminated(
 ) -> pl.DataFrame:
     """Candidates sharing at least ``min_overlap`` distinct word n-grams with an evaluation
     example: item_id, reason='contaminated', duplicate_of=eval_id, similarity (share of the
-    candidate's distinct n-grams found in that example), overlap (their count)."""
+    candidate's distinct n-grams found in that example), and overlap (their count) if
+    ``with_overlap``. Candidates are processed in chunks on two threads; only the n-grams of
+    candidates with a hit are kept."""
     schema = {**RESULT_SCHEMA, "overlap": pl.Int64} if with_overlap else RESULT_SCHEMA
     empty = pl.DataFrame(schema=schema)
     if not evaluation or candidates.height == 0:
@@ -151,19 +172,22 @@ def find_contaminated(
     ev = pl.DataFrame(
         {"h": eh, "ev": np.repeat(np.arange(len(evaluation), dtype=np.int64), np.diff(eoff))}
     ).unique()
-    ch, coff = ngram_hashes(candidates["text"].cast(pl.String).fill_null(""), n)
-    cand = pl.DataFrame(
-        {"h": ch, "doc": np.repeat(np.arange(candidates.height, dtype=np.int64), np.diff(coff))}
-    ).unique()
-    totals = cand.group_by("doc").agg(pl.len().alias("total"))
+    eval_sorted = np.unique(eh)
+    texts = candidates["text"].cast(pl.String).fill_null("")
+    starts = list(range(0, candidates.height, CHUNK_DOCS))
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        parts = list(pool.map(lambda lo: _chunk_hits(texts.slice(lo, CHUNK_DOCS), lo, n, eval_sorted), starts))
+    cand = pl.concat([p[0] for p in parts])
+    totals = pl.concat([p[1] for p in parts])
     hits = (
-        cand.join(ev.filter(pl.col("h").is_in(cand["h"].implode())), on="h")
+        cand.join(ev, on="h")
         .group_by("doc", "ev")
         .agg(pl.len().alias("overlap"))
         .filter(pl.col("overlap") >= min_overlap)
         .sort(["doc", "overlap", "ev"], descending=[False, True, False])
         .unique("doc", keep="first", maintain_order=True)
         .join(totals, on="doc")
+        .sort("doc")
     )
     if hits.height == 0:
         return empty
