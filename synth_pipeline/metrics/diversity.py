@@ -304,6 +304,8 @@ def diversity_metrics(
         fut = pool.submit(compression_ratio, texts_list) if texts_list else None
         words = explode_tokens(word_lists(s))
         ratios = _distinct_ratios(words, 4, within_docs=True)
+        n_tokens = words.height
+        del words  # keep the peak low: the next metrics build their own token frames
         out: dict[str, float] = {
             f"distinct_{n}": (d / t if t else NAN) for n, (d, t) in enumerate(ratios, start=1)
         }
@@ -312,7 +314,7 @@ def diversity_metrics(
         out["self_bleu"] = self_bleu(texts_list, sample=self_bleu_sample, seed=seed)
         out["vocabulary_size"] = float(ratios[0][0])
         out["n_texts"] = float(len(texts_list))
-        out["n_tokens"] = float(words.height)
+        out["n_tokens"] = float(n_tokens)
         out["compression_ratio"] = fut.result() if fut is not None else NAN
     order = [
         "distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
