@@ -453,8 +453,16 @@ def find_near_duplicates(
 
     # LSH over earlier rows (indices 0..n_e-1) then current rows (n_e..), skipping empty texts.
     live = np.flatnonzero(sk.has_words)
-    all_keys = np.concatenate([band_keys(e_sig, bands, rows), sk.keys[live]]) if n_e else sk.keys[live]
-    global_row = np.concatenate([np.arange(n_e) - n_e, live])  # <0: earlier (index + n_e)
+    cur_keys = sk.keys[live]
+    e_live = np.zeros(0, dtype=np.int64)
+    if n_e:  # only earlier rows sharing at least one band key with this partition take part
+        step = 1 << 16
+        e_keys = np.concatenate([band_keys(e_sig[i : i + step], bands, rows) for i in range(0, n_e, step)])
+        shared = pl.Series(e_keys.ravel()).is_in(pl.Series(cur_keys.ravel()).implode()).to_numpy()
+        e_live = np.flatnonzero(shared.reshape(n_e, bands).any(axis=1))
+        cur_keys = np.concatenate([e_keys[e_live], cur_keys])
+    all_keys = cur_keys
+    global_row = np.concatenate([e_live - n_e, live])  # <0: earlier (index + n_e)
     lo, hi = candidate_pairs(all_keys)
     lo_g, hi_g = global_row[lo], global_row[hi]
     # hi is always current (earlier rows come first); drop earlier-earlier pairs
