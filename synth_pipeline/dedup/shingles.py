@@ -83,16 +83,22 @@ def words(text: str) -> list[str]:
     return word_lists(pl.Series([text]))[0].to_list()
 
 
-def hash_words(words_flat: pl.Series) -> np.ndarray:
-    """xxh3_64 of each word, computed once per distinct word."""
-    if len(words_flat) == 0:
-        return np.zeros(0, dtype=np.uint64)
+def _encode_words(words_flat: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Dictionary-encode the words: codes per word, xxh3_64 per distinct word, distinct words."""
     cat = words_flat.cast(pl.Categorical(pl.Categories.random()))  # private dictionary
     codes = cat.to_physical().to_numpy()
     dwords = cat.dtype.categories.to_series().to_list()  # distinct words, indexed by code
     lut = np.fromiter(
         (xxhash.xxh3_64_intdigest(w.encode("utf-8")) for w in dwords), dtype=np.uint64, count=len(dwords)
     )
+    return codes, lut, dwords
+
+
+def hash_words(words_flat: pl.Series) -> np.ndarray:
+    """xxh3_64 of each word (UTF-8, seed 0), computed once per distinct word."""
+    if len(words_flat) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    codes, lut, _ = _encode_words(words_flat)
     return lut[codes]
 
 
@@ -101,10 +107,22 @@ def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     lists = _split_words(texts)
     raw_lengths = lists.list.len().to_numpy().astype(np.int64)
     flat = lists.explode()
-    nonempty = (flat.str.len_bytes() > 0).to_numpy()
-    hashes = hash_words(flat)[nonempty]
-    doc = np.repeat(np.arange(len(raw_lengths), dtype=np.int64), raw_lengths)
-    lengths = np.bincount(doc[nonempty], minlength=len(raw_lengths))
+    if len(flat) == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(len(raw_lengths) + 1, dtype=np.int64)
+    codes, lut, dwords = _encode_words(flat)
+    hashes = lut[codes]
+    lengths = raw_lengths
+    try:
+        empty_code = dwords.index("")  # separators next to each other leave empty strings
+    except ValueError:
+        empty_code = -1
+    if empty_code >= 0:
+        empty = codes == empty_code
+        raw_offsets = np.zeros(len(raw_lengths) + 1, dtype=np.int64)
+        np.cumsum(raw_lengths, out=raw_offsets[1:])
+        doc_of_empty = np.searchsorted(raw_offsets, np.flatnonzero(empty), side="right") - 1
+        lengths = raw_lengths - np.bincount(doc_of_empty, minlength=len(raw_lengths))
+        hashes = hashes[~empty]
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return hashes, offsets
