@@ -61,7 +61,10 @@ with warnings.catch_warnings():
         assets=[AssetKey("deduplicated_mix")], deadline_cron=MIX_FRESHNESS_DEADLINE_CRON, timezone="UTC"
     )
     mix_freshness_sensor = build_sensor_for_freshness_checks(
-        freshness_checks=mix_freshness_checks, name="mix_freshness_sensor", default_status=DefaultSensorStatus.RUNNING
+        freshness_checks=mix_freshness_checks,
+        name="mix_freshness_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=600,  # each evaluation is a small run; a deadline check needs no more
     )
 # Runs of the graph build data; freshness is judged by its sensor, not inside those runs.
 _GRAPH = AssetSelection.groups("synth") - AssetSelection.checks(*mix_freshness_checks)
