@@ -262,13 +262,19 @@ def candidate_pairs(keys: np.ndarray, priority: np.ndarray | None = None) -> tup
     Within a bucket, each row pairs with the first and the previous ``_MAX_PARTNERS`` rows."""
     n, bands = keys.shape
     flat = keys.ravel()
-    rows = np.repeat(np.arange(n, dtype=np.int64), bands)
-    dup = pl.Series(flat).is_duplicated().to_numpy()
-    flat, rows = flat[dup], rows[dup]
-    if len(flat) == 0:
+    # keys that occur more than once (one unstable argsort: the cheapest way in numpy)
+    order = np.argsort(flat)
+    by_key = flat[order]
+    eq = by_key[1:] == by_key[:-1]
+    shared = np.zeros(len(flat), dtype=bool)
+    shared[1:] |= eq
+    shared[:-1] |= eq
+    sel = order[shared]
+    if len(sel) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    order = np.lexsort((rows, flat))
+    flat, rows = flat[sel], sel // bands
+    order = np.lexsort((rows, flat))  # by key, then row (priority)
     flat, rows = flat[order], rows[order]
     starts = group_starts(flat)
     start_pos = np.maximum.accumulate(np.where(starts, np.arange(len(flat)), 0))
