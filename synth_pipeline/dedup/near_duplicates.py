@@ -56,7 +56,7 @@ WORKERS = min(2, os.cpu_count() or 1)
 # Stored per indexed item: up to this many 32-bit shingle hashes (all of a ~500-word text).
 MAX_STORED_SHINGLES = 512
 # Within-partition candidates whose signature estimate is this far below the threshold are
-# rejected without the exact check (about 7 standard deviations of a 128-bin estimate).
+# rejected without the exact check (about 8 standard deviations of the 128-value estimate).
 _EXACT_MARGIN = 0.3
 
 REMOVAL_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
@@ -78,7 +78,7 @@ REASON_EARLIER = "near_duplicate_earlier_partition"
 @dataclass
 class NearDuplicateResult:
     removals: pl.DataFrame  # item_id, reason, duplicate_of, similarity (Float64)
-    signatures: pl.DataFrame  # item_id, origin, minhash (Binary: num_perm x uint32 LE), params
+    signatures: pl.DataFrame  # index rows of the survivors: SIGNATURE_SCHEMA
     pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIR_SCHEMA))
     # every verified pair (item_id = later/current item, other_id = the partner), for metrics
 
