@@ -88,13 +88,23 @@ def test_chat_jsonl_is_the_messages_shape(released, tmp_path):
 
     folder = released / "releases" / RELEASE
     chat = datasets.load_dataset("json", data_files=str(folder / "chat" / "*.jsonl"), split="train", cache_dir=str(tmp_path / "hf"))
-    synthetic = dict(query(released, "SELECT item_id, text FROM synth.deduplicated_mix WHERE origin = 'synthetic' AND partition_date <= ?", [RELEASE]))
+    synthetic = {
+        item_id: (text, json.loads(messages))
+        for item_id, text, messages in query(
+            released,
+            """SELECT m.item_id, m.text, p.messages FROM synth.deduplicated_mix m
+               JOIN synth.seed_prompts p USING (prompt_id, partition_date)
+               WHERE m.origin = 'synthetic' AND m.partition_date <= ?""",
+            [RELEASE],
+        )
+    }
     assert chat.num_rows == len(synthetic) > 0
     for row in chat.select(range(min(20, chat.num_rows))):
         roles = [m["role"] for m in row["messages"]]
         assert roles[-1] == "assistant" and "user" in roles[:-1]
-        assert row["messages"][-1]["content"] == synthetic[row["item_id"]]
-        assert "Passage" in next(m["content"] for m in row["messages"] if m["role"] == "user")
+        text, prompt = synthetic[row["item_id"]]
+        assert row["messages"][-1]["content"] == text
+        assert row["messages"][:-1] == prompt, "the prompt messages are the ones the generator was sent"
 
 
 def test_manifest_hashes_rows_and_lineage(released):
