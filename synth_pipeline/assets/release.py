@@ -7,8 +7,9 @@ is missing or is stale.
 """
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, MaterializeResult, MetadataValue, asset
 
+from synth_pipeline.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.release import card, export
 from synth_pipeline.resources import SynthResource
@@ -31,7 +32,10 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
     settings = synth.settings()
     partition = context.partition_key
     with synth.warehouse().connect() as con:
-        result = export.build_release(con, partition, settings, run_id=context.run.run_id, code_version=CODE_VERSION)
+        checks, source = _recorded_checks(context, partition)
+        result = export.build_release(
+            con, partition, settings, run_id=context.run.run_id, code_version=CODE_VERSION, checks=checks, checks_source=source
+        )
         manifest_sha = export.sha256_file(result.path / "manifest.json")
         cumulative = result.manifest["quality_metrics"]["cumulative"]
         data = [f for f in result.files if f["config"] == "default"]
@@ -72,6 +76,37 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
             "files": MetadataValue.md(_md_files(result.files)),
         }
     )
+
+
+def _recorded_checks(context: AssetExecutionContext, partition: str) -> tuple[list[dict] | None, str | None]:
+    """The checks on the mix as Dagster recorded them in the run that materialised this
+    partition's mix; (None, None) when any is missing, so the export recomputes them."""
+    instance = context.instance
+    checks, runs = [], set()
+    try:
+        for specs in (MIX_CHECK_SPECS, EXCLUSION_CHECK_SPECS):
+            asset_key = specs[0].asset_key
+            latest = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+            ).records
+            if not latest:
+                return None, None
+            run_id = latest[0].run_id
+            for spec in specs:
+                history = instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=50)
+                record = next((r for r in history if r.run_id == run_id and r.event is not None and r.event.dagster_event), None)
+                if record is None:
+                    return None, None
+                evaluation = record.event.dagster_event.event_specific_data
+                checks.append(
+                    {"check": spec.name, "passed": bool(evaluation.passed), "severity": evaluation.severity.value,
+                     "details": {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}}
+                )
+                runs.add(run_id)
+    except Exception as exc:  # an instance without check records still releases, with recomputed checks
+        context.log.warning(f"could not read recorded check results ({exc}); recomputing them")
+        return None, None
+    return checks, "as recorded by Dagster in run " + ", ".join(sorted(r[:8] for r in runs))
 
 
 def _card_summary(result: export.ReleaseResult) -> str:

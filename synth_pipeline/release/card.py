@@ -34,6 +34,7 @@ class ReleaseFacts:
     package_version: str = ""
     code_version: str | None = None
     git_commit: str | None = None
+    checks_source: str = ""
 
 
 def fmt(value: float | int | None, *, share: bool = False) -> str:
@@ -123,7 +124,8 @@ DIVERSITY_COLUMNS = [
     ("unigram JSD synthetic vs real", "drift.unigram_jsd", True),
     ("length KS", "drift.length_ks", True),
 ]
-CHECK_COLUMNS = [("checks passed", "checks.passed", False), ("checks failed", "checks.failed", False)]
+CHECK_COLUMNS = [("checks passed", "checks.passed", False), ("checks failed", "checks.failed", False),
+                 ("blocking checks failed", "checks.failed_blocking", False)]
 
 
 def _per_partition_table(facts: ReleaseFacts, columns: list[tuple[str, str, bool]]) -> list[str]:
@@ -176,13 +178,15 @@ def render_card(facts: ReleaseFacts) -> str:
             f"≤ {facts.caps.get('max_compression_ratio')} (blocking). Self-BLEU is 0–100, higher = more alike.", ""]
     out += _per_partition_table(facts, DIVERSITY_COLUMNS) + [""]
 
-    out += ["## Checks", "", f"Results of the partition {facts.partition} (the same functions as the quality report):", ""]
+    source = f" ({facts.checks_source})" if facts.checks_source else ""
+    out += ["## Checks", "", f"Results of the partition {facts.partition}{source}:", ""]
     out += _table(
         ["check", "severity", "result", "measured and threshold"],
         [[ch["check"], ch.get("severity", ""), "passed" if ch["passed"] else "FAILED", _check_value(ch.get("details", {}))]
          for ch in facts.checks],
     )
-    out += ["", "Every included partition's quality report recorded no failed blocking check (the release refuses otherwise):", ""]
+    out += ["", "Every included partition's quality report recorded no failed blocking (ERROR) check; the release refuses "
+            "otherwise. Failed warnings are shipped and shown here:", ""]
     out += _per_partition_table(facts, CHECK_COLUMNS) + [""]
 
     out += ["## Fields", ""]

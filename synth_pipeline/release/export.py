@@ -95,6 +95,13 @@ def _metrics(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[dict[str, 
     return per_partition, cumulative
 
 
+def _blocking_failures(metrics: dict[str, float]) -> float:
+    """Failed blocking (ERROR) checks a report recorded; reports that count warnings apart say so."""
+    if "checks.failed_blocking" in metrics:
+        return metrics["checks.failed_blocking"]
+    return metrics.get("checks.failed", 0)
+
+
 def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> tuple[list[str], dict, dict]:
     """The partitions to ship and the report figures the card quotes; raises ReleaseBlocked."""
     mix_days = [
@@ -112,7 +119,7 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
         raise ReleaseBlocked(
             f"no quality report for partitions {missing or [partition]}: materialise quality_report for them before releasing"
         )
-    failed = {d: int(per_partition[d].get("checks.failed", 0)) for d in mix_days if per_partition[d].get("checks.failed", 0)}
+    failed = {d: int(_blocking_failures(per_partition[d])) for d in mix_days if _blocking_failures(per_partition[d])}
     if failed:
         raise ReleaseBlocked(f"blocking checks failed in the quality report of {failed}: fix the mix, do not ship it")
     items, synthetic, tokens, synthetic_tokens = con.execute(
@@ -306,10 +313,16 @@ def build_release(
     run_id: str | None = None,
     code_version: str | None = None,
     checks: list[dict] | None = None,
+    checks_source: str | None = None,
 ) -> ReleaseResult:
-    """Write the release of ``partition`` under ``settings.releases_dir`` (caller holds the warehouse lock)."""
+    """Write the release of ``partition`` under ``settings.releases_dir`` (caller holds the warehouse lock).
+
+    ``checks``: the check results of the partition as Dagster recorded them (see the asset);
+    when not given they are recomputed with the functions the quality report calls.
+    """
     days, per_partition, cumulative = _gate(con, partition, settings)
     if checks is None:
+        checks_source = "recomputed with the functions the quality report calls"
         checks = [
             {"check": r.check_name, "passed": r.passed, "severity": r.severity.value,
              "details": {k: getattr(v, "value", v) for k, v in r.metadata.items()}}
@@ -332,6 +345,7 @@ def build_release(
             per_partition=per_partition,
             cumulative=cumulative,
             checks=checks,
+            checks_source=checks_source or "",
             files=files,
             columns=columns,
             lineage=lineage,
