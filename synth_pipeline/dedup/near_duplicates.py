@@ -256,7 +256,7 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return x[group_starts(x)]
 
 
-def candidate_pairs(keys: np.ndarray, priority: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def candidate_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (lo, hi), lo < hi, of rows sharing a band key. ``keys`` is (n, bands) uint64.
 
     Within a bucket, each row pairs with the first and the previous ``_MAX_PARTNERS`` rows."""

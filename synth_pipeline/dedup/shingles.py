@@ -9,9 +9,9 @@ The normaliser (one definition for near-duplicate detection and decontamination)
 So ``"Hello, World!"`` and ``"hello world"`` have the same words ``["hello", "world"]``.
 
 A word's hash is ``xxh3_64`` of its UTF-8 bytes (seed 0): stable across processes, machines
-and library versions, which matters because signatures persist in the warehouse. Polars is
-used for tokenisation (multi-threaded) and only a dictionary of the distinct words is hashed in
-Python. A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n`` word hashes with
+and library versions, which matters because signatures persist in the warehouse. Polars
+tokenises (regex replace + split, see :func:`_split_words`) and dictionary-encodes the words;
+only the distinct words are hashed in Python. A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n`` word hashes with
 position-dependent odd multipliers and a final avalanche (murmur3 ``fmix64``). A document with
 fewer than ``n`` words (but at least one) has exactly one shingle: all of its words.
 """
