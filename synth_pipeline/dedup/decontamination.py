@@ -29,7 +29,7 @@ from synth_pipeline.dedup.shingles import shingle_hashes, token_hashes
 
 DEFAULT_N = 13
 CHUNK_DOCS = 8192
-WORKERS = min(2, os.cpu_count() or 1)
+WORKERS = max(1, min(8, os.cpu_count() or 1))
 REASON_CONTAMINATED = "contaminated"
 RESULT_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 TEXT_FIELDS = ("text", "content", "question", "prompt", "input")

@@ -52,7 +52,7 @@ _PROBE_ROUNDS = 64
 # Signatures are computed in chunks of this many documents on WORKERS threads. The top 32 bits
 # of every shingle hash are kept in memory (4 bytes per word) for exact verification.
 CHUNK_DOCS = 8192
-WORKERS = min(2, os.cpu_count() or 1)
+WORKERS = max(1, min(8, os.cpu_count() or 1))
 # Stored per indexed item: up to this many 32-bit shingle hashes (all of a ~500-word text).
 MAX_STORED_SHINGLES = 512
 # Within-partition candidates whose signature estimate is this far below the threshold are
