@@ -3,59 +3,91 @@
 Blocking checks (severity ERROR) run inside the step that writes the table, so they see
 exactly the partition just written; a failure stops every downstream asset of the run.
 Each result carries its measured value, its threshold and what to do when it fails.
+Diversity and drift thresholds are relative to the real text of the same partition,
+with absolute floors (calibration in docs/metrics.md).
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 import duckdb
+import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
-from synth_pipeline.metrics import diversity_metrics
+from synth_pipeline import mix_metrics
 from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import SCHEMA, _table_exists
 
 MIX = "deduplicated_mix"
 EXCLUSIONS = "mix_exclusions"
 GRADES = "graded_samples"
+LEDGER = "synth.real_item_ledger"
+
+
+def _spec(name: str, asset: str, description: str, blocking: bool = False) -> AssetCheckSpec:
+    return AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+
 
 MIX_CHECK_SPECS = [
-    AssetCheckSpec("synthetic_ratio_within_cap", asset=MIX, blocking=True,
-                   description="Synthetic share of tokens and items, partition and cumulative, within the caps."),
-    AssetCheckSpec("diversity_above_thresholds", asset=MIX, blocking=True,
-                   description="Synthetic text is diverse: distinct-2, compression ratio, near-duplicate rate, task share."),
-    AssetCheckSpec("unique_keys_and_text", asset=MIX, blocking=True,
-                   description="item_id unique, text non-empty, every item traceable to a document."),
+    _spec("synthetic_ratio_within_cap", MIX, "Synthetic share of tokens and items, partition and cumulative, within the caps.", True),
+    _spec("diversity_above_thresholds", MIX, "Synthetic text as diverse as the real text it came from: distinct-2, "
+          "compression ratio (relative and absolute), near-duplicate rate, largest task share.", True),
+    _spec("real_data_accumulates", MIX, "Real items that entered the mix are never replaced: none has disappeared.", True),
+    _spec("unique_keys_and_text", MIX, "item_id unique, text non-empty, every item traceable to a document.", True),
+    _spec("no_contamination", MIX, "No mix item shares a 13-gram with the evaluation set (when one is configured).", True),
+    _spec("homogenisation_within_band", MIX, "Self-BLEU and self-repetition of synthetic text relative to real."),
+    _spec("drift_within_band", MIX, "Unigram Jensen-Shannon divergence between synthetic and real text."),
+    _spec("bias_within_band", MIX, "Representation of term groups (default: gendered terms) in synthetic vs real text."),
+    _spec("copying_within_band", MIX, "Share of synthetic samples copying 13 words in a row from their own passage."),
 ]
 EXCLUSION_CHECK_SPECS = [
-    AssetCheckSpec("funnel_accounts_for_every_row", asset=EXCLUSIONS, blocking=True,
-                   description="Every prompt has one sample, every sample one grade, every candidate lands in the mix or the exclusions, never both."),
+    _spec("funnel_accounts_for_every_row", EXCLUSIONS, "Every prompt has one sample, every sample one grade, every "
+          "candidate lands in the mix or the exclusions, never both.", True),
 ]
 GRADE_CHECK_SPECS = [
-    AssetCheckSpec("acceptance_rate_in_band", asset=GRADES,
-                   description="A judge that accepts everything is as suspect as one that accepts nothing."),
-    AssetCheckSpec("generation_error_rate", asset=GRADES, description="Share of prompts whose generation failed."),
-    AssetCheckSpec("judge_differs_from_generator", asset=GRADES,
-                   description="A model grading its own output prefers it (self-preference bias)."),
+    _spec("acceptance_rate_in_band", GRADES, "A judge that accepts everything is as suspect as one that accepts nothing."),
+    _spec("generation_error_rate", GRADES, "Share of prompts whose generation failed."),
+    _spec("judge_differs_from_generator", GRADES, "A model grading its own output prefers it (self-preference bias)."),
 ]
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> float:
-    value = con.execute(sql, params).fetchone()[0]
-    return float(value) if value is not None else 0.0
+def _clean(value: object) -> object:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    return value
 
 
 def _result(name: str, passed: bool, severity: AssetCheckSeverity, advice: str, **metadata) -> AssetCheckResult:
-    metadata = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metadata.items()}
+    metadata = {k: _clean(v) for k, v in metadata.items() if _clean(v) is not None}
     if not passed:
         metadata["what_to_do"] = advice
     return AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=metadata)
 
 
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+# --- deduplicated_mix ----------------------------------------------------------------
 def mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
-    return [
+    """All checks of the mix; computes and stores the mix metrics first (see ``mix_metrics``)."""
+    figures = mix_metrics.compute(con, partition_key, settings)
+    part = figures["partition"]
+    results = [
         synthetic_ratio_within_cap(con, partition_key, settings),
-        diversity_above_thresholds(con, partition_key, settings),
+        diversity_above_thresholds(con, partition_key, settings, part),
+        real_data_accumulates(con, partition_key),
         unique_keys_and_text(con, partition_key),
+        no_contamination(part, settings),
+        homogenisation_within_band(part, settings),
+        drift_within_band(part, settings),
+        bias_within_band(part, settings),
+        copying_within_band(con, partition_key, part, settings),
     ]
+    _record_real_items(con, partition_key)
+    return results
 
 
 def _shares(con: duckdb.DuckDBPyConnection, where: str, params: list) -> tuple[float, float]:
@@ -71,12 +103,11 @@ def _shares(con: duckdb.DuckDBPyConnection, where: str, params: list) -> tuple[f
 def synthetic_ratio_within_cap(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> AssetCheckResult:
     part_tokens, part_items = _shares(con, "partition_date = ?", [partition_key])
     cum_tokens, cum_items = _shares(con, "partition_date <= ?", [partition_key])
-    worst_tokens, worst_items = max(part_tokens, cum_tokens), max(part_items, cum_items)
-    passed = worst_tokens <= settings.max_synthetic_ratio and worst_items <= settings.max_synthetic_item_ratio
+    passed = max(part_tokens, cum_tokens) <= settings.max_synthetic_ratio and max(part_items, cum_items) <= settings.max_synthetic_item_ratio
     return _result(
         "synthetic_ratio_within_cap", passed, AssetCheckSeverity.ERROR,
         "Lower SYNTH_TARGET_SYNTHETIC_RATIO below the cap, or add real documents to the partition; "
-        "never raise the cap to make the check pass without a reason from your own collapse experiments.",
+        "never raise the cap to make the check pass without evidence from your own collapse experiments.",
         synthetic_token_share=part_tokens, synthetic_token_share_cumulative=cum_tokens,
         synthetic_item_share=part_items, synthetic_item_share_cumulative=cum_items,
         max_synthetic_token_share=settings.max_synthetic_ratio, max_synthetic_item_share=settings.max_synthetic_item_ratio,
@@ -84,49 +115,88 @@ def synthetic_ratio_within_cap(con: duckdb.DuckDBPyConnection, partition_key: st
     )
 
 
-def diversity_above_thresholds(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> AssetCheckResult:
-    texts = [r[0] for r in con.execute(
-        f"SELECT text FROM synth.{MIX} WHERE partition_date = ? AND origin = 'synthetic' ORDER BY item_id", [partition_key]
-    ).fetchall()]
-    near_dup_rate = _scalar(
-        con,
+def _task_share(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
+    (share,) = con.execute(
+        f"""SELECT coalesce(max(n) / nullif(sum(n), 0), 0) FROM (
+                SELECT count(*) AS n FROM synth.{MIX} WHERE partition_date = ? AND origin = 'synthetic' GROUP BY task)""",
+        [partition_key],
+    ).fetchone()
+    return float(share)
+
+
+def _near_dup_rate(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
+    (rate,) = con.execute(
         """SELECT coalesce(count(*) FILTER (WHERE exclusion_reason LIKE 'near_duplicate%' OR exclusion_reason = 'synthetic_copies_real')
                   / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL OR exclusion_reason NOT LIKE 'not_accepted:%'), 0), 0)
            FROM synth.mix_candidates WHERE partition_date = ? AND origin = 'synthetic'""",
         [partition_key],
-    )
-    task_share = _scalar(
-        con,
-        f"""SELECT coalesce(max(n) / nullif(sum(n), 0), 0) FROM (
-                SELECT count(*) AS n FROM synth.{MIX} WHERE partition_date = ? AND origin = 'synthetic' GROUP BY task)""",
-        [partition_key],
-    )
-    if not texts:
+    ).fetchone()
+    return float(rate)
+
+
+def diversity_above_thresholds(
+    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, m: dict[str, float]
+) -> AssetCheckResult:
+    near_dup_rate, task_share = _near_dup_rate(con, partition_key), _task_share(con, partition_key)
+    if not m.get("n_synthetic"):
         return _result(
-            "diversity_above_thresholds", True, AssetCheckSeverity.ERROR, "",
-            synthetic_items=0, note="no synthetic items in the mix: nothing to be homogeneous",
+            "diversity_above_thresholds", near_dup_rate <= settings.max_near_dup_rate, AssetCheckSeverity.ERROR,
+            "Every synthetic candidate was a near duplicate: the generator is repeating itself.",
+            synthetic_items=0, note="no synthetic items in the mix",
             near_duplicate_rate=near_dup_rate, max_near_duplicate_rate=settings.max_near_dup_rate,
         )
-    metrics = diversity_metrics(texts)
-    failures = []
-    if metrics["distinct_2"] < settings.min_distinct_2:
-        failures.append("distinct_2")
-    if metrics["compression_ratio"] > settings.max_compression_ratio:
-        failures.append("compression_ratio")
-    if near_dup_rate > settings.max_near_dup_rate:
-        failures.append("near_duplicate_rate")
-    if task_share > settings.max_task_share:
-        failures.append("largest_task_share")
+    rules = {
+        "relative_distinct_2": m["relative.distinct_2"] >= settings.min_relative_distinct_2,
+        "distinct_2_floor": m["synthetic.distinct_2_floor_sample"] >= settings.min_distinct_2,
+        "relative_compression_ratio": m["relative.compression_ratio"] <= settings.max_relative_compression_ratio,
+        "compression_ratio": m["synthetic.compression_ratio"] <= settings.max_compression_ratio,
+        "near_duplicate_rate": near_dup_rate <= settings.max_near_dup_rate,
+        "largest_task_share": task_share <= settings.max_task_share,
+    }
+    failed = [name for name, ok in rules.items() if not ok]
     return _result(
-        "diversity_above_thresholds", not failures, AssetCheckSeverity.ERROR,
-        "The generator is repeating itself: raise temperature, add templates/audiences/styles, "
-        "or use a different generator; do not lower the thresholds to ship it.",
-        failed=", ".join(failures) or "none",
-        synthetic_items=len(texts),
-        distinct_2=metrics["distinct_2"], min_distinct_2=settings.min_distinct_2,
-        compression_ratio=metrics["compression_ratio"], max_compression_ratio=settings.max_compression_ratio,
+        "diversity_above_thresholds", not failed, AssetCheckSeverity.ERROR,
+        "The generator is repeating itself: raise temperature, add templates/audiences/styles, or use another "
+        "generator; do not lower the thresholds to ship it.",
+        failed=", ".join(failed) or "none",
+        synthetic_items=int(m["n_synthetic"]),
+        relative_distinct_2=m["relative.distinct_2"], min_relative_distinct_2=settings.min_relative_distinct_2,
+        distinct_2=m["synthetic.distinct_2"], distinct_2_on_floor_sample=m["synthetic.distinct_2_floor_sample"],
+        floor_sample_words=m["synthetic.floor_sample_words"], min_distinct_2=settings.min_distinct_2,
+        relative_compression_ratio=m["relative.compression_ratio"],
+        max_relative_compression_ratio=settings.max_relative_compression_ratio,
+        compression_ratio=m["synthetic.compression_ratio"], max_compression_ratio=settings.max_compression_ratio,
         near_duplicate_rate=near_dup_rate, max_near_duplicate_rate=settings.max_near_dup_rate,
         largest_task_share=task_share, max_task_share=settings.max_task_share,
+    )
+
+
+def _ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} (item_id VARCHAR, partition_date DATE, first_seen TIMESTAMP DEFAULT now(), PRIMARY KEY (item_id, partition_date))")
+
+
+def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str) -> AssetCheckResult:
+    """Real items recorded by any earlier materialisation must still be in the mix."""
+    _ensure_ledger(con)
+    missing, recorded, examples = con.execute(
+        f"""SELECT count(*) FILTER (WHERE m.item_id IS NULL), count(*),
+                   list(l.item_id || ' @ ' || l.partition_date ORDER BY l.partition_date, l.item_id) FILTER (WHERE m.item_id IS NULL)[1:5]
+            FROM {LEDGER} l LEFT JOIN synth.{MIX} m USING (item_id, partition_date)"""
+    ).fetchone()
+    return _result(
+        "real_data_accumulates", missing == 0, AssetCheckSeverity.ERROR,
+        "Real data was replaced: a source file was removed or the corpus slice changed. Restore the source; if the "
+        f"removal is intended (e.g. a takedown), delete those rows from {LEDGER} and note why.",
+        real_items_recorded=int(recorded), real_items_missing=int(missing), examples=", ".join(examples or []),
+    )
+
+
+def _record_real_items(con: duckdb.DuckDBPyConnection, partition_key: str) -> None:
+    _ensure_ledger(con)
+    con.execute(
+        f"""INSERT OR IGNORE INTO {LEDGER} (item_id, partition_date)
+            SELECT item_id, partition_date FROM synth.{MIX} WHERE partition_date = ? AND origin = 'real'""",
+        [partition_key],
     )
 
 
@@ -138,14 +208,75 @@ def unique_keys_and_text(con: duckdb.DuckDBPyConnection, partition_key: str) -> 
             FROM synth.{MIX} WHERE partition_date = ?""",
         [partition_key],
     ).fetchone()
-    passed = duplicates == 0 and empty == 0 and untraceable == 0
     return _result(
-        "unique_keys_and_text", passed, AssetCheckSeverity.ERROR,
+        "unique_keys_and_text", duplicates == 0 and empty == 0 and untraceable == 0, AssetCheckSeverity.ERROR,
         "A code change broke item ids or lineage: inspect synth.mix_candidates for the partition.",
         duplicate_item_ids=int(duplicates), empty_texts=int(empty), items_without_doc_id=int(untraceable),
     )
 
 
+def no_contamination(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+    if not settings.decontaminate.strip():
+        return _result("no_contamination", True, AssetCheckSeverity.ERROR, "",
+                       note="no evaluation set configured (SYNTH_DECONTAMINATE)")
+    rate = _nan(m.get("leakage.contamination_rate"))
+    return _result(
+        "no_contamination", not rate > 0, AssetCheckSeverity.ERROR,
+        "Decontamination let evaluation text through: check SYNTH_DECONTAMINATE paths and mix_candidates.",
+        contamination_rate=rate, max_contamination_rate=0.0,
+    )
+
+
+def homogenisation_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+    bleu, rep = _nan(m.get("relative.self_bleu")), _nan(m.get("relative.self_repetition"))
+    limit = settings.max_relative_homogenisation
+    return _result(
+        "homogenisation_within_band", not (bleu > limit or rep > limit), AssetCheckSeverity.WARN,
+        "Synthetic samples resemble each other far more than real documents do: read the over-represented "
+        "n-grams in the report and vary templates, audiences and sampling.",
+        relative_self_bleu=bleu, relative_self_repetition=rep, max_relative=limit,
+    )
+
+
+def drift_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+    jsd, halves = _nan(m.get("drift.unigram_jsd")), _nan(m.get("drift.unigram_jsd_real_halves"))
+    limit = max(settings.max_unigram_jsd, 2 * halves) if not math.isnan(halves) else settings.max_unigram_jsd
+    return _result(
+        "drift_within_band", not jsd > limit, AssetCheckSeverity.WARN,
+        "Synthetic vocabulary drifts from the real text: read the over-represented n-grams (the generator's tics).",
+        unigram_jsd=jsd, unigram_jsd_between_real_halves=halves, max_unigram_jsd=limit,
+        length_ks=_nan(m.get("drift.length_ks")),
+    )
+
+
+def bias_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+    value = _nan(m.get("bias.max_abs_log_ratio"))
+    return _result(
+        "bias_within_band", not value > settings.max_bias_log_ratio, AssetCheckSeverity.WARN,
+        "The generator shifts the representation of a term group: inspect the bias table of the report before training.",
+        max_abs_log_ratio=value, max_allowed=settings.max_bias_log_ratio,
+        **{k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("bias.") and k.endswith(".ratio")},
+    )
+
+
+def copying_within_band(
+    con: duckdb.DuckDBPyConnection, partition_key: str, m: dict[str, float], settings: Settings
+) -> AssetCheckResult:
+    rate = _nan(m.get("leakage.copy_rate"))
+    (backend,) = con.execute(
+        "SELECT any_value(backend) FROM synth.generated_samples WHERE partition_date = ?", [partition_key]
+    ).fetchone()
+    if backend == "offline":
+        return _result("copying_within_band", True, AssetCheckSeverity.WARN, "", copy_rate=rate,
+                       note="offline backend extracts sentences from its passage by design; the band applies to model backends")
+    return _result(
+        "copying_within_band", not rate > settings.max_copy_rate, AssetCheckSeverity.WARN,
+        "Samples copy their passages: lower temperature is not the fix; ask for paraphrase in the templates.",
+        copy_rate=rate, max_copy_rate=settings.max_copy_rate,
+    )
+
+
+# --- mix_exclusions -------------------------------------------------------------------
 def funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
     row = con.execute(
         """WITH p AS (SELECT prompt_id FROM synth.seed_prompts WHERE partition_date = $d),
@@ -181,6 +312,7 @@ def funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: 
     ]
 
 
+# --- graded_samples -------------------------------------------------------------------
 def grade_checks(grades, samples, settings: Settings) -> list[AssetCheckResult]:
     """Warnings on the judge and the generator (polars frames of one partition)."""
     total = max(1, grades.height)
@@ -208,3 +340,30 @@ def grade_checks(grades, samples, settings: Settings) -> list[AssetCheckResult]:
             judge_is_generator=same,
         ),
     ]
+
+
+# --- persistence ----------------------------------------------------------------------
+CHECK_RESULTS_TABLE = "check_results"
+
+
+def record_check_results(con: duckdb.DuckDBPyConnection, partition_key: str, asset: str, results: list[AssetCheckResult]) -> None:
+    """Keep each partition's latest check results in the warehouse, for the report and the dataset card."""
+    rows = [
+        {
+            "asset": asset,
+            "check_name": r.check_name,
+            "passed": bool(r.passed),
+            "severity": r.severity.value,
+            "metadata": json.dumps({k: getattr(v, "value", v) for k, v in r.metadata.items()}, default=str),
+        }
+        for r in results
+    ]
+    frame = pl.DataFrame(rows, schema={"asset": pl.Utf8, "check_name": pl.Utf8, "passed": pl.Boolean, "severity": pl.Utf8, "metadata": pl.Utf8})
+    if _table_exists(con, CHECK_RESULTS_TABLE):
+        con.execute(f"DELETE FROM {SCHEMA}.{CHECK_RESULTS_TABLE} WHERE partition_date = ? AND asset = ?", [partition_key, asset])
+    con.register("_checks", frame.with_columns(pl.lit(partition_key).str.to_date().alias("partition_date")))
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{CHECK_RESULTS_TABLE} AS SELECT * FROM _checks LIMIT 0")
+        con.execute(f"INSERT INTO {SCHEMA}.{CHECK_RESULTS_TABLE} BY NAME SELECT * FROM _checks")
+    finally:
+        con.unregister("_checks")

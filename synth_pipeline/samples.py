@@ -136,7 +136,8 @@ def grade_rows(
             "rejection_reason": None,
         }
         if sample["error"] is not None or not sample["text"]:
-            row.update(grade_status="not_graded", rejection_reason="generation_error")
+            reason = "generation_error" if sample["error"] is not None else "empty_completion"
+            row.update(grade_status="not_graded", rejection_reason=reason)
             rows.append(row)
             continue
         row["flags"] = heuristic_flags(sample["text"], passages.get(sample["prompt_id"], ""), sample["finish_reason"])
@@ -164,7 +165,7 @@ def grade_rows(
         if blocking:
             row["rejection_reason"] = "flag:" + ",".join(blocking)
         elif grade.score < settings.min_score:
-            row["rejection_reason"] = f"below_min_score:{grade.score:.2f}<{settings.min_score}"
+            row["rejection_reason"] = "below_min_score"
         else:
             row["accepted"] = True
         rows.append(row)

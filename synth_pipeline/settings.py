@@ -75,9 +75,31 @@ class Settings(BaseSettings):
     decontaminate: str = Field(
         "", description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded."
     )
-    min_distinct_2: float = Field(0.25, ge=0, le=1, description="Floor on distinct-2 of synthetic text.")
+    # Diversity thresholds: relative to the real text of the same partition (word-matched
+    # corpora), with absolute floors. Calibration: docs/metrics.md "Proposed thresholds".
+    min_relative_distinct_2: float = Field(
+        0.70, ge=0, description="Synthetic distinct-2 / real distinct-2 floor (noise 1.02; 30 % sentence pool 0.46)."
+    )
+    min_distinct_2: float = Field(
+        0.25, ge=0, le=1, description="Absolute floor on synthetic distinct-2, measured on a sample of <= 100k words."
+    )
+    max_relative_compression_ratio: float = Field(
+        1.30, gt=0, description="Synthetic / real gzip compression ratio ceiling (noise 0.99; 10 % pool 1.56)."
+    )
     max_compression_ratio: float = Field(
-        4.0, gt=1, description="Ceiling on gzip compression ratio of synthetic text (higher = more repetitive)."
+        4.0, gt=1, description="Absolute ceiling on the synthetic gzip compression ratio (prose 2.5-3.5)."
+    )
+    max_relative_homogenisation: float = Field(
+        2.5, gt=0, description="Warning: synthetic/real Self-BLEU or self-repetition above this (collapse >= 2.5)."
+    )
+    max_unigram_jsd: float = Field(
+        0.10, ge=0, le=1, description="Warning: unigram JSD synthetic vs real above max(this, 2 x real-halves JSD)."
+    )
+    max_bias_log_ratio: float = Field(
+        0.405, ge=0, description="Warning: |log(share_synthetic / share_real)| of a term group above ln 1.5."
+    )
+    max_copy_rate: float = Field(
+        0.2, ge=0, le=1, description="Warning (model backends): share of samples with a 13-gram of their own passage."
     )
     max_near_dup_rate: float = Field(0.2, ge=0, le=1, description="Ceiling on the share of synthetic candidates removed as near duplicates.")
 

@@ -25,6 +25,7 @@ import duckdb
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
 from synth_pipeline import lineage
+from synth_pipeline.checks import record_check_results
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.settings import Settings
@@ -123,6 +124,8 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
             check_results = list(hooks.checks(con, context.partition_key, settings)) if hooks.checks else []
+            if check_results:
+                record_check_results(con, context.partition_key, model.name, check_results)
         return MaterializeResult(metadata=metadata, check_results=check_results or None)
 
     return _sql_asset

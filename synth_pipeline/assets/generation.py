@@ -10,7 +10,7 @@ import time
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks
+from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, record_check_results
 
 from synth_pipeline import samples
 from synth_pipeline.llm import factory, interface, offline, rubric
@@ -110,4 +110,7 @@ def graded_samples(
             ),
         },
     )
-    yield from grade_checks(frame, generated_samples, settings)
+    results = grade_checks(frame, generated_samples, settings)
+    with synth.warehouse().connect() as con:
+        record_check_results(con, context.partition_key, "graded_samples", results)
+    yield from results

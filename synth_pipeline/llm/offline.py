@@ -41,8 +41,12 @@ def _rng(seed: int, request_id: str) -> random.Random:
     return random.Random(stable_hash(f"{seed}:{request_id}"))
 
 
-def _central_sentences(passage: str, k: int) -> tuple[list[str], list[str]]:
-    """The ``k`` sentences sharing most content words with the passage, in passage order."""
+def _central_sentences(passage: str, k: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    """``k`` of the passage's most central sentences (sharing most content words), in passage order.
+
+    Each request draws its own ``k`` from the ``k + 3`` most central, so two prompts on one
+    passage do not receive the same sentences.
+    """
     sents = [s for s in sentences(passage) if len(s.split()) >= 4]
     freq = Counter(content_words(passage))
     keywords = [w for w, _ in freq.most_common(8)]
@@ -52,31 +56,58 @@ def _central_sentences(passage: str, k: int) -> tuple[list[str], list[str]]:
         range(len(sents)),
         key=lambda i: (-sum(freq[w] for w in set(content_words(sents[i]))) / (1 + len(sents[i].split()) ** 0.5), i),
     )
-    chosen = sorted(scored[:k])
+    chosen = sorted(rng.sample(scored[: k + 3], k=min(k, len(scored))))
     return [sents[i] for i in chosen], keywords
 
 
 _OPENERS = {
-    "question_answering": ["Question: What does the text say about {kw}?", "Question: How does {kw} work here?", "Question: Why does {kw} matter in this context?"],
-    "explanation": ["Here is the core idea, explained for a {aud}.", "Let us unpack this for a {aud}.", "In plain terms for a {aud}:"],
-    "summary": ["Summary:", "In short:", "The passage, summarised:"],
-    "instruction_response": ["Instruction: Explain {kw} as the documentation describes it.", "Instruction: Tell me what I need to know about {kw}.", "Instruction: Describe how {kw} behaves."],
-    "textbook_section": ["## Understanding {kw}", "## A closer look at {kw}", "## {kw}: the essentials"],
-    "rewrite": ["Rewritten for a {aud}:", "The same content, restated for a {aud}:", "A {aud}'s version:"],
+    "question_answering": [
+        "Question: What does the text say about {kw}?", "Question: How does {kw} work here?",
+        "Question: Why does {kw} matter in this context?", "Question: What should a {aud} know about {kw}?",
+        "Question: When is {kw} relevant?", "Question: Can you describe {kw} briefly?",
+        "Q: what is the role of {kw}?", "Question: Which facts about {kw} does the documentation give?",
+    ],
+    "explanation": [
+        "Here is the core idea, explained for a {aud}.", "Let us unpack this for a {aud}.", "In plain terms for a {aud}:",
+        "What this means in practice:", "The gist, for a {aud}:", "A short explanation of {kw}:",
+        "To understand {kw}, start here.", "",
+    ],
+    "summary": ["Summary:", "In short:", "The passage, summarised:", "Key points on {kw}:", "TL;DR:", "Briefly:", ""],
+    "instruction_response": [
+        "Instruction: Explain {kw} as the documentation describes it.", "Instruction: Tell me what I need to know about {kw}.",
+        "Instruction: Describe how {kw} behaves.", "Instruction: Give a {aud} an overview of {kw}.",
+        "Instruction: What does the reference say about {kw}?", "Instruction: Summarise the behaviour of {kw}.",
+    ],
+    "textbook_section": [
+        "## Understanding {kw}", "## A closer look at {kw}", "## {kw}: the essentials", "### {kw}", "## Working with {kw}",
+        "## Lesson: {kw}", "## Notes on {kw}",
+    ],
+    "rewrite": [
+        "Rewritten for a {aud}:", "The same content, restated for a {aud}:", "A {aud}'s version:", "", "Restated:",
+        "In other words:",
+    ],
 }
 _BRIDGES = {
-    "concise": ["", ""],
-    "step by step": ["First, ", "Next, ", "Finally, "],
-    "friendly and informal": ["Put simply, ", "The nice part is that ", "Keep in mind that "],
-    "formal": ["Notably, ", "Furthermore, ", "In addition, "],
-    "example-driven": ["For example, ", "As an illustration, ", "Consider that "],
+    "concise": ["", "", "", "Also, "],
+    "step by step": ["First, ", "Then ", "Next, ", "After that, ", "Finally, ", "Second, "],
+    "friendly and informal": ["Put simply, ", "The nice part is that ", "Keep in mind that ", "Basically, ", "Good to know: ", ""],
+    "formal": ["Notably, ", "Furthermore, ", "In addition, ", "Moreover, ", "It should be noted that ", ""],
+    "example-driven": ["For example, ", "As an illustration, ", "Consider that ", "Take this case: ", "In practice, ", ""],
 }
 _CLOSERS = [
     "The key term to remember is {kw}.",
     "Everything above follows from the passage's description of {kw}.",
     "In one line: {kw} is what this passage is about.",
-    "",
+    "That covers {kw}.",
+    "See the reference for more on {kw}.",
+    "Remember {kw} when this comes up again.",
 ]
+CLOSER_PROBABILITY = 0.25
+# Formats the task asks for keep their labels; free-form tasks open with a framing line
+# only some of the time, so framing phrases do not become the generator's verbal tics.
+_LABELLED_TASKS = {"question_answering": ("", "Answer: "), "instruction_response": ("", "Response: ")}
+_QUESTION_PREFIXES = ["", "Q: ", "Question: ", "A {aud} asks: ", "Asked by a {aud}: "]
+OPENER_PROBABILITY = 0.6
 
 
 class OfflineGenerator:
@@ -108,21 +139,23 @@ class OfflineGenerator:
 
     def _complete(self, request: GenerationRequest) -> str:
         rng = _rng(request.seed, request.request_id)
-        chosen, keywords = _central_sentences(request.passage, k=rng.choice((2, 3)))
+        chosen, keywords = _central_sentences(request.passage, rng.choice((2, 3)), rng)
         keyword = rng.choice(keywords[:3]) if keywords else "this topic"
-        opener = rng.choice(_OPENERS.get(request.task, ["{kw}:"])).format(kw=keyword, aud=request.audience or "reader")
+        audience = request.audience or "reader"
+        opener = rng.choice(_OPENERS.get(request.task, ["{kw}:"]))
+        if request.task == "question_answering":
+            opener = rng.choice(_QUESTION_PREFIXES) + opener.split(": ", 1)[-1]
+        elif request.task not in _LABELLED_TASKS and rng.random() > OPENER_PROBABILITY:
+            opener = ""
+        opener = opener.format(kw=keyword, aud=audience)
         bridges = _BRIDGES.get(request.style, [""])
         body = []
         for i, sentence in enumerate(chosen):
-            bridge = bridges[min(i, len(bridges) - 1)] if rng.random() < 0.7 else ""
+            bridge = (bridges[min(i, len(bridges) - 1)] if request.style == "step by step" else rng.choice(bridges)) if rng.random() < 0.6 else ""
             body.append(bridge + (sentence[0].lower() + sentence[1:] if bridge and sentence[:1].isupper() and not sentence[1:2].isupper() else sentence))
-        if request.task in ("question_answering",):
-            body_text = "Answer: " + " ".join(body)
-        elif request.task == "instruction_response":
-            body_text = "Response: " + " ".join(body)
-        else:
-            body_text = " ".join(body)
-        closer = rng.choice(_CLOSERS).format(kw=keyword)
+        label = rng.choice(_LABELLED_TASKS[request.task]) if request.task in _LABELLED_TASKS else ""
+        body_text = label + " ".join(body)
+        closer = rng.choice(_CLOSERS).format(kw=keyword) if rng.random() < CLOSER_PROBABILITY else ""
         return "\n".join(part for part in (opener, body_text, closer) if part).strip()
 
 

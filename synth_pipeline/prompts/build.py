@@ -46,7 +46,10 @@ def build_seed_prompts(
             # generator its own output once more: recursive self-consumption.
             refused += 1
             continue
-        passages = split_passages(doc["text"], passage_words)
+        # Cut short documents finer so each prompt of a document gets its own passage:
+        # two samples grounded in the same sentences would repeat each other.
+        n_words = len(doc["text"].split())
+        passages = split_passages(doc["text"], max(40, min(passage_words, n_words // prompts_per_document)))
         if not passages:
             continue
         rng = random.Random(stable_hash(f"{seed}:{doc['doc_id']}"))

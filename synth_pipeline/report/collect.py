@@ -1,18 +1,21 @@
 """Gather one partition's quality figures from the warehouse (partition and cumulative scope).
 
-Every number in the report, the metadata and ``synth.quality_metrics`` comes from here,
-so the three never disagree.
+Every number in the report, the Dagster metadata and ``synth.quality_metrics`` comes
+from here, so the three never disagree. Text metrics were computed once, in the mix
+step (``synth.mix_metrics``); check results come from ``synth.check_results``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
-from synth_pipeline.checks import funnel_checks, mix_checks
-from synth_pipeline.metrics import diversity_metrics, drift_metrics, overrepresented_ngrams
+from synth_pipeline import mix_metrics
+from synth_pipeline.metrics import overrepresented_ngrams, term_group_drift
+from synth_pipeline.report import score
 from synth_pipeline.settings import Settings
 
 
@@ -24,11 +27,16 @@ class QualityFigures:
     judge_model: str
     metrics: dict[str, float] = field(default_factory=dict)  # partition scope
     cumulative: dict[str, float] = field(default_factory=dict)  # cumulative scope
+    subscores: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+    band: str = ""
+    fit_for: str = ""
     funnel: list[tuple[str, int]] = field(default_factory=list)
     exclusions: pl.DataFrame | None = None
     score_histogram: pl.DataFrame | None = None
-    acceptance_by_task: pl.DataFrame | None = None
+    acceptance_by: dict[str, pl.DataFrame] = field(default_factory=dict)
     overrepresented: pl.DataFrame | None = None
+    bias: pl.DataFrame | None = None
     trend: pl.DataFrame | None = None
     checks: list[dict] = field(default_factory=list)
     examples: dict[str, list[dict]] = field(default_factory=dict)
@@ -38,31 +46,23 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> tuple:
     return con.execute(sql, params).fetchone()
 
 
-def _texts(con: duckdb.DuckDBPyConnection, where: str, params: dict) -> list[str]:
-    return [r[0] for r in con.execute(f"SELECT text FROM synth.deduplicated_mix WHERE {where} ORDER BY item_id", params).fetchall()]
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
+    return con.execute(sql, params).pl()
 
 
-def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> QualityFigures:
-    d = {"d": partition}
-    backend, gen_model = _one(con, "SELECT any_value(backend), any_value(model) FROM synth.generated_samples WHERE partition_date = $d", d)
-    (judge_model,) = _one(con, "SELECT any_value(judge_model) FROM synth.graded_samples WHERE partition_date = $d", d)
-    figures = QualityFigures(partition, backend or "none", gen_model or "none", judge_model or "none")
+def _funnel(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, min_score: float) -> None:
     m = figures.metrics
-
-    inputs_docs, inputs_rejects = _one(
+    docs, rejects, prompts, samples, errors, graded, accepted, parse_failures, flagged = _one(
         con,
         """SELECT (SELECT count(*) FROM synth.raw_corpus WHERE partition_date = $d),
-                  (SELECT count(*) FROM synth.raw_corpus_rejects WHERE partition_date = $d)""",
-        d,
-    )
-    prompts, samples, errors, accepted, graded, parse_failures = _one(
-        con,
-        """SELECT (SELECT count(*) FROM synth.seed_prompts WHERE partition_date = $d),
+                  (SELECT count(*) FROM synth.raw_corpus_rejects WHERE partition_date = $d),
+                  (SELECT count(*) FROM synth.seed_prompts WHERE partition_date = $d),
                   (SELECT count(*) FROM synth.generated_samples WHERE partition_date = $d),
                   (SELECT count(*) FROM synth.generated_samples WHERE partition_date = $d AND error IS NOT NULL),
-                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND accepted),
                   (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND score IS NOT NULL),
-                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND grade_status = 'parse_error')""",
+                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND accepted),
+                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND grade_status = 'parse_error'),
+                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND rejection_reason LIKE 'flag:%')""",
         d,
     )
     mix_real, mix_synth, tok_real, tok_synth, excluded = _one(
@@ -74,121 +74,164 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
         d,
     )
     figures.funnel = [
-        ("documents read", inputs_docs + inputs_rejects),
-        ("documents accepted", inputs_docs),
+        ("documents read", docs + rejects),
+        ("documents accepted", docs),
         ("prompts", prompts),
         ("samples generated", samples - errors),
-        ("samples accepted by judge", accepted),
+        ("samples graded", graded),
+        ("samples accepted", accepted),
         ("synthetic items in mix", mix_synth),
         ("real items in mix", mix_real),
     ]
-    m.update(
-        {
-            "funnel.corpus_rejects": inputs_rejects,
-            "funnel.documents": inputs_docs,
-            "funnel.prompts": prompts,
-            "funnel.samples": samples,
-            "funnel.generation_errors": errors,
-            "funnel.graded": graded,
-            "funnel.accepted": accepted,
-            "funnel.excluded": excluded,
-            "mix.items": mix_real + mix_synth,
-            "mix.real_items": mix_real,
-            "mix.synthetic_items": mix_synth,
-            "mix.real_tokens": tok_real,
-            "mix.synthetic_tokens": tok_synth,
-            "mix.synthetic_item_share": mix_synth / max(1, mix_real + mix_synth),
-            "mix.synthetic_token_share": tok_synth / max(1, tok_real + tok_synth),
-            "grading.acceptance_rate": accepted / max(1, samples),
-            "grading.judge_parse_failure_rate": parse_failures / max(1, samples - errors),
-            "generation.error_rate": errors / max(1, samples),
-        }
+    m.update({
+        "funnel.documents_read": docs + rejects, "funnel.corpus_rejects": rejects, "funnel.documents": docs,
+        "funnel.prompts": prompts, "funnel.samples": samples, "funnel.generation_errors": errors,
+        "funnel.graded": graded, "funnel.accepted": accepted, "funnel.excluded": excluded,
+        "mix.items": mix_real + mix_synth, "mix.real_items": mix_real, "mix.synthetic_items": mix_synth,
+        "mix.real_tokens": tok_real, "mix.synthetic_tokens": tok_synth,
+        "mix.synthetic_item_share": mix_synth / max(1, mix_real + mix_synth),
+        "mix.synthetic_token_share": tok_synth / max(1, tok_real + tok_synth),
+        "grading.acceptance_rate": accepted / max(1, samples),
+        "grading.judge_parse_failure_rate": parse_failures / max(1, samples - errors),
+        "grading.blocking_flag_rate": flagged / max(1, samples - errors),
+        "generation.error_rate": errors / max(1, samples),
+    })
+    (mean_score,) = _one(con, "SELECT avg(score) FROM synth.graded_samples WHERE partition_date = $d", d)
+    m["grading.mean_score"] = mean_score if mean_score is not None else float("nan")
+    (agreement,) = _one(
+        con,
+        """SELECT avg(((len(flags) = 0) = (score >= $min))::INT) FROM synth.graded_samples
+           WHERE partition_date = $d AND score IS NOT NULL""",
+        {**d, "min": min_score},
     )
-    cost = _one(
+    m["grading.flag_judge_agreement"] = agreement if agreement is not None else float("nan")
+
+
+def _cost(con: duckdb.DuckDBPyConnection, d: dict, m: dict[str, float]) -> None:
+    usd, tokens, hits, requests = _one(
         con,
         """SELECT coalesce(sum(s.cost_usd), 0) + coalesce(sum(g.judge_cost_usd), 0),
                   coalesce(sum(s.prompt_tokens + s.completion_tokens), 0) + coalesce(sum(g.judge_prompt_tokens + g.judge_completion_tokens), 0),
-                  coalesce(avg(s.cached::INT), 0)
+                  coalesce(sum(s.cached::INT), 0) + coalesce(sum(g.judge_cached::INT), 0),
+                  count(s.sample_id) + count(g.score)
            FROM synth.generated_samples s LEFT JOIN synth.graded_samples g USING (sample_id, partition_date)
            WHERE s.partition_date = $d""",
         d,
     )
-    m.update({"cost.usd": cost[0], "cost.llm_tokens": cost[1], "cost.cache_hit_rate": cost[2],
-              "cost.usd_per_accepted_sample": cost[0] / max(1, accepted)})
-    (mean_score,) = _one(con, "SELECT avg(score) FROM synth.graded_samples WHERE partition_date = $d", d)
-    m["grading.mean_score"] = mean_score or 0.0
+    m.update({
+        "cost.usd": usd, "cost.llm_tokens": tokens, "cost.cache_hit_rate": hits / max(1, requests),
+        "cost.usd_per_accepted_sample": usd / max(1, m["funnel.accepted"]),
+    })
 
-    synthetic = _texts(con, "partition_date = $d AND origin = 'synthetic'", d)
-    real = _texts(con, "partition_date = $d AND origin = 'real'", d)
-    for prefix, texts in (("synthetic", synthetic), ("real", real)):
-        if texts:
-            m.update({f"{prefix}.{k}": v for k, v in diversity_metrics(texts, seed=settings.seed).items()})
-    if synthetic and real:
-        m.update({f"drift.{k}": v for k, v in drift_metrics(synthetic, real).items()})
-        figures.overrepresented = overrepresented_ngrams(synthetic, real, n=2, k=15)
 
-    # Cumulative scope: the whole mix up to and including this partition.
-    cum = _one(
+def _cumulative(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, stored: dict[str, float]) -> None:
+    items, synth_items, tokens, synth_tokens, partitions = _one(
         con,
-        """SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'),
-                  coalesce(sum(n_tokens), 0), coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0),
-                  count(DISTINCT partition_date)
+        """SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
+                  coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0), count(DISTINCT partition_date)
            FROM synth.deduplicated_mix WHERE partition_date <= $d""",
         d,
     )
-    figures.cumulative.update(
-        {
-            "mix.items": cum[0],
-            "mix.synthetic_items": cum[1],
-            "mix.synthetic_item_share": cum[1] / max(1, cum[0]),
-            "mix.synthetic_token_share": cum[3] / max(1, cum[2]),
-            "mix.partitions": cum[4],
-        }
-    )
+    figures.cumulative.update(stored)
+    figures.cumulative.update({
+        "mix.items": items, "mix.synthetic_items": synth_items, "mix.partitions": partitions,
+        "mix.synthetic_item_share": synth_items / max(1, items), "mix.synthetic_token_share": synth_tokens / max(1, tokens),
+    })
 
-    figures.exclusions = con.execute(
-        "SELECT origin, reason, count(*) AS items FROM synth.mix_exclusions WHERE partition_date = $d GROUP BY ALL ORDER BY items DESC", d
-    ).pl()
-    figures.score_histogram = con.execute(
+
+def _texts(con: duckdb.DuckDBPyConnection, d: dict, origin: str) -> list[str]:
+    return [t for (t,) in con.execute(
+        "SELECT text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = $o ORDER BY item_id", {**d, "o": origin}
+    ).fetchall()]
+
+
+def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> QualityFigures:
+    d = {"d": partition}
+    backend, gen_model = _one(con, "SELECT any_value(backend), any_value(model) FROM synth.generated_samples WHERE partition_date = $d", d)
+    (judge_model,) = _one(con, "SELECT any_value(judge_model) FROM synth.graded_samples WHERE partition_date = $d", d)
+    figures = QualityFigures(partition, backend or "none", gen_model or "none", judge_model or "none")
+    stored = mix_metrics.load(con, partition)
+    figures.metrics.update(stored["partition"])
+    _funnel(con, d, figures, settings.min_score)
+    _cost(con, d, figures.metrics)
+    _cumulative(con, d, figures, stored["cumulative"])
+
+    synthetic, real = _texts(con, d, "synthetic"), _texts(con, d, "real")
+    if synthetic and real:
+        figures.overrepresented = overrepresented_ngrams(synthetic, real, n=2, k=15)
+        figures.bias = term_group_drift(synthetic, real)
+
+    figures.exclusions = _frame(
+        con, "SELECT origin, reason, count(*) AS items FROM synth.mix_exclusions WHERE partition_date = $d GROUP BY ALL ORDER BY items DESC", d
+    )
+    figures.score_histogram = _frame(
+        con,
         """SELECT floor(score)::INT AS score, count(*) AS samples FROM synth.graded_samples
            WHERE partition_date = $d AND score IS NOT NULL GROUP BY ALL ORDER BY score""",
         d,
-    ).pl()
-    figures.acceptance_by_task = con.execute(
-        """SELECT s.task, count(*) AS samples, avg(g.accepted::INT) AS acceptance_rate, avg(g.score) AS mean_score
-           FROM synth.generated_samples s JOIN synth.graded_samples g USING (sample_id, partition_date)
-           WHERE s.partition_date = $d GROUP BY ALL ORDER BY s.task""",
-        d,
-    ).pl()
-    figures.trend = con.execute(
-        """SELECT partition_date, sum(n_tokens) FILTER (WHERE origin = 'synthetic') / sum(n_tokens) AS synthetic_token_share,
-                  count(*) AS items
-           FROM synth.deduplicated_mix WHERE partition_date <= $d GROUP BY ALL ORDER BY partition_date""",
-        d,
-    ).pl()
+    )
+    for by in ("task", "template_version", "audience", "model"):
+        figures.acceptance_by[by] = _frame(
+            con,
+            f"""SELECT s.{by}, count(*) AS samples, avg(g.accepted::INT) AS acceptance_rate, avg(g.score) AS mean_score
+                FROM synth.generated_samples s JOIN synth.graded_samples g USING (sample_id, partition_date)
+                WHERE s.partition_date = $d GROUP BY ALL ORDER BY 1""",
+            d,
+        )
+    figures.checks = [
+        {"asset": a, "check": c, "passed": p, "severity": s, "details": json.loads(meta)}
+        for a, c, p, s, meta in con.execute(
+            "SELECT asset, check_name, passed, severity, metadata FROM synth.check_results WHERE partition_date = $d ORDER BY asset, check_name", d
+        ).fetchall()
+    ]
+    # checks.failed counts blocking (ERROR) failures: the ones that stop a release.
+    figures.metrics["checks.passed"] = sum(c["passed"] for c in figures.checks)
+    figures.metrics["checks.failed"] = sum(not c["passed"] and c["severity"] == "ERROR" for c in figures.checks)
+    figures.metrics["checks.warnings"] = sum(not c["passed"] and c["severity"] != "ERROR" for c in figures.checks)
+
+    figures.subscores = score.subscores(
+        figures.metrics, max_ratio=settings.max_synthetic_ratio,
+        acceptance_band=(settings.min_acceptance_rate, settings.max_acceptance_rate), offline=figures.backend == "offline",
+    )
+    figures.score, figures.band, figures.fit_for = score.headline(figures.subscores)
+    figures.metrics["score.headline"] = figures.score
+    figures.metrics.update({f"score.{k}": v for k, v in figures.subscores.items()})
+
+    figures.trend = _trend(con, d, figures)
     figures.examples = {
-        "best": _rows(con, "SELECT item_id, score, task, text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score DESC, item_id LIMIT 2", d),
-        "worst accepted": _rows(con, "SELECT item_id, score, task, text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score ASC, item_id LIMIT 2", d),
-        "rejected": _rows(
+        "best accepted": _frame(con, "SELECT item_id, score, task, text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score DESC, item_id LIMIT 2", d).to_dicts(),
+        "worst accepted": _frame(con, "SELECT item_id, score, task, text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score ASC, item_id LIMIT 2", d).to_dicts(),
+        "rejected": _frame(
             con,
             """SELECT x.item_id, x.score, x.reason, s.text FROM synth.mix_exclusions x
                LEFT JOIN synth.generated_samples s ON s.sample_id = x.sample_id AND s.partition_date = x.partition_date
-               WHERE x.partition_date = $d AND x.origin = 'synthetic' ORDER BY x.reason, x.item_id LIMIT 3""",
+               WHERE x.partition_date = $d AND x.origin = 'synthetic'
+               QUALIFY row_number() OVER (PARTITION BY split_part(x.reason, ':', 1) ORDER BY x.item_id) = 1
+               ORDER BY x.reason LIMIT 4""",
             d,
-        ),
+        ).to_dicts(),
     }
-    for result in [*mix_checks(con, partition, settings), *funnel_checks(con, partition, settings)]:
-        figures.checks.append(
-            {"check": result.check_name, "passed": result.passed, "severity": result.severity.value,
-             "details": {k: getattr(v, "value", v) for k, v in result.metadata.items()}}
-        )
-    m["checks.passed"] = sum(c["passed"] for c in figures.checks)
-    m["checks.failed"] = sum(not c["passed"] for c in figures.checks)
     return figures
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
-    return con.execute(sql, params).pl().to_dicts()
+def _trend(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures) -> pl.DataFrame:
+    """Earlier partitions' stored metrics plus this one's, one row per partition."""
+    wanted = ["mix.synthetic_token_share", "relative.distinct_2", "grading.acceptance_rate", "score.headline"]
+    earlier = pl.DataFrame(schema={"partition_date": pl.Date, "metric": pl.Utf8, "value": pl.Float64})
+    if _one(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema='synth' AND table_name='quality_metrics'", {})[0]:
+        earlier = _frame(
+            con,
+            f"""SELECT partition_date, metric, value FROM synth.quality_metrics
+                WHERE scope = 'partition' AND partition_date < $d AND metric IN ({", ".join(repr(w) for w in wanted)})""",
+            d,
+        )
+    current = pl.DataFrame({
+        "partition_date": [pl.Series([figures.partition]).str.to_date()[0]] * len(wanted),
+        "metric": wanted,
+        "value": [float(figures.metrics.get(w, float("nan"))) for w in wanted],
+    })
+    both = pl.concat([earlier.cast({"value": pl.Float64}), current])
+    return both.pivot(on="metric", index="partition_date", values="value").sort("partition_date")
 
 
 def long_metrics(figures: QualityFigures) -> pl.DataFrame:

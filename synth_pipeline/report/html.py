@@ -68,14 +68,33 @@ pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;font-size:12px;max-heig
 def headline(figures: QualityFigures) -> dict[str, object]:
     m = figures.metrics
     return {
+        "quality score": f"{figures.score:.0f}/100 ({figures.band})",
         "items in mix": int(m["mix.items"]),
         "synthetic share (items)": round(m["mix.synthetic_item_share"], 4),
         "synthetic share (tokens)": round(m["mix.synthetic_token_share"], 4),
         "acceptance rate": round(m["grading.acceptance_rate"], 4),
-        "synthetic distinct-2": round(m.get("synthetic.distinct_2", float("nan")), 4),
-        "synthetic compression ratio": round(m.get("synthetic.compression_ratio", float("nan")), 4),
-        "checks passed/failed": f"{int(m['checks.passed'])}/{int(m['checks.failed'])}",
+        "distinct-2 synthetic/real": round(m.get("relative.distinct_2", float("nan")), 3),
+        "compression ratio synthetic/real": round(m.get("relative.compression_ratio", float("nan")), 3),
+        "checks passed/failed/warnings": f"{int(m['checks.passed'])}/{int(m['checks.failed'])}/{int(m['checks.warnings'])}",
     }
+
+
+def _metric_table(m: dict[str, float], prefix: str) -> pl.DataFrame:
+    keys = [k for k in m if k.startswith(prefix)]
+    return pl.DataFrame({"metric": keys, "value": [float(m[k]) for k in keys]}, schema={"metric": pl.Utf8, "value": pl.Float64})
+
+
+def _trend_charts(trend: pl.DataFrame | None) -> str:
+    if trend is None or trend.is_empty():
+        return "<p><em>no earlier partitions</em></p>"
+    labels = [str(d) for d in trend.get_column("partition_date").to_list()]
+    charts = []
+    for column, fmt in (("score.headline", "{:.0f}"), ("mix.synthetic_token_share", "{:.3f}"),
+                        ("relative.distinct_2", "{:.3f}"), ("grading.acceptance_rate", "{:.3f}")):
+        if column in trend.columns:
+            values = [0.0 if v is None else float(v) for v in trend.get_column(column).to_list()]
+            charts.append(bar_chart(f"{column} by partition", labels, values, fmt=fmt))
+    return "".join(charts)
 
 
 def render_html(figures: QualityFigures) -> str:
@@ -83,17 +102,26 @@ def render_html(figures: QualityFigures) -> str:
     cards = "".join(f'<div class="card">{_esc(k)}<b>{_esc(v)}</b></div>' for k, v in headline(figures).items())
     note = f'<p class="note">{OFFLINE_NOTE}</p>' if figures.backend == "offline" else ""
     checks = "".join(
-        f'<tr><td>{_esc(c["check"])}</td><td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
+        f'<tr><td>{_esc(c["asset"])}.{_esc(c["check"])} ({_esc(c["severity"])})</td><td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
         f'<td><pre>{_esc(json.dumps(c["details"], indent=1, default=str))}</pre></td></tr>'
         for c in figures.checks
     )
-    diversity_rows = [
-        k.split(".", 1)[1] for k in m if k.startswith("synthetic.") and f"real.{k.split('.', 1)[1]}" in m
-    ]
+    names = [k.split(".", 1)[1] for k in m if k.startswith("synthetic.") and f"real.{k.split('.', 1)[1]}" in m]
     diversity = pl.DataFrame(
-        {"metric": diversity_rows, "synthetic": [m[f"synthetic.{k}"] for k in diversity_rows], "real": [m[f"real.{k}"] for k in diversity_rows]}
+        {
+            "metric": names,
+            "synthetic": [float(m[f"synthetic.{k}"]) for k in names],
+            "real": [float(m[f"real.{k}"]) for k in names],
+            "synthetic / real (word-matched)": [float(m.get(f"relative.{k}", float("nan"))) for k in names],
+        }
     )
-    drift = pl.DataFrame({"metric": [k for k in m if k.startswith("drift.")], "value": [m[k] for k in m if k.startswith("drift.")]})
+    subscores = bar_chart("subscores (0-100)", list(figures.subscores), list(figures.subscores.values()))
+    acceptance = "".join(f"<h3>acceptance by {_esc(by)}</h3>{_table(frame)}" for by, frame in figures.acceptance_by.items())
+    hist = figures.score_histogram
+    histogram = (
+        bar_chart("judge score distribution", [str(s) for s in hist.get_column("score").to_list()], [float(v) for v in hist.get_column("samples").to_list()])
+        if hist is not None and not hist.is_empty() else "<p><em>no grades</em></p>"
+    )
     examples = "".join(
         f"<h3>{_esc(kind)}</h3>" + "".join(
             f"<p><b>{_esc(e.get('item_id'))}</b> score={_esc(e.get('score'))} {_esc(e.get('reason') or e.get('task') or '')}</p><pre>{_esc((e.get('text') or '')[:1200])}</pre>"
@@ -101,22 +129,24 @@ def render_html(figures: QualityFigures) -> str:
         )
         for kind, items in figures.examples.items()
     )
-    trend = figures.trend if figures.trend is not None else pl.DataFrame()
+    cumulative = pl.DataFrame({"metric": list(figures.cumulative), "value": [float(v) for v in figures.cumulative.values()]})
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quality report {figures.partition}</title>
 <style>{_CSS}</style></head><body>
 <h1>Synthetic data quality report</h1>
 <p class="sub">partition {figures.partition} &middot; generator {_esc(figures.backend)}:{_esc(figures.generator_model)} &middot; judge {_esc(figures.judge_model)}</p>
 {note}
-<section id="headline"><h2>Headline</h2><div class="cards">{cards}</div></section>
+<section id="headline"><h2>Headline</h2><div class="cards">{cards}</div>
+<p><b>Quality score {figures.score:.0f}/100: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>{subscores}</section>
 <section id="checks"><h2>Checks</h2><table><thead><tr><th>check</th><th>result</th><th>value and threshold</th></tr></thead><tbody>{checks}</tbody></table></section>
 <section id="funnel"><h2>Funnel</h2>{bar_chart("rows at each stage", [f[0] for f in figures.funnel], [float(f[1]) for f in figures.funnel])}
 <h3>Exclusions</h3>{_table(figures.exclusions)}</section>
-<section id="grading"><h2>Grading</h2>{bar_chart("judge score distribution", [str(s) for s in figures.score_histogram.get_column("score").to_list()], [float(v) for v in figures.score_histogram.get_column("samples").to_list()]) if figures.score_histogram is not None and not figures.score_histogram.is_empty() else "<p><em>no grades</em></p>"}
-{_table(figures.acceptance_by_task)}</section>
+<section id="grading"><h2>Grading</h2>{histogram}{_table(_metric_table(m, "grading."))}{acceptance}</section>
 <section id="diversity"><h2>Diversity: synthetic vs real</h2>{_table(diversity)}</section>
-<section id="drift"><h2>Drift</h2>{_table(drift)}<h3>Most over-represented bigrams in synthetic text</h3>{_table(figures.overrepresented)}</section>
-<section id="trend"><h2>Trend across partitions</h2>{bar_chart("synthetic token share by partition", [str(d) for d in trend.get_column("partition_date").to_list()] if not trend.is_empty() else [], [float(v or 0) for v in trend.get_column("synthetic_token_share").to_list()] if not trend.is_empty() else [], fmt="{:.3f}")}</section>
-<section id="cost"><h2>Cost</h2>{_table(pl.DataFrame({"metric": [k for k in m if k.startswith("cost.")], "value": [m[k] for k in m if k.startswith("cost.")]}))}</section>
+<section id="drift"><h2>Drift</h2>{_table(_metric_table(m, "drift."))}<h3>The generator's verbal tics: most over-represented bigrams in synthetic text</h3>{_table(figures.overrepresented)}</section>
+<section id="bias"><h2>Bias: term groups</h2>{_table(figures.bias)}</section>
+<section id="leakage"><h2>Leakage</h2>{_table(_metric_table(m, "leakage."))}</section>
+<section id="trend"><h2>Trend across partitions</h2>{_trend_charts(figures.trend)}<h3>Cumulative mix</h3>{_table(cumulative)}</section>
+<section id="cost"><h2>Cost</h2>{_table(_metric_table(m, "cost."))}</section>
 <section id="examples"><h2>Examples</h2>{examples}</section>
 </body></html>"""
 
@@ -126,7 +156,11 @@ def render_markdown(figures: QualityFigures, html_path: str) -> str:
     if figures.backend == "offline":
         lines += [f"> {OFFLINE_NOTE}", ""]
     lines += ["| headline | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in headline(figures).items()]
-    lines += ["", "| check | passed |", "|---|---|"] + [f"| {c['check']} | {c['passed']} |" for c in figures.checks]
+    lines += ["", f"Fit for: {figures.fit_for}."]
+    lines += ["", "| subscore | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in figures.subscores.items()]
+    lines += ["", "| check | severity | passed |", "|---|---|---|"] + [
+        f"| {c['asset']}.{c['check']} | {c['severity']} | {c['passed']} |" for c in figures.checks
+    ]
     if figures.exclusions is not None and not figures.exclusions.is_empty():
         lines += ["", md_table(figures.exclusions)]
     return "\n".join(lines)

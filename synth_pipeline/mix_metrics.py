@@ -1,0 +1,79 @@
+"""Text metrics of the mix, computed once per materialisation of ``deduplicated_mix``.
+
+The blocking checks and the quality report read the same numbers: they are computed in
+the mix step for two scopes, the partition and the cumulative mix (every partition up
+to and including this one), and stored long-format in ``synth.mix_metrics``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from synth_pipeline.dedup.decontamination import load_evaluation_set
+from synth_pipeline.metrics import diversity_metrics, quality_metrics
+from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import write_partition
+
+TABLE = "mix_metrics"
+SCOPES = {"partition": "m.partition_date = $d", "cumulative": "m.partition_date <= $d"}
+# Distinct-n falls as a corpus grows (Heaps' law): the absolute floor is measured on a
+# sample of at most this many words so that it means the same at every partition size.
+FLOOR_SAMPLE_WORDS = 100_000
+
+
+def _scope_texts(con: duckdb.DuckDBPyConnection, where: str, partition: str) -> tuple[list[str], list[str], list[str]]:
+    synthetic = con.execute(
+        f"""SELECT m.text, p.passage FROM synth.deduplicated_mix m
+            LEFT JOIN synth.seed_prompts p ON p.prompt_id = m.prompt_id AND p.partition_date = m.partition_date
+            WHERE {where} AND m.origin = 'synthetic' ORDER BY m.partition_date, m.item_id""",
+        {"d": partition},
+    ).fetchall()
+    real = con.execute(
+        f"SELECT m.text FROM synth.deduplicated_mix m WHERE {where} AND m.origin = 'real' ORDER BY m.partition_date, m.item_id",
+        {"d": partition},
+    ).fetchall()
+    return [t for t, _ in synthetic], [p or "" for _, p in synthetic], [t for (t,) in real]
+
+
+def _first_words(texts: list[str], budget: int) -> list[str]:
+    out, used = [], 0
+    for text in texts:
+        if used >= budget:
+            break
+        out.append(text)
+        used += len(text.split())
+    return out
+
+
+def compute(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> dict[str, dict[str, float]]:
+    """``{scope: {metric: value}}`` for the partition and the cumulative mix; also stored."""
+    evaluation = None
+    if settings.decontaminate.strip():
+        paths = [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
+        evaluation = [text for _, text in load_evaluation_set(paths)]
+    figures: dict[str, dict[str, float]] = {}
+    for scope, where in SCOPES.items():
+        synthetic, sources, real = _scope_texts(con, where, partition)
+        values = {"n_synthetic": float(len(synthetic)), "n_real": float(len(real))}
+        if synthetic and real:
+            values.update(
+                quality_metrics(synthetic, real, sources=sources, decontamination=evaluation, seed=settings.seed)
+            )
+            sample = _first_words(synthetic, FLOOR_SAMPLE_WORDS)
+            floor = diversity_metrics(sample, self_bleu_sample=0, seed=settings.seed)
+            values["synthetic.distinct_2_floor_sample"] = float(floor["distinct_2"])
+            values["synthetic.floor_sample_words"] = float(sum(len(t.split()) for t in sample))
+        figures[scope] = values
+    rows = [(scope, k, float(v)) for scope, values in figures.items() for k, v in values.items()]
+    write_partition(con, TABLE, partition, pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row"))
+    return figures
+
+
+def load(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {scope: {} for scope in SCOPES}
+    for scope, metric, value in con.execute(
+        f"SELECT scope, metric, value FROM synth.{TABLE} WHERE partition_date = ?", [partition]
+    ).fetchall():
+        figures.setdefault(scope, {})[metric] = value
+    return figures
