@@ -125,8 +125,8 @@ def run_ours_two_partitions(texts: list[str], threshold: float, n: int) -> list[
     r1 = find_near_duplicates(part(0, half), threshold=threshold, shingle_size=n)
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(os.path.join(tmp, "index.duckdb"))
-        rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))
-        con.execute("CREATE TABLE mix_signatures AS SELECT * FROM rows")
+        rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))  # noqa: F841
+        con.execute("CREATE TABLE mix_signatures AS SELECT * FROM rows")  # DuckDB reads the frame `rows`
         earlier = con.execute("SELECT * FROM mix_signatures WHERE partition_date < DATE '2026-01-02'").pl()
         con.close()
     r2 = find_near_duplicates(part(half, len(texts)), threshold=threshold, shingle_size=n, earlier=earlier)
@@ -255,7 +255,6 @@ def score(pairs, texts, eval_pairs, truth, threshold, n, cache, limit=None, unin
 def lsh_curve(texts, families, threshold, n) -> None:
     """Empirical LSH candidate rate and signature-estimate error by exact-Jaccard bin, on the
     planted pairs, beside the theoretical 1-(1-J^r)^b (--lsh-curve)."""
-    import numpy as np
     import polars as pl
 
     from synth_pipeline.dedup.near_duplicates import choose_bands, lsh_probability, sketch
@@ -365,8 +364,8 @@ def main() -> None:
             runs.append(r)
 
     ours_full = next((r for r in runs if r["method"] == "synth_pipeline" and r["docs"] == args.docs), None)
-    header = (f"| method | docs | median s | docs/s | our speed-up | CPU s | CPU speed-up | recall | "
-              f"precision (evaluated) | precision (all reported) | pairs | peak RSS MiB (delta) |")
+    header = ("| method | docs | median s | docs/s | our speed-up | CPU s | CPU speed-up | recall | "
+              "precision (evaluated) | precision (all reported) | pairs | peak RSS MiB (delta) |")
     print()
     print(f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
           f"repeats {args.repeats}, load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")

@@ -158,8 +158,8 @@ def test_cross_partition_through_duckdb_file(tmp_path, real_texts):
     assert r1.removals.height == 0
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE SCHEMA synth")
-        rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))
-        con.execute("CREATE TABLE synth.mix_signatures AS SELECT * FROM rows")
+        rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))  # noqa: F841
+        con.execute("CREATE TABLE synth.mix_signatures AS SELECT * FROM rows")  # DuckDB reads the frame `rows`
         types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
                                  "WHERE table_name = 'mix_signatures'").fetchall())
     assert types == {"item_id": "VARCHAR", "origin": "VARCHAR", "minhash": "BLOB", "shingles": "BLOB",
