@@ -75,6 +75,7 @@ def test_release_loads_with_datasets_and_polars(released, tmp_path):
     assert by_card.num_rows == by_files.num_rows == frame.height == expected
     mix_ids = {r[0] for r in query(released, "SELECT item_id FROM synth.deduplicated_mix WHERE partition_date <= ?", [RELEASE])}
     assert set(by_card["item_id"]) == set(frame["item_id"]) == mix_ids
+    assert frame["item_id"].n_unique() == frame.height, "two disjoint corpus slices: no item repeats"
     assert {"item_id", "origin", "text", "n_tokens", "doc_id", "prompt_id", "sample_id", "score", "partition_date"} <= set(frame.columns)
     assert sorted(frame["partition_date"].cast(pl.Utf8).unique().to_list()) == [FIRST, RELEASE]
 
@@ -128,6 +129,7 @@ def test_manifest_hashes_rows_and_lineage(released):
     assert manifest["rows"] == _mix_rows(released)
     assert [p["partition"] for p in manifest["lineage"]["source_partitions"]] == [FIRST, RELEASE]
     assert manifest["lineage"]["dagster_run_id"]
+    assert manifest["lineage"]["repeated_item_ids"] == 0
     assert sum(manifest["lineage"]["pipeline_versions"].values()) == manifest["rows"]
     assert {c["name"] for c in manifest["columns"]} >= {"item_id", "text", "origin"}
     # Recorded in the warehouse too, one row per release.

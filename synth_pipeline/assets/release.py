@@ -68,6 +68,7 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
             "parquet_bytes": sum(f["bytes"] for f in data),
             "chat_rows": sum(f["rows"] for f in chat),
             "source_partitions": len(result.facts.partitions),
+            "repeated_item_ids": int(result.facts.lineage.get("repeated_item_ids", 0)),
             "synthetic_item_share": float(cumulative["mix.synthetic_item_share"]),
             "synthetic_token_share": float(cumulative["mix.synthetic_token_share"]),
             "manifest_sha256": manifest_sha,

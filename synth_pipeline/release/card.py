@@ -170,6 +170,11 @@ def render_card(facts: ReleaseFacts) -> str:
 
     out += ["## Composition (cumulative)", ""]
     out += _table(["figure", "value"], [[label, fmt(c.get(key), share=share)] for label, key, share in COMPOSITION])
+    repeated = facts.lineage.get("repeated_item_ids", 0)
+    if repeated:
+        out += ["", f"> **Warning:** {repeated} items repeat an item (same `item_id`, a content hash) of an earlier "
+                "partition: the corpus cycled through its slices. The figures above count them, as the quality report "
+                "does; deduplicate on `item_id` before training if the repetition is not intended."]
     out += ["", f"Caps enforced by blocking checks: synthetic token share ≤ {facts.caps.get('max_synthetic_ratio')}, "
             f"synthetic item share ≤ {facts.caps.get('max_synthetic_item_ratio')} (partition and cumulative).", ""]
     out += ["### By partition", ""] + _per_partition_table(facts, PARTITION_COLUMNS) + [""]

@@ -280,7 +280,13 @@ def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) ->
         "SELECT source, count(*) FROM synth.raw_corpus WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 20",
         [partition],
     ).fetchall()
+    (repeated,) = con.execute(
+        f"SELECT count(*) - count(DISTINCT item_id) FROM {MIX} WHERE partition_date <= ?::DATE", [partition]
+    ).fetchone()
     return {
+        # Items whose id (a content hash) already shipped in an earlier partition: the corpus
+        # cycled through its slices, or a partition was re-run with a different date.
+        "repeated_item_ids": int(repeated),
         "source_partitions": [
             {"partition": d, "items": n, "synthetic_items": s, "tokens": int(t or 0)} for d, n, s, t in per_day if d in days
         ],
