@@ -261,21 +261,25 @@ def candidate_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Within a bucket, each row pairs with the first and the previous ``_MAX_PARTNERS`` rows."""
     n, bands = keys.shape
-    flat = keys.ravel()
-    # keys that occur more than once (one unstable argsort: the cheapest way in numpy)
-    order = np.argsort(flat)
-    by_key = flat[order]
+    # Pack (key, row) in one uint64: the key's top 64-b bits, then the row in b bits, and sort
+    # once (numpy's SIMD sort): equal keys become runs ordered by row (priority). Truncating
+    # the random 64-bit keys can merge different buckets with probability ~(n*bands)^2/2^(65-b):
+    # such spurious candidates only cost a verification.
+    row_bits = max(1, int(n - 1).bit_length())
+    low = np.uint64((1 << row_bits) - 1)
+    packed = keys.ravel() & ~low
+    packed |= np.repeat(np.arange(n, dtype=np.uint64), bands)
+    packed.sort()
+    by_key = packed & ~low
     eq = by_key[1:] == by_key[:-1]
-    shared = np.zeros(len(flat), dtype=bool)
+    shared = np.zeros(len(packed), dtype=bool)
     shared[1:] |= eq
     shared[:-1] |= eq
-    sel = order[shared]
-    if len(sel) == 0:
+    if not shared.any():
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    flat, rows = flat[sel], sel // bands
-    order = np.lexsort((rows, flat))  # by key, then row (priority)
-    flat, rows = flat[order], rows[order]
+    flat = by_key[shared]
+    rows = (packed[shared] & low).astype(np.int64)
     starts = group_starts(flat)
     start_pos = np.maximum.accumulate(np.where(starts, np.arange(len(flat)), 0))
     rank = np.arange(len(flat)) - start_pos
