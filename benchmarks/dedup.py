@@ -18,8 +18,8 @@ What it does, on the same input for every method:
      with densification, LSH 25x5, exact verification, survivor choice, signature rows).
    * ``rensa``: words and shingles built in Python (the token-list input rensa's README uses),
      ``RMinHash.from_token_sets`` (128 perms), ``RMinHashLSH`` (32 bands x 4 rows: rensa needs
-     bands to divide 128, and its 16x8 default finds only ~95% of pairs at J=0.8), query every
-     document, keep candidates whose estimated Jaccard >= threshold.
+     bands to divide 128, and 16x8 would make only 95% of the pairs at J=0.8 candidates),
+     query every document, keep candidates whose estimated Jaccard >= threshold.
    * ``rensa-prehashed``: this project's vectorised tokeniser and shingle hashes fed to
      ``RMinHash.digest_matrix_from_flat_token_hashes`` + ``RMinHashLSH.insert_matrix`` +
      ``query_duplicate_flags_matrix``: rensa's fastest path, yielding only per-document
@@ -38,8 +38,8 @@ What it does, on the same input for every method:
    precision = found pairs with J >= threshold / found pairs among those evaluated. Also the
    precision over *all* pairs a method reported (each checked exactly).
 
-Threads: 2 cores on the reference machine. Our stage uses polars' thread pool and two numpy
-worker threads; rensa's batch APIs use its Rayon pool (all cores); datasketch is single-threaded.
+Threads: 2 cores on the reference machine. Our stage runs one worker thread per core (at most
+8; numpy and polars release the GIL); rensa's batch APIs use its Rayon pool (all cores); datasketch is single-threaded.
 Memory: peak resident set size of the child (``VmHWM``), and that minus the RSS after the
 corpus was loaded (``delta``). The machine's load average is printed: other work on the same
 cores slows the multi-threaded methods more than the single-threaded one.
