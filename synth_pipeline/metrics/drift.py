@@ -187,6 +187,8 @@ def overrepresented_ngrams(
         return pl.DataFrame(schema=schema)
     ys = counts["count_synthetic"].to_numpy().astype(np.float64)
     yr = counts["count_real"].to_numpy().astype(np.float64)
+    if ys.sum() == 0 or yr.sum() == 0:  # nothing to compare against
+        return pl.DataFrame(schema=schema)
     pooled = ys + yr
     a0 = float(pooled.sum()) if prior_scale is None else float(prior_scale)
     delta, z = log_odds_dirichlet(ys, yr, a0 * pooled / pooled.sum())
