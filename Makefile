@@ -5,21 +5,28 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test setup dev bench clean browser screenshots
 
+# `make run` needs only the runtime; `make test` adds the test-only references and browser driver.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'diversity==0.3.1'
+	touch $(DEV_STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/synth run $(if $(PARTITION),--partition $(PARTITION),)
 
-test: $(STAMP) browser
+test: $(DEV_STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's chromium for the browser test of the UI (Playwright never downloads a browser).
@@ -32,7 +39,7 @@ browser:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # Refresh docs/screenshots/ from a real browser session against dagster dev.
-screenshots: $(STAMP) browser
+screenshots: $(DEV_STAMP) browser
 	SYNTH_CHROMIUM=$(CHROMIUM) SYNTH_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser synth_pipeline_tests/test_ui_browser.py
 
 dev: $(STAMP)
