@@ -15,7 +15,9 @@ asyncio, so its CPU is not taken from the client's interpreter):
 Each is reported in requests per second, as a share of the ideal (concurrency ÷
 latency) and of the bare client, with client CPU per request (``time.process_time``
 of this process, all threads, so the stage's cache thread counts). Bare and stage
-alternate over ``--rounds`` rounds with fresh prompts each time; the median is shown.
+alternate over ``--rounds`` rounds with fresh prompts each time. On a shared machine the
+load of other work moves every row; the table shows the median, the best round, and the
+stage/bare ratio taken within each round (back-to-back runs see the same load).
 
     .venv/bin/python benchmarks/llm_throughput.py                 # 200 ms, c=32 and 128
     .venv/bin/python benchmarks/llm_throughput.py --json out.json
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--seconds", type=float, default=8.0, help="target length of one measurement at the ideal rate")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sequential", type=int, default=20, help="requests of the sequential loop")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -156,14 +158,18 @@ def main(argv: list[str] | None = None) -> None:
                         found[mode].append(measure(lambda: run_bare(cs, requests, c)))
                     else:
                         found[mode].append(measure(lambda: run_stage(cs, requests)))
-            bare_rate = statistics.median(n / w for w, _ in found["bare"])
+            bare_rates = [n / w for w, _ in found["bare"]]
             for mode in ("bare", "stage"):
-                rate = statistics.median(n / w for w, _ in found[mode])
-                cpu = statistics.median(1000 * cpu / n for _, cpu in found[mode])
+                rates = [n / w for w, _ in found[mode]]
+                # Each round runs bare and stage back to back, so their ratio within a round
+                # cancels most of the load other work puts on a shared machine.
+                paired = statistics.median(r / b for r, b in zip(rates, bare_rates))
                 rows.append({"mode": mode, "concurrency": c, "requests": n, "rounds": args.rounds,
-                             "req_s": rate, "ideal_req_s": ideal, "share_of_ideal": rate / ideal,
-                             "share_of_bare": rate / bare_rate, "cpu_ms_per_req": cpu,
-                             "all_req_s": [round(n / w, 1) for w, _ in found[mode]]})
+                             "req_s": statistics.median(rates), "best_req_s": max(rates), "ideal_req_s": ideal,
+                             "share_of_ideal": statistics.median(rates) / ideal, "best_share_of_ideal": max(rates) / ideal,
+                             "share_of_bare": paired, "best_share_of_bare": max(rates) / max(bare_rates),
+                             "cpu_ms_per_req": statistics.median(1000 * cpu / n for _, cpu in found[mode]),
+                             "all_req_s": [round(r, 1) for r in rates]})
         final = stats.snapshot()
         received = final["received"]
         server_cpu_ms = 1000 * final["process_cpu_s"] / max(1, received)
@@ -171,19 +177,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
           f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n")
-    print(f"{'mode':<11} {'conc':>5} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8} {'% bare':>7} {'CPU ms/req':>11}")
+    print(f"{'mode':<11} {'conc':>4} {'requests':>8} {'req/s':>7} {'best':>7} {'ideal':>6} {'% ideal':>8} "
+          f"{'best %ideal':>11} {'% bare':>7} {'best/best':>9} {'CPU ms/req':>10}")
     for row in rows:
-        share_ideal = row["req_s"] / row["ideal_req_s"]
-        share_bare = row.get("share_of_bare")
-        print(f"{row['mode']:<11} {row['concurrency']:>5} {row['requests']:>8} {row['req_s']:>8.1f} {row['ideal_req_s']:>7.0f} "
-              f"{share_ideal:>8.1%} {(f'{share_bare:.1%}' if share_bare is not None else '-'):>7} {row['cpu_ms_per_req']:>11.2f}")
+        def pct(key):
+            return f"{row[key]:.1%}" if key in row else "-"
+
+        print(f"{row['mode']:<11} {row['concurrency']:>4} {row['requests']:>8} {row['req_s']:>7.1f} "
+              f"{row.get('best_req_s', row['req_s']):>7.1f} {row['ideal_req_s']:>6.0f} {row['req_s'] / row['ideal_req_s']:>8.1%} "
+              f"{pct('best_share_of_ideal'):>11} {pct('share_of_bare'):>7} {pct('best_share_of_bare'):>9} {row['cpu_ms_per_req']:>10.2f}")
+    print("\nreq/s and % ideal: median over rounds; % bare: median of the per-round stage/bare ratios; "
+          "best: the fastest round of each (closest to an idle machine).")
     verdicts = []
     for row in rows:
         if row["mode"] == "stage":
-            verdicts.append(f"c={row['concurrency']}: stage/bare {row['share_of_bare']:.1%} (target >= 95%)")
+            verdicts.append(f"c={row['concurrency']}: stage/bare {row['share_of_bare']:.1%} paired, "
+                            f"{row['best_share_of_bare']:.1%} best/best (target >= 95%)")
             if row["concurrency"] == 32:
-                verdicts.append(f"c=32: stage/ideal {row['share_of_ideal']:.1%} (target >= 85%)")
-    print("\n" + "\n".join(verdicts))
+                verdicts.append(f"c=32: stage/ideal {row['share_of_ideal']:.1%} median, "
+                                f"{row['best_share_of_ideal']:.1%} best (target >= 85%)")
+    print("\n".join(verdicts))
     if args.json:
         args.json.write_text(json.dumps({"latency_s": args.latency, "load_average": [load_before, os.getloadavg()[0]], "rows": rows}, indent=2))
 
