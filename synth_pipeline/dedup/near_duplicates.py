@@ -494,17 +494,17 @@ def find_near_duplicates(
     ea, eb, sim_e, exact_e = ea[ok], eb[ok], sim_e[ok], exact_e[ok]
 
     removals = _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids, e_origin)
-    ids_list = item_ids.to_list()
     surv = sk.has_words.copy()
     surv[item_ids.is_in(removals["item_id"].implode()).to_numpy()] = False
     surv_idx = np.flatnonzero(surv)
     signatures = _signatures_frame(item_ids, origins, sk, surv_idx, params)
+    e_id_series = pl.Series(e_ids, dtype=pl.String)
     pairs = pl.DataFrame(
         {
-            "item_id": [ids_list[i] for i in wb.tolist()] + [ids_list[i] for i in eb.tolist()],
-            "other_id": [ids_list[i] for i in wa.tolist()] + [e_ids[i] for i in ea.tolist()],
+            "item_id": pl.concat([item_ids.gather(wb), item_ids.gather(eb)]),
+            "other_id": pl.concat([item_ids.gather(wa), e_id_series.gather(ea)]),
             "similarity": np.concatenate([sim_w, sim_e]).astype(np.float64),
-            "exact": [True] * len(wa) + exact_e.tolist(),
+            "exact": np.concatenate([np.ones(len(wa), dtype=bool), exact_e.astype(bool)]),
         },
         schema=PAIR_SCHEMA,
     )
