@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     )
     max_generation_error_rate: float = Field(0.05, ge=0, le=1, description="Warning above this share of failed generations.")
     max_task_share: float = Field(0.5, gt=0, le=1, description="Largest share one task may take of synthetic items.")
-    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard above which two texts are near duplicates.")
+    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word shingles above which two texts are near duplicates (MinHash-LSH candidates, verified exactly).")
     shingle_size: int = Field(5, ge=1, le=16, description="Word n-gram size of near-duplicate shingles.")
     decontaminate: str = Field(
         "", description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded."

@@ -8,7 +8,7 @@ The set-based assembly itself (ratio cap, stratification) is the SQL model
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from synth_pipeline.dedup import decontamination, near_duplicates
+from synth_pipeline.dedup import _arrays, decontamination, near_duplicates, shingles
 from synth_pipeline.metadata import md_table
 from synth_pipeline.mix import candidates
 from synth_pipeline.partitions import daily_partitions
@@ -16,7 +16,7 @@ from synth_pipeline.resources import SynthResource
 from synth_pipeline.versioning import pipeline_version, source_version
 from synth_pipeline.warehouse import read_partitions_before, write_partition
 
-CODE_VERSION = source_version(candidates, near_duplicates, decontamination)
+CODE_VERSION = source_version(candidates, near_duplicates, decontamination, shingles, _arrays)
 SIGNATURES_TABLE = "mix_signatures"
 
 
