@@ -96,11 +96,31 @@ def processes(workdir: Path, docs: int, cache: Path | None) -> dict:
     home = workdir / "processes"
     if cache:
         shutil.copytree(cache, home / "cache")
-    result = run_partitions_concurrently(WEEK, home, workdir / "processes_dagster", env={"SYNTH_DOCS_PER_PARTITION": str(docs)})
+    lock_log = workdir / "processes_lock.log"
+    result = run_partitions_concurrently(
+        WEEK, home, workdir / "processes_dagster",
+        env={"SYNTH_DOCS_PER_PARTITION": str(docs), "SYNTH_WAREHOUSE_LOCK_LOG": str(lock_log)},
+    )
     print(result.summary(), flush=True)
+    lock = _lock_use(lock_log)
+    print(f"warehouse lock: {lock}", flush=True)
     return {
         "runs": len(result.runs), "succeeded": result.succeeded, "wall_s": round(result.wall_seconds, 1),
-        "lock_errors": len(result.lock_errors), "rows": _rows(home),
+        "lock_errors": len(result.lock_errors), "warehouse_lock": lock, "rows": _rows(home),
+    }
+
+
+def _lock_use(path: Path) -> dict:
+    """Acquisitions of the warehouse lock: how long processes queued for it and held it."""
+    if not path.exists():
+        return {}
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    waited = sorted(float(r[1]) for r in rows)
+    held = sorted(float(r[2]) for r in rows)
+    return {
+        "acquisitions": len(rows), "processes": len({r[0] for r in rows}),
+        "wait_total_s": round(sum(waited), 2), "wait_max_s": round(waited[-1], 2),
+        "hold_total_s": round(sum(held), 2), "hold_p50_s": round(held[len(held) // 2], 3), "hold_max_s": round(held[-1], 2),
     }
 
 

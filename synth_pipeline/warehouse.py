@@ -56,13 +56,16 @@ class Warehouse:
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection held under the inter-process lock, closed on exit."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        asked = time.perf_counter()
         with self.lock:
+            got = time.perf_counter()
             con = _open_waiting(self.path)
             try:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                 yield con
             finally:
                 con.close()
+                _log_lock_use(got - asked, time.perf_counter() - got)
 
     # --- writes --------------------------------------------------------------
     def write_partition(self, table: str, partition: str | dt.date, frame: pl.DataFrame) -> int:
@@ -84,6 +87,14 @@ class Warehouse:
     def table_exists(self, table: str) -> bool:
         with self.connect() as con:
             return _table_exists(con, table)
+
+
+def _log_lock_use(waited_s: float, held_s: float) -> None:
+    """With ``SYNTH_WAREHOUSE_LOCK_LOG`` set, append ``pid waited held`` (seconds) to that file."""
+    log = os.environ.get("SYNTH_WAREHOUSE_LOCK_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()} {waited_s:.4f} {held_s:.4f}\n")
 
 
 def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
