@@ -189,7 +189,8 @@ def test_asset_graph_shows_the_stages_and_their_checks(page, dagster_dev, screen
         for name in names:
             page.get_by_text(name, exact=True).first.wait_for(state="visible")
         if asset == "deduplicated_mix":
-            page.get_by_text("This is a blocking asset check.").first.wait_for()
+            page.get_by_text("synthetic_ratio_within_cap", exact=True).first.click()
+            page.get_by_text(re.compile(r"This is a\s+blocking\s+asset check")).first.wait_for()
 
 
 def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screenshots):

@@ -45,7 +45,7 @@ MIX = "synth.deduplicated_mix"
 SPLIT = "train"
 ROW_OVERHEAD_BYTES = 256  # ids, lineage and numbers of one row beside its text, uncompressed
 BATCH_ROWS = 20_000
-# A shard's share of the mix is compared with the report's to this tolerance (floats summed in another order).
+# The mix's synthetic token share is compared with the report's to this tolerance (float rounding).
 TOLERANCE = 1e-9
 
 
