@@ -8,6 +8,9 @@ asyncio, so its CPU is not taken from the client's interpreter):
 * ``bare``: ``asyncio.gather`` over all requests with an ``asyncio.Semaphore(c)``, on a
   client built exactly like the stage's (``make_async_client``: same connection pool,
   same timeouts, SDK retries off);
+* ``bare-post``: the same gather, sending through ``client.post(..., cast_to=ChatCompletion)``,
+  the SDK call the stage uses (it skips the SDK's parameter re-walk); the gap between
+  ``bare-post`` and ``stage`` is the stage's own overhead;
 * ``stage``: ``OpenAIGenerator.generate`` as the ``generated_samples`` asset calls it:
   cache lookup, workers, retry loop, accounting, the journal and the batched cache
   writes to a fresh DuckDB warehouse, progress.
@@ -37,6 +40,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from openai.types.chat import ChatCompletion  # noqa: E402
 
 from synth_pipeline.llm.interface import GenerationRequest  # noqa: E402
 from synth_pipeline.llm.openai_backend import OpenAIGenerator, make_async_client  # noqa: E402
@@ -93,13 +98,15 @@ def run_sequential(settings: Settings, requests) -> None:
     asyncio.run(go())
 
 
-def run_bare(settings: Settings, requests, concurrency: int) -> None:
+def run_bare(settings: Settings, requests, concurrency: int, raw_post: bool = False) -> None:
     async def go():
         client = make_async_client(settings, "generator")
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(r):
             async with semaphore:
+                if raw_post:  # the call path the stage uses
+                    return await client.post("/chat/completions", body=_kwargs(r), cast_to=ChatCompletion)
                 return await client.chat.completions.create(**_kwargs(r))
 
         try:
@@ -149,17 +156,18 @@ def main(argv: list[str] | None = None) -> None:
             warm = settings.model_copy(update={"max_concurrency": c})
             run_bare(warm, make_requests(c * 2, f"warm{c}", "local-generator"), c)
             run_stage(warm, make_requests(c * 2, f"warmstage{c}", "local-generator"))
-            found: dict[str, list[tuple[float, float]]] = {"bare": [], "stage": []}
+            modes = ("bare", "stage", "bare-post")
+            found: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
             for k in range(args.rounds):
                 cs = settings.model_copy(update={"max_concurrency": c})
-                for mode in (("bare", "stage") if k % 2 == 0 else ("stage", "bare")):
+                for mode in (modes if k % 2 == 0 else modes[::-1]):
                     requests = make_requests(n, f"{mode}{c}r{k}", "local-generator")
-                    if mode == "bare":
-                        found[mode].append(measure(lambda: run_bare(cs, requests, c)))
-                    else:
+                    if mode == "stage":
                         found[mode].append(measure(lambda: run_stage(cs, requests)))
+                    else:
+                        found[mode].append(measure(lambda: run_bare(cs, requests, c, raw_post=mode == "bare-post")))
             bare_rates = [n / w for w, _ in found["bare"]]
-            for mode in ("bare", "stage"):
+            for mode in modes:
                 rates = [n / w for w, _ in found[mode]]
                 # Each round runs bare and stage back to back, so their ratio within a round
                 # cancels most of the load other work puts on a shared machine.
