@@ -144,6 +144,10 @@ def test_card_matches_the_quality_report(released):
     assert meta["license"] == "other" and meta["license_name"] == "psf-2.0"
     assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
     assert "synthetic" in meta["tags"]
+    from huggingface_hub import DatasetCard  # the Hub's own reader of the card
+
+    hub = DatasetCard.load(folder / "README.md").data
+    assert hub.license == "other" and hub.license_link and hub.configs[0]["config_name"] == "default"
 
     metrics = {
         (str(day), scope, name): value
