@@ -1,0 +1,31 @@
+"""Real data accumulates: a real item that entered the mix never silently disappears."""
+
+from __future__ import annotations
+
+from synth_pipeline_tests.conftest import checks_by_name, run_graph
+from synth_pipeline_tests.test_corpus_quarantine import GOOD
+
+
+def test_removing_a_source_file_fails_the_blocking_check(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, word in enumerate(["river", "canal", "harbour", "lake"]):
+        (corpus / f"doc{i}.txt").write_text(GOOD.replace("river", word).replace("bridge", f"bridge {word}"))
+    home = tmp_path / "home"
+    env = {"SYNTH_CORPUS": str(corpus), "SYNTH_DOCS_PER_PARTITION": "100"}
+    first = run_graph(home, **env)
+    assert checks_by_name(first)["real_data_accumulates"].passed
+
+    (corpus / "doc2.txt").unlink()  # real data removed upstream
+    second = run_graph(home, **env)
+    check = checks_by_name(second)["real_data_accumulates"]
+    assert not check.passed and check.severity.value == "ERROR"
+    assert check.metadata["real_items_missing"].value == 1
+    assert "quality_report" not in {e.asset_key.to_user_string() for e in second.get_asset_materialization_events()}
+
+
+def test_rerunning_a_partition_keeps_every_real_item(tmp_path):
+    home = tmp_path / "home"
+    assert checks_by_name(run_graph(home))["real_data_accumulates"].passed
+    again = checks_by_name(run_graph(home))["real_data_accumulates"]
+    assert again.passed and again.metadata["real_items_recorded"].value > 50
