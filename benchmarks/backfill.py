@@ -117,7 +117,12 @@ def _lock_use(path: Path) -> dict:
     rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
     waited = sorted(float(r[1]) for r in rows)
     held = sorted(float(r[2]) for r in rows)
+    by_caller: dict[str, float] = {}
+    for r in rows:
+        caller = r[3] if len(r) > 3 else "?"
+        by_caller[caller] = by_caller.get(caller, 0.0) + float(r[2])
     return {
+        "hold_s_by_caller": {k: round(v, 2) for k, v in sorted(by_caller.items(), key=lambda kv: -kv[1])},
         "acquisitions": len(rows), "processes": len({r[0] for r in rows}),
         "wait_total_s": round(sum(waited), 2), "wait_max_s": round(waited[-1], 2),
         "hold_total_s": round(sum(held), 2), "hold_p50_s": round(held[len(held) // 2], 3), "hold_max_s": round(held[-1], 2),

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,6 +58,7 @@ class Warehouse:
         """A connection held under the inter-process lock, closed on exit."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         asked = time.perf_counter()
+        caller = sys._getframe(2).f_code.co_name if os.environ.get("SYNTH_WAREHOUSE_LOCK_LOG") else ""
         with self.lock:
             got = time.perf_counter()
             con = _open_waiting(self.path)
@@ -65,7 +67,7 @@ class Warehouse:
                 yield con
             finally:
                 con.close()
-                _log_lock_use(got - asked, time.perf_counter() - got)
+                _log_lock_use(got - asked, time.perf_counter() - got, caller)
 
     # --- writes --------------------------------------------------------------
     def write_partition(self, table: str, partition: str | dt.date, frame: pl.DataFrame) -> int:
@@ -89,12 +91,12 @@ class Warehouse:
             return _table_exists(con, table)
 
 
-def _log_lock_use(waited_s: float, held_s: float) -> None:
-    """With ``SYNTH_WAREHOUSE_LOCK_LOG`` set, append ``pid waited held`` (seconds) to that file."""
+def _log_lock_use(waited_s: float, held_s: float, caller: str) -> None:
+    """With ``SYNTH_WAREHOUSE_LOCK_LOG`` set, append ``pid waited held caller`` (seconds) to that file."""
     log = os.environ.get("SYNTH_WAREHOUSE_LOCK_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"{os.getpid()} {waited_s:.4f} {held_s:.4f}\n")
+            handle.write(f"{os.getpid()} {waited_s:.4f} {held_s:.4f} {caller or '?'}\n")
 
 
 def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
