@@ -248,7 +248,8 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
     page.set_viewport_size({"width": 1600, "height": 1000})
 
     _goto(page, base, "/assets/deduplicated_mix?view=checks")
-    page.get_by_text("synthetic_ratio_within_cap", exact=True).first.wait_for()
+    page.get_by_text("synthetic_ratio_within_cap", exact=True).first.click()
+    page.get_by_text("synthetic_token_share_cumulative").first.wait_for()
     page.get_by_text("Passed").first.wait_for()
     page.screenshot(path=str(screenshots / "checks.png"))
 
@@ -262,4 +263,6 @@ def test_schedule_and_sensor_are_listed(page, dagster_dev, screenshots):
     _goto(page, base, "/automation")
     page.get_by_text("daily_synth_schedule", exact=True).wait_for()
     page.get_by_text("new_corpus_files_sensor", exact=True).wait_for()
+    page.get_by_text("Standard sensor").first.wait_for()  # rows finished loading
+    page.wait_for_timeout(1000)
     page.screenshot(path=str(screenshots / "automation.png"))
