@@ -18,7 +18,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from synth_pipeline import mix_metrics
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import SCHEMA, _table_exists
+from synth_pipeline.warehouse import SCHEMA, Warehouse, _table_exists
 
 MIX = "deduplicated_mix"
 EXCLUSIONS = "mix_exclusions"
@@ -71,10 +71,22 @@ def _nan(value: float | None) -> float:
 
 
 # --- deduplicated_mix ----------------------------------------------------------------
-def mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
-    """All checks of the mix; computes and stores the mix metrics first (see ``mix_metrics``)."""
-    figures = mix_metrics.compute(con, partition_key, settings)
+def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
+    """All checks of the mix; computes and stores the mix metrics first (see ``mix_metrics``).
+
+    The text metrics are CPU work: they run between two short connections, so parallel
+    partition runs are not queued behind them on the warehouse lock.
+    """
+    with warehouse.connect() as con:
+        texts = mix_metrics.read_texts(con, partition_key)
+    figures = mix_metrics.compute(texts, settings)
     part = figures["partition"]
+    with warehouse.connect() as con:
+        mix_metrics.store(con, partition_key, figures)
+        return _mix_checks(con, partition_key, settings, part)
+
+
+def _mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, part: dict[str, float]) -> list[AssetCheckResult]:
     results = [
         synthetic_ratio_within_cap(con, partition_key, settings),
         diversity_above_thresholds(con, partition_key, settings, part),
@@ -286,7 +298,12 @@ def copying_within_band(
 
 
 # --- mix_exclusions -------------------------------------------------------------------
-def funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
+def funnel_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
+    with warehouse.connect() as con:
+        return _funnel_checks(con, partition_key)
+
+
+def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[AssetCheckResult]:
     row = con.execute(
         """WITH p AS (SELECT prompt_id FROM synth.seed_prompts WHERE partition_date = $d),
                 s AS (SELECT sample_id, prompt_id FROM synth.generated_samples WHERE partition_date = $d),

@@ -46,15 +46,19 @@ def _first_words(texts: list[str], budget: int) -> list[str]:
     return out
 
 
-def compute(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> dict[str, dict[str, float]]:
-    """``{scope: {metric: value}}`` for the partition and the cumulative mix; also stored."""
+def read_texts(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """``{scope: (synthetic, their source passages, real)}``: the only part that needs the warehouse."""
+    return {scope: _scope_texts(con, where, partition) for scope, where in SCOPES.items()}
+
+
+def compute(texts: dict[str, tuple[list[str], list[str], list[str]]], settings: Settings) -> dict[str, dict[str, float]]:
+    """``{scope: {metric: value}}``; pure CPU work, run outside the warehouse lock."""
     evaluation = None
     if settings.decontaminate.strip():
         paths = [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
         evaluation = [text for _, text in load_evaluation_set(paths)]
     figures: dict[str, dict[str, float]] = {}
-    for scope, where in SCOPES.items():
-        synthetic, sources, real = _scope_texts(con, where, partition)
+    for scope, (synthetic, sources, real) in texts.items():
         values = {"n_synthetic": float(len(synthetic)), "n_real": float(len(real))}
         if synthetic and real:
             values.update(
@@ -65,9 +69,13 @@ def compute(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
             values["synthetic.distinct_2_floor_sample"] = float(floor["distinct_2"])
             values["synthetic.floor_sample_words"] = float(sum(len(t.split()) for t in sample))
         figures[scope] = values
-    rows = [(scope, k, float(v)) for scope, values in figures.items() for k, v in values.items()]
-    write_partition(con, TABLE, partition, pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row"))
     return figures
+
+
+def store(con: duckdb.DuckDBPyConnection, partition: str, figures: dict[str, dict[str, float]]) -> None:
+    rows = [(scope, k, float(v)) for scope, values in figures.items() for k, v in values.items()]
+    frame = pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row")
+    write_partition(con, TABLE, partition, frame)
 
 
 def load(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, dict[str, float]]:

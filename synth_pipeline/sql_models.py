@@ -29,13 +29,13 @@ from synth_pipeline.checks import record_check_results
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import SCHEMA, write_partition
+from synth_pipeline.warehouse import SCHEMA, Warehouse, write_partition
 
 SQL_DIR = Path(os.environ.get("SYNTH_SQL_DIR", Path(__file__).resolve().parent.parent / "dbt_like_sql"))
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
-# (connection, partition key, settings) -> check results, for checks that run inside the model's step.
-ModelChecks = Callable[[duckdb.DuckDBPyConnection, str, Settings], Sequence[AssetCheckResult]]
+# (warehouse, partition key, settings) -> check results, for checks that run inside the model's step.
+ModelChecks = Callable[[Warehouse, str, Settings], Sequence[AssetCheckResult]]
 ModelMetadata = Callable[[duckdb.DuckDBPyConnection, str], dict]
 
 
@@ -116,15 +116,18 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
     )
     def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
         settings = synth.settings()
-        with synth.warehouse().connect() as con:
+        warehouse = synth.warehouse()
+        with warehouse.connect() as con:
             rows = run_model(con, model, context.partition_key, settings)
             metadata = {"rows": rows, "table": f"{SCHEMA}.{model.name}", "code_version": model.code_version}
             derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
             metadata.update(lineage.table_metadata(con, model.name, model.upstream, derived))
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
-            check_results = list(hooks.checks(con, context.partition_key, settings)) if hooks.checks else []
-            if check_results:
+        # Checks open their own short connections: heavy metrics must not hold the lock.
+        check_results = list(hooks.checks(warehouse, context.partition_key, settings)) if hooks.checks else []
+        if check_results:
+            with warehouse.connect() as con:
                 record_check_results(con, context.partition_key, model.name, check_results)
         return MaterializeResult(metadata=metadata, check_results=check_results or None)
 
