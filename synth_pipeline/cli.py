@@ -56,7 +56,8 @@ def run(partition: str | None) -> int:
         print(f"  FAILED {check.asset_key.to_user_string()}.{check.check_name} [{check.severity.value}]: {values}")
     path = report_path(settings, partition)
     warehouse = Warehouse(settings.warehouse_path)
-    if path.exists() and warehouse.table_exists("quality_metrics"):
+    reported = "quality_report" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    if reported and path.exists():
         rows = warehouse.query(
             "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'", [partition]
         )
@@ -75,7 +76,7 @@ def run(partition: str | None) -> int:
                 print(f"  {label:37}{m[f'synthetic.{key}']:.3f} / {m[f'real.{key}']:.3f}, {m.get(f'relative.{key}', float('nan')):.3f}")
         print(f"  checks passed/failed/warnings:       {m['checks.passed']:.0f}/{m['checks.failed']:.0f}/{m['checks.warnings']:.0f}")
     else:
-        print("quality report: not materialised (a blocking check failed or a step failed; see above)")
+        print("quality report: not materialised in this run (a blocking check failed or a step failed; see above)")
     return 0 if result.success and not any(c.severity.value == "ERROR" for c in failed) else 1
 
 

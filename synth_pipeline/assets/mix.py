@@ -36,10 +36,13 @@ def mix_candidates(
     settings = synth.settings()
     warehouse = synth.warehouse()
     frame = candidates.build_candidates(raw_corpus, generated_samples, graded_samples)
-    eligible = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
-
     with warehouse.connect() as con:
         earlier = read_partitions_before(con, SIGNATURES_TABLE, context.partition_key)
+    if earlier is not None and earlier.height:
+        # Ids are content hashes: an item already indexed by an earlier partition (a corpus
+        # that cycles, a re-sent document) is the same item, not a new one.
+        frame = candidates.apply_removals(frame, candidates.already_in_mix(frame, earlier.get_column("item_id")))
+    eligible = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
     found = near_duplicates.find_near_duplicates(
         eligible, threshold=settings.near_dup_threshold, shingle_size=settings.shingle_size, earlier=earlier
     )

@@ -109,3 +109,14 @@ def apply_removals(frame: pl.DataFrame, removals: pl.DataFrame) -> pl.DataFrame:
         pl.when(hit).then(pl.col("_d")).otherwise(pl.col("duplicate_of")).alias("duplicate_of"),
         pl.when(hit).then(pl.col("_s")).otherwise(pl.col("similarity")).alias("similarity"),
     ).drop("_r", "_d", "_s")
+
+
+def already_in_mix(frame: pl.DataFrame, earlier_ids: pl.Series) -> pl.DataFrame:
+    """Removals for eligible candidates whose id an earlier partition already holds."""
+    repeated = frame.filter(pl.col("exclusion_reason").is_null() & pl.col("item_id").is_in(earlier_ids.implode()))
+    return repeated.select(
+        "item_id",
+        pl.lit("exact_duplicate_earlier_partition").alias("reason"),
+        pl.col("item_id").alias("duplicate_of"),
+        pl.lit(1.0).alias("similarity"),
+    )

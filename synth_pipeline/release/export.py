@@ -111,7 +111,14 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
         ).fetchall()
     ]
     if partition not in mix_days:
-        raise ReleaseBlocked(f"deduplicated_mix has no rows for {partition}: materialise it first")
+        # A partition whose every candidate was excluded (e.g. a corpus that cycles) is
+        # empty, not missing: its quality report says which it is.
+        (reported,) = con.execute(
+            "SELECT count(*) FROM synth.quality_metrics WHERE partition_date = ?::DATE", [partition]
+        ).fetchone()
+        if not reported:
+            raise ReleaseBlocked(f"deduplicated_mix has no rows for {partition}: materialise it first")
+        mix_days.append(partition)
     per_partition, cumulative = _metrics(con, partition)
     missing = [d for d in mix_days if d not in per_partition]
     if missing or not cumulative:

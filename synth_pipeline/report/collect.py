@@ -193,7 +193,7 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
         figures.metrics, max_ratio=settings.max_synthetic_ratio,
         acceptance_band=(settings.min_acceptance_rate, settings.max_acceptance_rate), offline=figures.backend == "offline",
     )
-    figures.score, figures.band, figures.fit_for = score.headline(figures.subscores)
+    figures.score, figures.band, figures.fit_for = score.headline(figures.subscores, figures.metrics["mix.items"])
     figures.metrics["score.headline"] = figures.score
     figures.metrics.update({f"score.{k}": v for k, v in figures.subscores.items()})
 

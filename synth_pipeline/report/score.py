@@ -65,7 +65,12 @@ def subscores(m: dict[str, float], *, max_ratio: float, acceptance_band: tuple[f
     }.items()}
 
 
-def headline(scores: dict[str, float]) -> tuple[float, str, str]:
+EMPTY = (0.0, "empty", "nothing: every candidate of this partition was excluded, so it adds no items")
+
+
+def headline(scores: dict[str, float], mix_items: float = 1) -> tuple[float, str, str]:
+    if not mix_items:
+        return EMPTY
     total = round(sum(WEIGHTS[k] * scores[k] for k in WEIGHTS), 1)
     for floor, band, fit_for in BANDS:
         if total >= floor:
