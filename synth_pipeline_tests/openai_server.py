@@ -79,6 +79,7 @@ class ServerConfig:
     require_api_key: str | None = None  # 401 (echoing the wrong key, as some servers do) otherwise
     judge_prose: bool = True  # without response_format, wrap the judge's JSON in prose + fence
     models: tuple[str, ...] = ("local-generator", "local-judge")
+    reject_max_tokens: bool = False  # 400 to max_tokens, as OpenAI's reasoning models do
 
 
 class ServerStats:
@@ -358,6 +359,10 @@ class OpenAICompatServer:
             return 400, b'{"error":{"message":"invalid JSON body","type":"invalid_request_error"}}', None, "bad_request"
         with self.stats._lock:
             self.stats.models[model] += 1
+        if cfg.reject_max_tokens and "max_tokens" in body:
+            error = {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                     "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}
+            return 400, json.dumps({"error": error}).encode(), None, "unsupported_max_tokens"
         fmt = (body.get("response_format") or {}).get("type")
         if fmt and fmt != "text" and fmt not in cfg.response_formats:
             error = {"message": f"response_format type {fmt!r} is not supported by this server", "type": "invalid_request_error", "param": "response_format"}

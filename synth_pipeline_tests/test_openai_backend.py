@@ -354,3 +354,11 @@ def test_price_table_matching_and_overrides(tmp_path):
     assert PriceTable.from_setting(str(path)).cost("llama3.1:8b", 1_000_000, 1_000_000) == pytest.approx(0.3)
     with pytest.raises(ValueError):
         PriceTable.from_setting('{"m": {"input": "cheap"}}')
+
+
+def test_switches_to_max_completion_tokens_when_the_server_asks(env, tmp_path):
+    with running_server(reject_max_tokens=True) as (url, stats):
+        results = generator(make_settings(tmp_path, url)).generate(demo_requests(40, "reasoning"))
+        refused = stats["by_kind"].get("unsupported_max_tokens", 0)
+    assert all(r.error is None and r.attempts == 1 for r in results)
+    assert 1 <= refused <= 16  # once per request in flight at the switch, then never

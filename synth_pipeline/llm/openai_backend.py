@@ -234,6 +234,8 @@ class _Outcome:
 
 
 _RETRYABLE_STATUS = {408, 409, 429}
+# A 400 about the request's size is not the server refusing structured output.
+_NOT_ABOUT_FORMAT = re.compile(r"context|too long|too many tokens|maximum|max_tokens|max_completion_tokens", re.IGNORECASE)
 _FATAL_STATUS = {401, 403, 404}
 
 
@@ -300,6 +302,7 @@ class _Engine:
         self.redact = Redactor(api_key_for(self.role), os.environ.get("OPENAI_API_KEY"))
         self.fatal: str | None = None
         self.pause_until = 0.0
+        self.max_completion_tokens = settings.max_tokens_param == "max_completion_tokens"
         self.rpm = _Bucket(settings.requests_per_minute) if settings.requests_per_minute else None
         self.tpm = _Bucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
         try:
@@ -350,6 +353,8 @@ class _Engine:
             wait = self.pause_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self.max_completion_tokens and "max_tokens" in payload:
+                payload["max_completion_tokens"] = payload.pop("max_tokens")
             fmt = self.judge_format
             kwargs = dict(payload)
             if fmt == "json_schema":
@@ -366,6 +371,12 @@ class _Engine:
                 message = choice.message
             except openai.APIStatusError as exc:
                 status = exc.status_code
+                if status == 400 and "max_tokens" in kwargs and "max_completion_tokens" in _error_message(exc):
+                    if not self.max_completion_tokens:  # OpenAI reasoning models
+                        log.warning("the server wants max_completion_tokens instead of max_tokens; switching")
+                    self.max_completion_tokens = True
+                    attempts -= 1
+                    continue
                 if fmt != "none" and status in (400, 422) and self._step_down(fmt, exc):
                     attempts -= 1  # the server told us what it does not support; not a failure
                     continue
@@ -428,7 +439,7 @@ class _Engine:
         if self.judge_format != fmt:  # another request already stepped down
             return True
         message = _error_message(exc).lower()
-        if fmt == "json_schema" or "response_format" in message or "json" in message:
+        if not _NOT_ABOUT_FORMAT.search(message):
             self.judge_format = JUDGE_FORMATS[JUDGE_FORMATS.index(fmt) + 1]
             log.warning("judge: the server refused response_format=%s (%s); using %s from now on",
                         fmt, self.redact(_error_message(exc))[:200], self.judge_format)
