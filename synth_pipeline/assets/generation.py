@@ -13,14 +13,14 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, record_check_results
 
 from synth_pipeline import samples
-from synth_pipeline.llm import factory, interface, offline, rubric
+from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache, rubric
 from synth_pipeline.metadata import md_table
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.versioning import pipeline_version, source_version
 
-GENERATION_VERSION = source_version(samples, factory, interface, offline)
-GRADING_VERSION = source_version(samples, factory, interface, offline, rubric)
+GENERATION_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache)
+GRADING_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache, rubric)
 LLM_POOL = "llm"
 
 
