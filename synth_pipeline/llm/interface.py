@@ -8,7 +8,7 @@ protocols, so the assets never know which one they talk to.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 Messages = list[dict[str, str]]
@@ -32,13 +32,10 @@ class GenerationRequest:
     style: str = ""
 
 
-@dataclass
-class GenerationResult:
-    """One completion or one recorded failure (``text`` None and ``error`` set)."""
+@dataclass(kw_only=True)
+class CallUsage:
+    """What one call cost and how it went; completions and grades both carry it."""
 
-    request_id: str
-    text: str | None
-    finish_reason: str | None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -46,6 +43,18 @@ class GenerationResult:
     error: str | None = None
     attempts: int = 1
     latency_s: float = 0.0
+
+    def usage(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(CallUsage)}
+
+
+@dataclass
+class GenerationResult(CallUsage):
+    """One completion or one recorded failure (``text`` None and ``error`` set)."""
+
+    request_id: str
+    text: str | None
+    finish_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -62,17 +71,11 @@ class GradeRequest:
 
 
 @dataclass
-class GradeResult:
+class GradeResult(CallUsage):
     """The judge's raw reply; parsing into scores is the rubric's job."""
 
     request_id: str
     raw_text: str | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cached: bool = False
-    error: str | None = None
-    attempts: int = 1
     extra: dict = field(default_factory=dict)
 
 

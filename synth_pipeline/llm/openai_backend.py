@@ -49,6 +49,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from synth_pipeline.llm.interface import (
+    CallUsage,
     GenerationRequest,
     GenerationResult,
     GradeRequest,
@@ -220,16 +221,9 @@ class _Progress:
 
 # --- the shared engine --------------------------------------------------------------
 @dataclass
-class _Outcome:
+class _Outcome(CallUsage):
     text: str | None
     finish_reason: str | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cached: bool = False
-    error: str | None = None
-    attempts: int = 0
-    latency_s: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -295,7 +289,7 @@ class _Engine:
         runlog.info("%s finished: %d requests, %d from cache, %d sent in %.1fs, %d errors, %d retries, $%.4f paid",
                  what, total, len(hits), len(misses), elapsed, errors, tracker.retries,
                  sum(o.cost_usd for o in outcomes if o is not None and not o.cached))
-        return [o if o is not None else _Outcome(None, None, error="internal: no outcome") for o in outcomes]
+        return [o if o is not None else _Outcome(None, None, error="internal: no outcome", attempts=0) for o in outcomes]
 
     async def _dispatch(self, misses, keys, canonical, payloads, outcomes, tracker: _Progress) -> None:
         settings = self.settings
@@ -309,7 +303,7 @@ class _Engine:
             client = make_async_client(settings, self.role)
         except MissingAPIKey as exc:
             for i in misses:
-                outcomes[i] = _Outcome(None, None, error=f"configuration: {exc}")
+                outcomes[i] = _Outcome(None, None, error=f"configuration: {exc}", attempts=0)
                 tracker.tick(error=True)
             return
         writer = self.cache.writer() if self.cache is not None else None
@@ -320,7 +314,7 @@ class _Engine:
                 try:
                     outcome, entry = await self._one(client, payloads[i], tracker)
                 except Exception as exc:  # never let one request take the run down
-                    outcome, entry = _Outcome(None, None, error=f"internal: {type(exc).__name__}: {self.redact(exc)}"), None
+                    outcome, entry = _Outcome(None, None, error=f"internal: {type(exc).__name__}: {self.redact(exc)}", attempts=0), None
                 outcomes[i] = outcome
                 if entry is not None and writer is not None:
                     try:
@@ -542,11 +536,7 @@ class OpenAIGenerator:
             })
         outcomes = self._engine.run("generation", canonical, payloads, progress)
         return [
-            GenerationResult(
-                request_id=r.request_id, text=o.text, finish_reason=o.finish_reason, prompt_tokens=o.prompt_tokens,
-                completion_tokens=o.completion_tokens, cost_usd=o.cost_usd, cached=o.cached, error=o.error,
-                attempts=o.attempts, latency_s=o.latency_s,
-            )
+            GenerationResult(request_id=r.request_id, text=o.text, finish_reason=o.finish_reason, **o.usage())
             for r, o in zip(requests, outcomes)
         ]
 
@@ -585,8 +575,6 @@ class OpenAIJudge:
             extra["finish_reason"] = o.finish_reason
             extra["latency_s"] = o.latency_s
             results.append(GradeResult(
-                request_id=r.request_id, raw_text=o.text if o.error is None else None, prompt_tokens=o.prompt_tokens,
-                completion_tokens=o.completion_tokens, cost_usd=o.cost_usd, cached=o.cached, error=o.error,
-                attempts=o.attempts, extra=extra,
+                request_id=r.request_id, raw_text=o.text if o.error is None else None, extra=extra, **o.usage()
             ))
         return results
