@@ -507,6 +507,17 @@ def _estimate_tokens(messages: list[dict], max_tokens: int) -> int:
     return sum(len(m.get("content") or "") for m in messages) // 4 + 8 * len(messages) + max_tokens
 
 
+def _request_pair(
+    model: str, messages: list[dict], temperature: float, max_tokens: int, seed: int, token_param: str, **key_extra
+) -> tuple[dict, dict]:
+    """(canonical request for the cache key, body sent to the server) of one call."""
+    canonical = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                 "seed": seed, **key_extra}
+    payload = {"model": model, "messages": messages, "temperature": temperature, token_param: max_tokens,
+               "seed": seed, "_est_tokens": _estimate_tokens(messages, max_tokens)}
+    return canonical, payload
+
+
 # --- the two backends ---------------------------------------------------------------
 class OpenAIGenerator:
     name = "openai"
@@ -522,18 +533,12 @@ class OpenAIGenerator:
         return dict(self._engine.stats)
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None) -> list[GenerationResult]:
-        token_param = self.settings.max_tokens_param
-        canonical, payloads = [], []
-        for r in requests:
-            model = r.model or self.model
-            canonical.append({
-                "model": model, "messages": r.messages, "temperature": r.temperature,
-                "max_tokens": r.max_tokens, "seed": r.seed, "request_id": r.request_id,
-            })
-            payloads.append({
-                "model": model, "messages": r.messages, "temperature": r.temperature,
-                token_param: r.max_tokens, "seed": r.seed, "_est_tokens": _estimate_tokens(r.messages, r.max_tokens),
-            })
+        pairs = [
+            _request_pair(r.model or self.model, r.messages, r.temperature, r.max_tokens, r.seed,
+                          self.settings.max_tokens_param, request_id=r.request_id)
+            for r in requests
+        ]
+        canonical, payloads = [c for c, _ in pairs], [p for _, p in pairs]
         outcomes = self._engine.run("generation", canonical, payloads, progress)
         return [
             GenerationResult(request_id=r.request_id, text=o.text, finish_reason=o.finish_reason, **o.usage())
@@ -555,19 +560,13 @@ class OpenAIJudge:
 
     def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
         s = self.settings
-        token_param = s.max_tokens_param
-        canonical, payloads = [], []
-        for r in requests:
-            model = r.model or self.model
-            messages = judge_messages(r.passage, r.instruction, r.sample_text)
-            canonical.append({
-                "model": model, "messages": messages, "temperature": s.judge_temperature,
-                "max_tokens": s.judge_max_tokens, "seed": r.seed, "request_id": r.request_id, "rubric": RUBRIC_VERSION,
-            })
-            payloads.append({
-                "model": model, "messages": messages, "temperature": s.judge_temperature,
-                token_param: s.judge_max_tokens, "seed": r.seed, "_est_tokens": _estimate_tokens(messages, s.judge_max_tokens),
-            })
+        pairs = [
+            _request_pair(r.model or self.model, judge_messages(r.passage, r.instruction, r.sample_text),
+                          s.judge_temperature, s.judge_max_tokens, r.seed, s.max_tokens_param,
+                          request_id=r.request_id, rubric=RUBRIC_VERSION)
+            for r in requests
+        ]
+        canonical, payloads = [c for c, _ in pairs], [p for _, p in pairs]
         outcomes = self._engine.run("grading", canonical, payloads, progress)
         results = []
         for r, o in zip(requests, outcomes):
