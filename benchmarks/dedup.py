@@ -7,7 +7,9 @@ What it does, on the same input for every method:
 
 1. Builds a seeded corpus (``synth_pipeline/dedup/planted.py``) of ``--docs`` documents of ~130
    words with planted near-duplicate families (word edits at controlled Jaccard levels), and
-   writes it to a temporary Parquet file.
+   writes it to a temporary Parquet file. The generated text is ASCII; ``--non-ascii SHARE``
+   turns a share of the documents into non-ASCII text with the same words (a no-break space),
+   which this project's stage splits on its slower Unicode path (see ``docs/dedup.md``).
 2. Runs each method in its own child process (so that peak RSS is the method's own; the
    corpus is loaded and a 300-document warm-up done before the clock starts), ``--repeats``
    times round-robin over the methods, and takes the median wall time (``time.perf_counter``)
@@ -294,6 +296,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20240)
     ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch,synth_pipeline-2-partitions")
     ap.add_argument("--lsh-curve", action="store_true", help="also print the LSH candidate rate by Jaccard bin")
+    ap.add_argument("--non-ascii", type=float, default=0.0, metavar="SHARE",
+                    help="share of documents whose first space becomes a no-break space (U+00A0): same words, "
+                         "but not ASCII, so this project's stage takes its Unicode path for them")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -309,8 +314,12 @@ def main() -> None:
 
     t0 = time.perf_counter()
     corpus = build_corpus(args.docs, seed=args.seed)
-    texts = corpus.texts
+    texts = list(corpus.texts)
+    if args.non_ascii > 0:
+        pick = random.Random(args.seed + 1)
+        texts = [t.replace(" ", "\u00a0", 1) if pick.random() < args.non_ascii else t for t in texts]
     print(f"corpus: {len(texts)} docs, {sum(map(len, corpus.families))} in {len(corpus.families)} planted families, "
+          f"{sum(not t.isascii() for t in texts) / len(texts):.0%} non-ASCII, "
           f"{time.perf_counter() - t0:.1f}s to build (seed {args.seed})", flush=True)
     planted = {(min(a, b), max(a, b)) for fam in corpus.families for a in fam for b in fam if a != b}
     rng = random.Random(args.seed)

@@ -39,14 +39,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from synth_pipeline.dedup import _kernels
 from synth_pipeline.dedup._arrays import group_starts, ragged_gather
 from synth_pipeline.dedup.shingles import _mult, fmix64, shingle_hashes, token_hashes
 
 NUM_PERM = 128
 SIGNATURE_ALGORITHM = "oph-optdens-v4"
-_EMPTY = np.uint32(0xFFFFFFFF)
-OPH_SKETCHES = 2
-_SKETCH_SEEDS = (0, 0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D)
+OPH_SKETCHES = 2  # two sketches from disjoint bits of one hash (the compiled loop's layout)
 _MAX_PARTNERS = 32
 _PROBE_ROUNDS = 64
 # Signatures are computed in chunks of this many documents on WORKERS threads. The top 32 bits
@@ -117,34 +116,6 @@ def _probe_table(num_perm: int) -> np.ndarray:
     )
 
 
-def _densify(sig: np.ndarray) -> np.ndarray:
-    """Optimal densification in place; rows with no shingle at all stay empty."""
-    n, k = sig.shape
-    mask = np.int64(k - 1)
-    flat = sig.reshape(-1)
-    orig = flat.copy()
-    filled = orig != _EMPTY
-    nonempty_rows = filled.reshape(n, k).any(axis=1)
-    cells = np.flatnonzero(~filled & np.repeat(nonempty_rows, k))
-    probes = _probe_table(k)
-    for t in range(_PROBE_ROUNDS):
-        if len(cells) == 0:
-            return sig
-        src = (cells & ~mask) + probes[t][cells & mask]
-        hit = filled[src]
-        flat[cells[hit]] = orig[src[hit]]
-        cells = cells[~hit]
-    # Very short documents: rotation to the next non-empty bin (deterministic fallback).
-    for off in range(1, k):
-        if len(cells) == 0:
-            break
-        src = (cells & ~mask) + ((cells + off) & mask)
-        hit = filled[src]
-        flat[cells[hit]] = orig[src[hit]]
-        cells = cells[~hit]
-    return sig
-
-
 def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_PERM) -> np.ndarray:
     """(n_docs, num_perm) uint32 densified one-permutation MinHash signatures.
 
@@ -153,32 +124,14 @@ def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_P
     few bins are empty and densification is cheap). Sketch 0 takes its bin from the top 6 bits
     of the shingle hash and its value from the low 32; sketch 1 uses the disjoint bits 52-57
     (bin) and 32-51 (a 20-bit value: two different shingles tie with probability 2^-20, a
-    negligible bias); further sketches would rehash with fmix64(hash ^ seed_s)."""
+    negligible bias). Empty bins are then filled by optimal densification (module docstring)."""
     bins = num_perm // OPH_SKETCHES
     bits = int(math.log2(bins))
     if 1 << bits != bins or bins * OPH_SKETCHES != num_perm:
         raise ValueError("num_perm / OPH_SKETCHES must be a power of two")
-    n = len(sh_offsets) - 1
-    sig = np.full(n * num_perm, _EMPTY, dtype=np.uint32)
-    if len(sh):
-        base = np.repeat(np.arange(0, n * num_perm, num_perm, dtype=np.int64), np.diff(sh_offsets))
-        for s in range(OPH_SKETCHES):
-            if s == 0:  # bin: bits 58-63, value: bits 0-31
-                cell = (sh >> np.uint64(64 - bits)).astype(np.int64)
-                val = (sh & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            elif s == 1:  # disjoint bits of the same hash: bin 52-57, value 32-51 (20 bits)
-                cell = ((sh >> np.uint64(64 - 2 * bits)) & np.uint64(bins - 1)).astype(np.int64)
-                val = ((sh >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.uint32)
-            else:
-                hs = fmix64(sh ^ np.uint64(_SKETCH_SEEDS[s % len(_SKETCH_SEEDS)] + s), inplace=True)
-                cell = (hs >> np.uint64(64 - bits)).astype(np.int64)
-                val = (hs & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-            cell += base
-            if s:
-                cell += s * bins
-            np.minimum.at(sig, cell, val)
-    sig = sig.reshape(n * OPH_SKETCHES, bins)
-    return _densify(sig).reshape(n, num_perm)
+    return _kernels.oph_signatures(
+        np.ascontiguousarray(sh, dtype=np.uint64), np.ascontiguousarray(sh_offsets, dtype=np.int64), bins, bits, _probe_table(bins)
+    )
 
 
 @dataclass
@@ -190,38 +143,38 @@ class _Sketch:
     keys: np.ndarray | None = None  # (n, bands) uint64 LSH band keys, if bands were given
 
 
-def _sketch_chunk(texts: pl.Series, shingle_size: int, num_perm: int, banding: tuple[int, int] | None):
+def _sketch_chunk(texts: pl.Series, shingle_size: int, sig: np.ndarray, keys: np.ndarray | None, banding):
+    """Sketch one chunk, writing its rows of ``sig`` and ``keys`` in place (in the worker
+    thread); returns the chunk's 32-bit shingle hashes and shingles per text."""
     tok, off = token_hashes(texts)
     sh, sh_off = shingle_hashes(tok, off, shingle_size)
     del tok
-    sig = oph_signatures(sh, sh_off, num_perm)
-    keys = band_keys(sig, *banding) if banding else None
-    return sig, (sh >> np.uint64(32)).astype(np.uint32), np.diff(sh_off), keys
+    sig[:] = oph_signatures(sh, sh_off, sig.shape[1])
+    if keys is not None:
+        keys[:] = band_keys(sig, *banding)
+    return (sh >> np.uint64(32)).astype(np.uint32), np.diff(sh_off)
 
 
 def sketch(
     texts: pl.Series, shingle_size: int, num_perm: int = NUM_PERM, banding: tuple[int, int] | None = None
 ) -> _Sketch:
     """Signatures and 32-bit shingle hashes of all texts, computed in chunks of ``CHUNK_DOCS``
-    on ``WORKERS`` threads (numpy and polars release the GIL; chunks keep arrays cache-sized)."""
+    on ``WORKERS`` threads (the compiled loops, numpy and polars release the GIL; chunks keep
+    arrays cache-sized)."""
     n = len(texts)
     sig = np.empty((n, num_perm), dtype=np.uint32)
     keys = np.empty((n, banding[0]), dtype=np.uint64) if banding else None
-    parts_sh: list[np.ndarray] = []
-    parts_len: list[np.ndarray] = []
     # equal chunks, a multiple of WORKERS of them, each at most CHUNK_DOCS long
     n_chunks = max(1, -(-n // CHUNK_DOCS))
     n_chunks = -(-n_chunks // WORKERS) * WORKERS if n >= 2 * WORKERS else 1
     size = max(1, -(-n // n_chunks))
-    starts = list(range(0, n, size))
+
+    def run(lo: int):
+        rows = slice(lo, lo + size)
+        return _sketch_chunk(texts.slice(lo, size), shingle_size, sig[rows], None if keys is None else keys[rows], banding)
+
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = pool.map(lambda lo: _sketch_chunk(texts.slice(lo, size), shingle_size, num_perm, banding), starts)
-        for lo, (csig, sh32, lengths, ckeys) in zip(starts, results):
-            sig[lo : lo + len(csig)] = csig
-            if keys is not None:
-                keys[lo : lo + len(csig)] = ckeys
-            parts_sh.append(sh32)
-            parts_len.append(lengths)
+        parts_sh, parts_len = zip(*pool.map(run, range(0, n, size))) if n else ((), ())
     lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -231,12 +184,8 @@ def sketch(
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint64 band hashes."""
-    n = sig.shape[0]
-    block = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
     mult = np.array([_mult(j) for j in range(rows)], dtype=np.uint64)
-    acc = (block * mult[None, None, :]).sum(axis=2, dtype=np.uint64)
-    acc += (np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(0x2545F4914F6CDD1D))[None, :]
-    return fmix64(acc, inplace=True)
+    return _kernels.band_keys(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows, mult)
 
 
 def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
@@ -391,7 +340,7 @@ def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
 
 
 def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str) -> pl.DataFrame:
-    sig = np.ascontiguousarray(sk.sig[rows].astype("<u4"))
+    sig = np.ascontiguousarray(sk.sig[rows], dtype="<u4")  # the fancy index already copies
     k = sig.shape[1]
     minhash = _binary_column(sig.reshape(-1), np.arange(len(rows) + 1, dtype=np.int64) * k)
     sets, complete = _stored_sets(sk, rows)

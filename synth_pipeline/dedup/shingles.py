@@ -10,8 +10,10 @@ So ``"Hello, World!"`` and ``"hello world"`` have the same words ``["hello", "wo
 
 A word's hash is ``xxh3_64`` of its UTF-8 bytes (seed 0): stable across processes, machines
 and library versions, which matters because signatures persist in the warehouse. Polars
-tokenises (regex replace + split, see :func:`_split_words`) and dictionary-encodes the words;
-only the distinct words are hashed in Python. A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n`` word hashes with
+normalises (lowercase, then a regex replace leaves only word characters and spaces, see
+:func:`_normalise`); one compiled pass (:mod:`synth_pipeline.dedup._kernels`) splits the
+bytes on spaces and hashes each word. A shingle is ``n`` consecutive words; its 64-bit hash
+mixes the ``n`` word hashes with
 position-dependent odd multipliers and a final avalanche (murmur3 ``fmix64``). A document with
 fewer than ``n`` words (but at least one) has exactly one shingle: all of its words.
 """
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import xxhash
+
+from synth_pipeline.dedup import _kernels
 
 WORD_PATTERN = r"\w+"
 # a run of non-word, non-space characters with at most one adjacent space on each side
@@ -57,20 +62,19 @@ def fmix64(h: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     return h
 
 
-def _split_words(texts: pl.Series) -> pl.Series:
-    """list[str] per text, with empty strings where separators were adjacent.
+def _normalise(texts: pl.Series) -> pl.Series:
+    """Lowercased texts in which only word characters and spaces remain.
 
-    Replacing each run of characters that are neither word characters nor a space (and one
-    adjacent space on either side) by one space, then splitting on the space, yields exactly the
-    ``\\w+`` runs (plus a few empty strings) and is ~1.5x cheaper than
+    Each run of characters that are neither word characters nor a space (with one adjacent
+    space on either side) becomes one space, so splitting on spaces yields exactly the ``\\w+``
+    runs (plus empty strings where separators were adjacent); ~1.5x cheaper than
     ``str.extract_all(r"\\w+")``, whose cost is per match."""
-    return (
-        texts.cast(pl.String)
-        .fill_null("")
-        .str.to_lowercase()
-        .str.replace_all(_NOT_WORD_OR_SPACE, " ")
-        .str.split(" ")
-    )
+    return texts.cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(_NOT_WORD_OR_SPACE, " ")
+
+
+def _split_words(texts: pl.Series) -> pl.Series:
+    """list[str] per text, with empty strings where separators were adjacent."""
+    return _normalise(texts).str.split(" ")
 
 
 def word_lists(texts: pl.Series) -> pl.Series:
@@ -83,48 +87,46 @@ def words(text: str) -> list[str]:
     return word_lists(pl.Series([text]))[0].to_list()
 
 
-def _encode_words(words_flat: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Dictionary-encode the words: codes per word, xxh3_64 per distinct word, distinct words."""
-    cat = words_flat.cast(pl.Categorical(pl.Categories.random()))  # private dictionary
-    codes = cat.to_physical().to_numpy()
-    dwords = cat.dtype.categories.to_series().to_list()  # distinct words, indexed by code
-    lut = np.fromiter(
-        (xxhash.xxh3_64_intdigest(w.encode("utf-8")) for w in dwords), dtype=np.uint64, count=len(dwords)
-    )
-    return codes, lut, dwords
+def _string_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes and int64 offsets (into those bytes) of a String series without nulls."""
+    arr = texts.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, dtype=np.uint8)
+    return data, offsets
 
 
-def hash_words(words_flat: pl.Series) -> np.ndarray:
-    """xxh3_64 of each word (UTF-8, seed 0), computed once per distinct word."""
-    if len(words_flat) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    codes, lut, _ = _encode_words(words_flat)
-    return lut[codes]
+def _hash_split(split, data: np.ndarray, offsets: np.ndarray, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run a compiled split-and-hash kernel; hash its over-long words with the library."""
+    hashes, counts, done, long_at, long_start, long_len = split(data, offsets)
+    for at, start, length in zip(long_at.tolist(), long_start.tolist(), long_len.tolist()):
+        hashes[at] = xxhash.xxh3_64_intdigest(lower(data[start : start + length].tobytes()))
+    return hashes, counts, done
 
 
 def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Flat uint64 word hashes of all texts and int64 offsets (len(texts)+1)."""
-    lists = _split_words(texts)
-    raw_lengths = lists.list.len().to_numpy().astype(np.int64)
-    flat = lists.explode()
-    if len(flat) == 0:
-        return np.zeros(0, dtype=np.uint64), np.zeros(len(raw_lengths) + 1, dtype=np.int64)
-    codes, lut, dwords = _encode_words(flat)
-    hashes = lut[codes]
-    lengths = raw_lengths
-    try:
-        empty_code = dwords.index("")  # separators next to each other leave empty strings
-    except ValueError:
-        empty_code = -1
-    if empty_code >= 0:
-        empty = codes == empty_code
-        raw_offsets = np.zeros(len(raw_lengths) + 1, dtype=np.int64)
-        np.cumsum(raw_lengths, out=raw_offsets[1:])
-        doc_of_empty = np.searchsorted(raw_offsets, np.flatnonzero(empty), side="right") - 1
-        lengths = raw_lengths - np.bincount(doc_of_empty, minlength=len(raw_lengths))
-        hashes = hashes[~empty]
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    """Flat uint64 word hashes (xxh3_64 of each word's UTF-8 bytes) of all texts and int64
+    offsets (len(texts)+1).
+
+    Pure-ASCII texts are lowercased, split and hashed in one compiled pass over their bytes;
+    the others are normalised by polars (Unicode lowercase and ``\\w``), then split on spaces
+    and hashed by the same compiled loop. Both give the words of :func:`word_lists`."""
+    raw = texts.cast(pl.String).fill_null("")
+    hashes, counts, is_ascii = _hash_split(_kernels.split_hash_ascii, *_string_buffers(raw), bytes.lower)
+    if not is_ascii.all():
+        other = np.flatnonzero(~is_ascii)
+        u_hashes, u_counts, _ = _hash_split(_kernels.split_hash_words, *_string_buffers(_normalise(raw.gather(other))), bytes)
+        counts[other] = u_counts
+        from_other = np.repeat(~is_ascii, counts)
+        merged = np.empty(len(from_other), dtype=np.uint64)
+        merged[~from_other] = hashes
+        merged[from_other] = u_hashes
+        hashes = merged
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
     return hashes, offsets
 
 
@@ -136,40 +138,10 @@ def shingle_hashes(tok: np.ndarray, offsets: np.ndarray, n: int, *, whole_short:
     """
     if n < 1:
         raise ValueError("shingle size must be >= 1")
-    lengths = np.diff(offsets)
-    n_docs = len(lengths)
-    total = len(tok)
-    # Full n-gram starting at every position (garbage across document boundaries: filtered).
-    m = max(total - n + 1, 0)
-    acc = np.zeros(m, dtype=np.uint64)
-    tmp = np.empty(m, dtype=np.uint64)
-    for j in range(n):
-        np.multiply(tok[j : j + m], _mult(j), out=tmp)
-        np.add(acc, tmp, out=acc)
-    del tmp
-    # A start position is valid unless it is one of the last n-1 positions of its document.
-    valid = np.ones(m, dtype=bool)
-    for j in range(1, n):
-        pos = offsets[1:] - j
-        pos = pos[(pos >= offsets[:-1]) & (pos < m)]
-        valid[pos] = False
-    n_sh = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1) if whole_short else 0)
-    sh_offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(n_sh, out=sh_offsets[1:])
-    short_docs = np.flatnonzero((lengths > 0) & (lengths < n))
-    if len(short_docs) == 0 or not whole_short:
-        return fmix64(acc[valid], inplace=True), sh_offsets
-    out = np.empty(int(sh_offsets[-1]), dtype=np.uint64)
-    is_full = np.ones(len(out), dtype=bool)
-    is_full[sh_offsets[short_docs]] = False
-    out[is_full] = acc[valid]
-    # short documents: one shingle of all their (< n) words
-    short_vals = np.zeros(len(short_docs), dtype=np.uint64)
-    for j in range(n - 1):
-        has = lengths[short_docs] > j
-        short_vals[has] += tok[offsets[short_docs][has] + j] * _mult(j)
-    out[~is_full] = short_vals
-    return fmix64(out, inplace=True), sh_offsets
+    mults = np.array([_mult(j) for j in range(n)], dtype=np.uint64)
+    return _kernels.shingle_hashes(
+        np.ascontiguousarray(tok, dtype=np.uint64), np.ascontiguousarray(offsets, dtype=np.int64), n, whole_short, mults
+    )
 
 
 def _mult(j: int) -> np.uint64:

@@ -1,0 +1,324 @@
+"""Compiled inner loops (numba) of the near-duplicate stage: normalised bytes → word hashes →
+shingle hashes → one-permutation signatures → LSH band keys.
+
+Why compiled: the vectorised numpy/polars formulation materialises a Python-visible string per
+word and a full-size temporary array per step; these loops make one pass over the bytes and
+keep each document in cache. Every function here computes exactly the definition documented in
+:mod:`synth_pipeline.dedup.shingles` and :mod:`synth_pipeline.dedup.near_duplicates` (the tests
+compare them with independent pure-Python references and with the ``xxhash`` library), so
+signatures stored by earlier versions stay comparable.
+
+All functions release the GIL (``nogil``), so the stage's worker threads run them in parallel,
+and are cached on disk after the first compilation (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_U = np.uint64
+_EMPTY32 = np.uint32(0xFFFFFFFF)
+_M32 = _U(0xFFFFFFFF)
+
+# XXH3's default secret (xxhash.h, ``XXH3_kSecret``); inputs of <= 240 bytes read its first 136.
+_SECRET = np.frombuffer(
+    bytes.fromhex(
+        "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671f"
+        "cb79e64eccc0e578825ad07dccff7221b8084674f743248ee03590e6813a264c"
+        "3c2852bb91c300cb88d0658b1b532ea371644897a20df94e3819ef46a9deacd8"
+        "a8fa763fe39c343ff9dcbbc7c70b4f1d8a51e04bcdb45931c89f7ec9d9787364"
+        "eac5ac8334d3ebc3c581a0fffa1363eb170ddd51b7f0da49d316552629d4689e"
+    ),
+    dtype=np.uint8,
+)
+XXH3_MAX_SHORT = 240  # longer inputs use XXH3's striped long-input path: hashed by the caller
+
+# Byte tables of the two word splitters. ASCII path: \w restricted to ASCII, lowercase A-Z.
+# Normalised path (polars already lowercased and replaced separators): every byte but space.
+_IDENTITY = np.arange(256, dtype=np.uint8)
+_ASCII_LOWER = _IDENTITY.copy()
+_ASCII_LOWER[65:91] += 32
+_ASCII_WORD = np.zeros(256, dtype=np.bool_)
+_ASCII_WORD[[*range(48, 58), *range(65, 91), *range(97, 123), 95]] = True
+_NOT_SPACE = np.ones(256, dtype=np.bool_)
+_NOT_SPACE[32] = False
+
+
+_P64_1, _P64_2, _P64_3 = _U(0x9E3779B185EBCA87), _U(0xC2B2AE3D27D4EB4F), _U(0x165667B19E3779F9)
+_PMX1, _PMX2 = _U(0x165667919E3779F9), _U(0x9FB21C651E98DF25)
+_FMIX1, _FMIX2 = _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53)
+_BAND_SALT = _U(0x2545F4914F6CDD1D)
+
+
+@nb.njit(inline="always")
+def _r64(b, p):
+    v = _U(0)
+    for i in range(8):
+        v |= _U(b[p + i]) << _U(8 * i)
+    return v
+
+
+@nb.njit(inline="always")
+def _in64(b, p, tbl):
+    """Little-endian uint64 of the input bytes b[p:p+8], each mapped through ``tbl``."""
+    v = _U(0)
+    for i in range(8):
+        v |= _U(tbl[b[p + i]]) << _U(8 * i)
+    return v
+
+
+@nb.njit(inline="always")
+def _in32(b, p, tbl):
+    v = _U(0)
+    for i in range(4):
+        v |= _U(tbl[b[p + i]]) << _U(8 * i)
+    return v
+
+
+@nb.njit(inline="always")
+def _bswap64(x):
+    v = _U(0)
+    for i in range(8):
+        v = (v << _U(8)) | ((x >> _U(8 * i)) & _U(0xFF))
+    return v
+
+
+@nb.njit(inline="always")
+def _mul128_fold64(a, b):
+    """Low xor high 64 bits of the 128-bit product a * b."""
+    a_lo, a_hi, b_lo, b_hi = a & _M32, a >> _U(32), b & _M32, b >> _U(32)
+    lo_lo, hi_lo, lo_hi, hi_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi, a_hi * b_hi
+    cross = (lo_lo >> _U(32)) + (hi_lo & _M32) + lo_hi
+    upper = (hi_lo >> _U(32)) + (cross >> _U(32)) + hi_hi
+    lower = (cross << _U(32)) | (lo_lo & _M32)
+    return lower ^ upper
+
+
+@nb.njit(inline="always")
+def _xxh64_avalanche(h):
+    h ^= h >> _U(33)
+    h *= _P64_2
+    h ^= h >> _U(29)
+    h *= _P64_3
+    return h ^ (h >> _U(32))
+
+
+@nb.njit(inline="always")
+def _xxh3_avalanche(h):
+    h ^= h >> _U(37)
+    h *= _PMX1
+    return h ^ (h >> _U(32))
+
+
+@nb.njit(inline="always")
+def _mix16(b, p, s, tbl):
+    lo = _in64(b, p, tbl) ^ _r64(_SECRET, s)
+    hi = _in64(b, p + 8, tbl) ^ _r64(_SECRET, s + 8)
+    return _mul128_fold64(lo, hi)
+
+
+@nb.njit(inline="always")
+def fmix64(h):
+    """murmur3's 64-bit finaliser (same as :func:`synth_pipeline.dedup.shingles.fmix64`)."""
+    h ^= h >> _U(33)
+    h *= _FMIX1
+    h ^= h >> _U(33)
+    h *= _FMIX2
+    return h ^ (h >> _U(33))
+
+
+@nb.njit(nogil=True, cache=True)
+def xxh3_64(b, p, n, tbl):
+    """XXH3-64 (seed 0, default secret) of the ``n`` <= 240 bytes ``tbl[b[p:p+n]]``."""
+    un = _U(n)
+    if n <= 16:
+        if n > 8:
+            lo = _in64(b, p, tbl) ^ (_r64(_SECRET, 24) ^ _r64(_SECRET, 32))
+            hi = _in64(b, p + n - 8, tbl) ^ (_r64(_SECRET, 40) ^ _r64(_SECRET, 48))
+            return _xxh3_avalanche(un + _bswap64(lo) + hi + _mul128_fold64(lo, hi))
+        if n >= 4:
+            x = (_in32(b, p + n - 4, tbl) + (_in32(b, p, tbl) << _U(32))) ^ (_r64(_SECRET, 8) ^ _r64(_SECRET, 16))
+            x ^= ((x << _U(49)) | (x >> _U(15))) ^ ((x << _U(24)) | (x >> _U(40)))
+            x *= _PMX2
+            x ^= (x >> _U(35)) + un
+            x *= _PMX2
+            return x ^ (x >> _U(28))
+        if n > 0:
+            combined = (_U(tbl[b[p]]) << _U(16)) | (_U(tbl[b[p + (n >> 1)]]) << _U(24)) | _U(tbl[b[p + n - 1]]) | (un << _U(8))
+            return _xxh64_avalanche(combined ^ (_in32(_SECRET, 0, _IDENTITY) ^ _in32(_SECRET, 4, _IDENTITY)))
+        return _xxh64_avalanche(_r64(_SECRET, 56) ^ _r64(_SECRET, 64))
+    acc = un * _P64_1
+    if n <= 128:
+        if n > 32:
+            if n > 64:
+                if n > 96:
+                    acc += _mix16(b, p + 48, 96, tbl)
+                    acc += _mix16(b, p + n - 64, 112, tbl)
+                acc += _mix16(b, p + 32, 64, tbl)
+                acc += _mix16(b, p + n - 48, 80, tbl)
+            acc += _mix16(b, p + 16, 32, tbl)
+            acc += _mix16(b, p + n - 32, 48, tbl)
+        acc += _mix16(b, p, 0, tbl)
+        acc += _mix16(b, p + n - 16, 16, tbl)
+        return _xxh3_avalanche(acc)
+    for i in range(8):
+        acc += _mix16(b, p + 16 * i, 16 * i, tbl)
+    acc_end = _mix16(b, p + n - 16, 136 - 17, tbl)
+    acc = _xxh3_avalanche(acc)
+    for i in range(8, n // 16):
+        acc_end += _mix16(b, p + 16 * i, 16 * (i - 8) + 3, tbl)
+    return _xxh3_avalanche(acc + acc_end)
+
+
+@nb.njit(nogil=True, cache=True)
+def _split_hash(data, offsets, is_word, lower, ascii_only):
+    """Words of texts ``data[offsets[i]:offsets[i+1]]`` (maximal runs of bytes with
+    ``is_word``) → flat XXH3-64 hashes of ``lower``-mapped word bytes, words per text, whether
+    each text was split (with ``ascii_only`` a text holding a byte >= 128 is skipped: no
+    words), and the flat index, start and length of every word longer than
+    ``XXH3_MAX_SHORT`` bytes (hash slot left 0 for the caller to fill with the library)."""
+    n_docs = len(offsets) - 1
+    total = offsets[n_docs] - offsets[0]
+    hashes = np.empty((total + n_docs) // 2 + 1, dtype=np.uint64)
+    counts = np.zeros(n_docs, dtype=np.int64)
+    done = np.ones(n_docs, dtype=np.bool_)
+    long_cap = total // (XXH3_MAX_SHORT + 1) + 1
+    long_at = np.empty(long_cap, dtype=np.int64)
+    long_start = np.empty(long_cap, dtype=np.int64)
+    long_len = np.empty(long_cap, dtype=np.int64)
+    one = _U(1)
+    k = 0
+    n_long = 0
+    for d in range(n_docs):
+        k0, n_long0 = k, n_long
+        # unsigned positions: indexing without negative-index wrap-around checks
+        i, end = _U(offsets[d]), _U(offsets[d + 1])
+        while i < end:
+            c = data[i]
+            if not is_word[c]:
+                if ascii_only and c >= 128:
+                    done[d] = False
+                    break
+                i += one
+                continue
+            start = i
+            i += one
+            while i < end and is_word[data[i]]:
+                i += one
+            length = np.int64(i - start)
+            if length <= XXH3_MAX_SHORT:
+                hashes[k] = xxh3_64(data, np.int64(start), length, lower)
+            else:
+                hashes[k] = 0
+                long_at[n_long], long_start[n_long], long_len[n_long] = k, np.int64(start), length
+                n_long += 1
+            k += 1
+        if done[d]:
+            counts[d] = k - k0
+        else:
+            k, n_long = k0, n_long0
+    return hashes[:k], counts, done, long_at[:n_long].copy(), long_start[:n_long].copy(), long_len[:n_long].copy()
+
+
+def split_hash_ascii(data, offsets):
+    """Split and hash raw texts that are pure ASCII: lowercase A-Z, words are runs of
+    ``[0-9a-z_]``, exactly the Unicode normaliser's result on ASCII; texts with a non-ASCII
+    byte come back not ``done``, for the Unicode path. Long words' starts index the raw bytes."""
+    return _split_hash(data, offsets, _ASCII_WORD, _ASCII_LOWER, True)
+
+
+def split_hash_words(data, offsets):
+    """Split and hash normalised texts (word bytes separated by runs of spaces)."""
+    return _split_hash(data, offsets, _NOT_SPACE, _IDENTITY, False)
+
+
+@nb.njit(nogil=True, cache=True)
+def shingle_hashes(tok, offsets, n, whole_short, mults):
+    """Flat shingle hashes and offsets: fmix64(sum_j tok[i+j] * mults[j]) for every start i of
+    an n-word window; a text of 1..n-1 words has one shingle of all its words if
+    ``whole_short``."""
+    n_docs = len(offsets) - 1
+    sh_offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    for d in range(n_docs):
+        length = offsets[d + 1] - offsets[d]
+        cnt = length - n + 1 if length >= n else (1 if (whole_short and length > 0) else 0)
+        sh_offsets[d + 1] = sh_offsets[d] + cnt
+    out = np.empty(sh_offsets[n_docs], dtype=np.uint64)
+    un = _U(n)
+    for d in range(n_docs):
+        s, length, k = offsets[d], offsets[d + 1] - offsets[d], sh_offsets[d]
+        if length >= n:
+            words = tok[s : s + length]
+            shingles = out[k : k + length - n + 1]
+            for i in range(_U(length - n + 1)):  # unsigned: no negative-index checks
+                acc = _U(0)
+                for j in range(un):
+                    acc += words[i + j] * mults[j]
+                shingles[i] = fmix64(acc)
+        elif whole_short and length > 0:
+            acc = _U(0)
+            for j in range(length):
+                acc += tok[s + j] * mults[j]
+            out[k] = fmix64(acc)
+    return out, sh_offsets
+
+
+@nb.njit(nogil=True, cache=True)
+def oph_signatures(sh, sh_offsets, bins, bits, probes):
+    """(n_docs, 2 * bins) densified one-permutation signatures, two sketches from disjoint bits
+    of each shingle hash (see ``near_duplicates.oph_signatures``); ``probes`` is the
+    (rounds, bins) probe table of optimal densification."""
+    n_docs = len(sh_offsets) - 1
+    sig = np.full((n_docs, 2 * bins), _EMPTY32, dtype=np.uint32)
+    shift0, shift1 = _U(64 - bits), _U(64 - 2 * bits)
+    bin_mask = _U(bins - 1)
+    orig = np.empty(bins, dtype=np.uint32)
+    rounds = probes.shape[0]
+    ubins = _U(bins)
+    for d in range(n_docs):
+        row = sig[d]
+        for h in sh[sh_offsets[d] : sh_offsets[d + 1]]:
+            c0 = h >> shift0  # unsigned bin indices: no negative-index checks
+            row[c0] = min(row[c0], np.uint32(h & _M32))
+            c1 = ubins + ((h >> shift1) & bin_mask)
+            row[c1] = min(row[c1], np.uint32((h >> _U(32)) & _U(0xFFFFF)))
+        for base in (0, bins):
+            any_filled = False
+            for j in range(bins):
+                orig[j] = row[base + j]
+                any_filled |= orig[j] != _EMPTY32
+            if not any_filled:
+                continue
+            for j in range(bins):
+                if orig[j] != _EMPTY32:
+                    continue
+                done = False
+                for t in range(rounds):
+                    src = probes[t, j]
+                    if orig[src] != _EMPTY32:
+                        row[base + j] = orig[src]
+                        done = True
+                        break
+                if not done:  # very short texts: rotate to the next originally filled bin
+                    for off in range(1, bins):
+                        src = (j + off) & (bins - 1)
+                        if orig[src] != _EMPTY32:
+                            row[base + j] = orig[src]
+                            break
+    return sig
+
+
+@nb.njit(nogil=True, cache=True)
+def band_keys(sig, bands, rows, mults):
+    """(n, bands) keys: fmix64(sum_r sig[b*rows + r] * mults[r] + (b + 1) * salt)."""
+    n = sig.shape[0]
+    out = np.empty((n, bands), dtype=np.uint64)
+    for d in range(n):
+        for b in range(bands):
+            acc = _U(0)
+            for r in range(rows):
+                acc += _U(sig[d, b * rows + r]) * mults[r]
+            acc += _U(b + 1) * _BAND_SALT
+            out[d, b] = fmix64(acc)
+    return out
