@@ -324,7 +324,7 @@ def main() -> None:
     ov_s, ov = timed(lambda: compression_and_ngram_diversity(texts), args.repeat)
     assert ov == (ours_c, ours_n)
     add("compression ‖ ngram_diversity", both_ref, ov_s, None, None,
-        "(compression_and_ngram_diversity: gzip thread overlaps polars)")
+        "(compression_and_ngram_diversity: gzip thread overlaps the n-gram count)")
 
     # --- everything diversity_metrics computes, one call (gzip overlaps n-gram counting)
     dm_s, dm = timed(lambda: diversity_metrics(texts), args.repeat)

@@ -16,6 +16,7 @@ import sys
 import types
 
 import numpy as np
+import polars as pl
 import pytest
 from pydoc_data.topics import topics
 
@@ -101,6 +102,23 @@ def test_ngram_diversity_equals_reference(texts):
     ours = ngram_diversity_score(texts)
     assert round(ours, 3) == REF.ngram_diversity_score(texts, 4)
     assert ours == pytest.approx(_ngram_diversity_unrounded(texts), abs=1e-12)
+
+
+def test_space_ngram_counts_are_exact_on_hostile_tokens():
+    """Distinct counts equal Python sets of token tuples: repeated and edge spaces (empty
+    tokens), empty texts, non-ASCII, tokens over 240 bytes that share their first 240 bytes
+    (same slot hash prefix, told apart byte for byte), and enough distinct tokens to grow
+    the id table several times."""
+    from synth_pipeline.metrics._ngram_counts import space_ngram_counts
+
+    rng = np.random.default_rng(3)
+    long_a, long_b = "x" * 240 + "a" * 30, "x" * 240 + "b" * 30
+    texts = ["", "  double  spaces ", "é ß 東京 😀", long_a, long_b + " " + long_a, "", "tail "]
+    texts += [" ".join(f"w{int(v)}" for v in rng.zipf(1.3, int(rng.integers(0, 40))) % 50_000) for _ in range(3000)]
+    toks = " ".join(texts).split(" ")
+    expected = [(len({tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}), len(toks) - n + 1) for n in range(1, 6)]
+    assert space_ngram_counts(pl.Series(texts), 5) == expected
+    assert ngram_diversity_score(texts) == pytest.approx(_ngram_diversity_unrounded(texts), abs=1e-12)
 
 
 def test_ngram_diversity_undefined_for_too_few_tokens():

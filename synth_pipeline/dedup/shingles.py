@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import xxhash
 
 from synth_pipeline.dedup import _kernels
+from synth_pipeline.string_buffers import utf8_buffers
 
 WORD_PATTERN = r"\w+"
 # a run of non-word, non-space characters with at most one adjacent space on each side
@@ -87,18 +87,6 @@ def words(text: str) -> list[str]:
     return word_lists(pl.Series([text]))[0].to_list()
 
 
-def _string_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 bytes and int64 offsets (into those bytes) of a String series without nulls."""
-    arr = texts.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    _, off_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, dtype=np.uint8)
-    return data, offsets
-
-
 def _hash_split(split, data: np.ndarray, offsets: np.ndarray, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run a compiled split-and-hash kernel; hash its over-long words with the library."""
     hashes, counts, done, long_at, long_start, long_len = split(data, offsets)
@@ -115,10 +103,10 @@ def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     the others are normalised by polars (Unicode lowercase and ``\\w``), then split on spaces
     and hashed by the same compiled loop. Both give the words of :func:`word_lists`."""
     raw = texts.cast(pl.String).fill_null("")
-    hashes, counts, is_ascii = _hash_split(_kernels.split_hash_ascii, *_string_buffers(raw), bytes.lower)
+    hashes, counts, is_ascii = _hash_split(_kernels.split_hash_ascii, *utf8_buffers(raw), bytes.lower)
     if not is_ascii.all():
         other = np.flatnonzero(~is_ascii)
-        u_hashes, u_counts, _ = _hash_split(_kernels.split_hash_words, *_string_buffers(_normalise(raw.gather(other))), bytes)
+        u_hashes, u_counts, _ = _hash_split(_kernels.split_hash_words, *utf8_buffers(_normalise(raw.gather(other))), bytes)
         counts[other] = u_counts
         from_other = np.repeat(~is_ascii, counts)
         merged = np.empty(len(from_other), dtype=np.uint64)

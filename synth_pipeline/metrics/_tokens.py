@@ -12,7 +12,8 @@ value for value (see ``docs/metrics.md``):
 
 ``space``
     ``" ".join(texts).split(" ")`` as ``diversity.ngram_diversity_score`` does: case and
-    punctuation kept, empty strings for repeated spaces, n-grams crossing documents.
+    punctuation kept, empty strings for repeated spaces, n-grams crossing documents
+    (counted by compiled loops in ``_ngram_counts.py``).
 ``whitespace``
     ``str.split()`` per document, as ``diversity.self_repetition_score`` does.
 ``13a``
@@ -54,12 +55,6 @@ def word_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
 def whitespace_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
     """Per-document ``str.split()`` tokens (reference tokenisation of self-repetition)."""
     return text_series(texts).fill_null("").str.extract_all(_PY_NONSPACE)
-
-
-def space_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
-    """Per-document ``str.split(" ")`` tokens; their concatenation equals
-    ``" ".join(texts).split(" ")`` (reference tokenisation of n-gram diversity)."""
-    return text_series(texts).fill_null("").str.split(" ")
 
 
 def explode_tokens(lists: pl.Series) -> pl.DataFrame:

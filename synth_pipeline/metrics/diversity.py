@@ -49,11 +49,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from ._ngram_counts import space_ngram_counts
 from ._tokens import (
     explode_tokens,
     ngram_key_exprs,
     ngram_keys_hashed,
-    space_lists,
     text_series,
     token_ids,
     valid_expr,
@@ -140,8 +140,9 @@ def _id_frame(df: pl.DataFrame, hashed_n: int | None = None) -> tuple[pl.LazyFra
     return pl.LazyFrame(cols), vocab
 
 
-def _distinct_ratios(df: pl.DataFrame, max_n: int, *, within_docs: bool) -> list[tuple[int, int]]:
-    """[(distinct, total)] for n = 1..max_n over an exploded (doc, tok) frame.
+def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
+    """[(distinct, total)] for n = 1..max_n over an exploded (doc, tok) frame, n-grams
+    inside documents.
 
     Exact keys (see ``_tokens.ngram_key_exprs``); polars hashes each order's keys.
     """
@@ -153,10 +154,7 @@ def _distinct_ratios(df: pl.DataFrame, max_n: int, *, within_docs: bool) -> list
         if n == 1:  # ids are dense 0..V-1: V distinct unigrams, one per row
             exprs += [pl.lit(vocab, dtype=pl.Int64).alias("d1"), pl.len().cast(pl.Int64).alias("t1")]
             continue
-        keep = key.is_not_null()
-        if within_docs and n > 1:
-            keep = keep & valid_expr(n)
-        kept = key.filter(keep)
+        kept = key.filter(key.is_not_null() & valid_expr(n))
         exprs += [kept.n_unique().alias(f"d{n}"), kept.len().alias(f"t{n}")]
     # One order at a time: evaluating all orders in one select runs them in parallel
     # but holds every key column and hash table at once (~+40 % peak memory at 10M
@@ -172,14 +170,13 @@ def distinct_n(texts: Sequence[str] | pl.Series, max_n: int = 4) -> dict[str, fl
     df = explode_tokens(word_lists(texts))
     return {
         f"distinct_{n}": (d / t if t else NAN)
-        for n, (d, t) in enumerate(_distinct_ratios(df, max_n, within_docs=True), start=1)
+        for n, (d, t) in enumerate(_distinct_ratios(df, max_n), start=1)
     }
 
 
 def ngram_diversity_score(texts: Sequence[str] | pl.Series, num_n: int = 4) -> float:
     """``diversity.ngram_diversity_score`` (unrounded); NaN when some order has no n-gram."""
-    df = explode_tokens(space_lists(texts))
-    ratios = _distinct_ratios(df, num_n, within_docs=False)
+    ratios = space_ngram_counts(text_series(texts), num_n)
     if any(t == 0 for _, t in ratios):
         return NAN
     return float(sum(d / t for d, t in ratios))
@@ -323,8 +320,8 @@ def compression_and_ngram_diversity(texts: Sequence[str], num_n: int = 4) -> tup
     """``(compression_ratio, ngram_diversity)`` with the gzip pass overlapped.
 
     The two metrics the ``diversity`` package is usually run for. zlib releases the GIL,
-    so the single-threaded gzip pass runs in a worker thread while polars counts
-    n-grams: wall time is about the slower of the two instead of their sum.
+    so the single-threaded gzip pass runs in a worker thread while the compiled n-gram
+    counter (one core, GIL released) runs here: wall time is about the gzip pass alone.
     """
     texts = list(texts)
     if not texts:
@@ -341,14 +338,14 @@ def diversity_metrics(
     """All diversity metrics of one corpus (keys in the module docstring).
 
     The gzip pass (single-threaded zlib, the slowest part) runs in a worker thread
-    while polars counts n-grams; zlib releases the GIL.
+    while the n-grams are counted; zlib releases the GIL.
     """
     s = text_series(texts).fill_null("")
     texts_list = list(texts) if isinstance(texts, list) and None not in texts else s.to_list()
     with ThreadPoolExecutor(max_workers=1) as pool:
         fut = pool.submit(compression_ratio, texts_list) if texts_list else None
         words = explode_tokens(word_lists(s))
-        ratios = _distinct_ratios(words, 4, within_docs=True)
+        ratios = _distinct_ratios(words, 4)
         n_tokens = words.height
         del words  # keep the peak low: the next metrics build their own token frames
         out: dict[str, float] = {
