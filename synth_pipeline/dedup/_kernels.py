@@ -24,21 +24,33 @@ _EMPTY32 = np.uint32(0xFFFFFFFF)
 _M32 = _U(0xFFFFFFFF)
 _BAND_SALT = _U(0x2545F4914F6CDD1D)
 
-# Byte tables of the two word splitters. ASCII path: \w restricted to ASCII, lowercase A-Z.
-# Normalised path (polars already lowercased and replaced separators): every byte but space.
+# Word bytes of the ASCII path: \w restricted to ASCII (lowercasing maps A-Z to a-z).
 _ASCII_WORD = np.zeros(256, dtype=np.bool_)
 _ASCII_WORD[[*range(48, 58), *range(65, 91), *range(97, 123), 95]] = True
-_NOT_SPACE = np.ones(256, dtype=np.bool_)
-_NOT_SPACE[32] = False
+
+
+@nb.njit(inline="always")
+def _code_point(data, i):
+    """Code point and byte width of the (valid) UTF-8 character starting at data[i]."""
+    b = _U(data[i])
+    if b < 0xE0:
+        return ((b & _U(0x1F)) << _U(6)) | (_U(data[i + _U(1)]) & _U(0x3F)), _U(2)
+    c1, c2 = _U(data[i + _U(1)]) & _U(0x3F), _U(data[i + _U(2)]) & _U(0x3F)
+    if b < 0xF0:
+        return ((b & _U(0x0F)) << _U(12)) | (c1 << _U(6)) | c2, _U(3)
+    return ((b & _U(0x07)) << _U(18)) | (c1 << _U(12)) | (c2 << _U(6)) | (_U(data[i + _U(3)]) & _U(0x3F)), _U(4)
 
 
 @nb.njit(nogil=True, cache=True)
-def _split_hash(data, offsets, is_word, lower, ascii_only):
-    """Words of texts ``data[offsets[i]:offsets[i+1]]`` (maximal runs of bytes with
-    ``is_word``) → flat XXH3-64 hashes of ``lower``-mapped word bytes, words per text, whether
-    each text was split (with ``ascii_only`` a text holding a byte >= 128 is skipped: no
-    words), and the flat index, start and length of every word longer than
-    ``XXH3_MAX_SHORT`` bytes (hash slot left 0 for the caller to fill with the library)."""
+def _split_hash(data, offsets, is_word, lower, utf8):
+    """Words of texts ``data[offsets[i]:offsets[i+1]]`` → flat XXH3-64 hashes of their
+    ``lower``-mapped bytes, words per text, whether each text was split, and the flat index,
+    start and length of every word longer than ``XXH3_MAX_SHORT`` bytes (hash slot left 0
+    for the caller to fill with the library).
+
+    A word is a maximal run of characters with ``is_word``. ``utf8`` False: characters are
+    bytes, and a text holding a byte >= 128 is skipped (not ``done``, no words). ``utf8``
+    True: characters are decoded code points and ``is_word`` is indexed by code point."""
     n_docs = len(offsets) - 1
     total = offsets[n_docs] - offsets[0]
     hashes = np.empty((total + n_docs) // 2 + 1, dtype=np.uint64)
@@ -57,16 +69,33 @@ def _split_hash(data, offsets, is_word, lower, ascii_only):
         i, end = _U(offsets[d]), _U(offsets[d + 1])
         while i < end:
             c = data[i]
-            if not is_word[c]:
-                if ascii_only and c >= 128:
-                    done[d] = False
-                    break
-                i += one
+            width = one
+            if c < 128:
+                word = is_word[c]
+            elif utf8:
+                cp, width = _code_point(data, i)
+                word = is_word[cp]
+            else:
+                done[d] = False
+                break
+            if not word:
+                i += width
                 continue
             start = i
-            i += one
-            while i < end and is_word[data[i]]:
-                i += one
+            i += width
+            while i < end:
+                c = data[i]
+                if c < 128:
+                    if not is_word[c]:
+                        break
+                    i += one
+                elif utf8:
+                    cp, width = _code_point(data, i)
+                    if not is_word[cp]:
+                        break
+                    i += width
+                else:
+                    break  # the outer loop skips this text
             length = np.int64(i - start)
             if length <= XXH3_MAX_SHORT:
                 hashes[k] = xxh3_64(data, np.int64(start), length, lower)
@@ -85,13 +114,15 @@ def _split_hash(data, offsets, is_word, lower, ascii_only):
 def split_hash_ascii(data, offsets):
     """Split and hash raw texts that are pure ASCII: lowercase A-Z, words are runs of
     ``[0-9a-z_]``, exactly the Unicode normaliser's result on ASCII; texts with a non-ASCII
-    byte come back not ``done``, for the Unicode path. Long words' starts index the raw bytes."""
-    return _split_hash(data, offsets, _ASCII_WORD, ASCII_LOWER, True)
+    byte come back not ``done``, for :func:`split_hash_utf8`. Long words' starts index the
+    raw bytes."""
+    return _split_hash(data, offsets, _ASCII_WORD, ASCII_LOWER, False)
 
 
-def split_hash_words(data, offsets):
-    """Split and hash normalised texts (word bytes separated by runs of spaces)."""
-    return _split_hash(data, offsets, _NOT_SPACE, IDENTITY, False)
+def split_hash_utf8(data, offsets, is_word_code_point):
+    """Split and hash lowercased UTF-8 texts; ``is_word_code_point[cp]`` says whether code
+    point ``cp`` is a word character (``\\w``)."""
+    return _split_hash(data, offsets, is_word_code_point, IDENTITY, True)
 
 
 @nb.njit(nogil=True, cache=True)

@@ -9,16 +9,18 @@ The normaliser (one definition for near-duplicate detection and decontamination)
 So ``"Hello, World!"`` and ``"hello world"`` have the same words ``["hello", "world"]``.
 
 A word's hash is ``xxh3_64`` of its UTF-8 bytes (seed 0): stable across processes, machines
-and library versions, which matters because signatures persist in the warehouse. Polars
-normalises (lowercase, then a regex replace leaves only word characters and spaces, see
-:func:`_normalise`); one compiled pass (:mod:`synth_pipeline.dedup._kernels`) splits the
-bytes on spaces and hashes each word. A shingle is ``n`` consecutive words; its 64-bit hash
-mixes the ``n`` word hashes with
-position-dependent odd multipliers and a final avalanche (murmur3 ``fmix64``). A document with
+and library versions, which matters because signatures persist in the warehouse. One
+compiled pass (:mod:`synth_pipeline.dedup._kernels`) splits and hashes the words: directly on
+the bytes of ASCII texts, after polars' Unicode lowercasing for the others (see
+:func:`token_hashes`). A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n``
+word hashes with position-dependent odd multipliers and a final avalanche (murmur3
+``fmix64``). A document with
 fewer than ``n`` words (but at least one) has exactly one shingle: all of its words.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import polars as pl
@@ -95,18 +97,33 @@ def _hash_split(split, data: np.ndarray, offsets: np.ndarray, lower) -> tuple[np
     return hashes, counts, done
 
 
+@functools.cache
+def word_code_points() -> np.ndarray:
+    """bool per Unicode code point: is it a word character (``\\w``) for polars' regex
+    engine? Built once per process from that engine itself (~0.2 s), so the compiled
+    splitter agrees with :func:`word_lists` whatever Unicode version polars ships."""
+    cps = np.r_[0:0xD800, 0xE000:0x110000]
+    is_word = np.zeros(0x110000, dtype=np.bool_)
+    is_word[cps] = pl.Series([chr(c) for c in cps.tolist()], dtype=pl.String).str.contains(r"^\w$").to_numpy()
+    return is_word
+
+
 def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Flat uint64 word hashes (xxh3_64 of each word's UTF-8 bytes) of all texts and int64
     offsets (len(texts)+1).
 
     Pure-ASCII texts are lowercased, split and hashed in one compiled pass over their bytes;
-    the others are normalised by polars (Unicode lowercase and ``\\w``), then split on spaces
-    and hashed by the same compiled loop. Both give the words of :func:`word_lists`."""
+    the others are lowercased by polars (Unicode rules, including final sigma), then split on
+    ``\\w`` code points and hashed by the same compiled loop. Both give the words of
+    :func:`word_lists`."""
     raw = texts.cast(pl.String).fill_null("")
     hashes, counts, is_ascii = _hash_split(_kernels.split_hash_ascii, *utf8_buffers(raw), bytes.lower)
     if not is_ascii.all():
         other = np.flatnonzero(~is_ascii)
-        u_hashes, u_counts, _ = _hash_split(_kernels.split_hash_words, *utf8_buffers(_normalise(raw.gather(other))), bytes)
+        data, offsets = utf8_buffers(raw.gather(other).str.to_lowercase())
+        u_hashes, u_counts, _ = _hash_split(
+            lambda d, o: _kernels.split_hash_utf8(d, o, word_code_points()), data, offsets, bytes
+        )
         counts[other] = u_counts
         from_other = np.repeat(~is_ascii, counts)
         merged = np.empty(len(from_other), dtype=np.uint64)
