@@ -41,16 +41,35 @@ def _code_point(data, i):
     return ((b & _U(0x07)) << _U(18)) | (c1 << _U(12)) | (c2 << _U(6)) | (_U(data[i + _U(3)]) & _U(0x3F)), _U(4)
 
 
-@nb.njit(nogil=True, cache=True)
-def _split_hash(data, offsets, is_word, lower, utf8):
-    """Words of texts ``data[offsets[i]:offsets[i+1]]`` → flat XXH3-64 hashes of their
-    ``lower``-mapped bytes, words per text, whether each text was split, and the flat index,
-    start and length of every word longer than ``XXH3_MAX_SHORT`` bytes (hash slot left 0
-    for the caller to fill with the library).
+@nb.njit(inline="always")
+def _put_utf8(out, at, cp):
+    """Write code point ``cp`` as UTF-8 at ``out[at:]``; the position after it."""
+    if cp < 0x80:
+        out[at] = cp
+        return at + 1
+    if cp < 0x800:
+        out[at], out[at + 1] = 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F)
+        return at + 2
+    if cp < 0x10000:
+        out[at], out[at + 1], out[at + 2] = 0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)
+        return at + 3
+    out[at], out[at + 1] = 0xF0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3F)
+    out[at + 2], out[at + 3] = 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F)
+    return at + 4
 
-    A word is a maximal run of characters with ``is_word``. ``utf8`` False: characters are
-    bytes, and a text holding a byte >= 128 is skipped (not ``done``, no words). ``utf8``
-    True: characters are decoded code points and ``is_word`` is indexed by code point."""
+
+@nb.njit(nogil=True, cache=True)
+def split_hash(data, offsets, is_word, lower):
+    """Words of the UTF-8 texts ``data[offsets[i]:offsets[i+1]]``, lowercased, → flat XXH3-64
+    hashes of the lowercased words' UTF-8, words per text, whether each text was split, and
+    the flat index, start and length (raw bytes) of every word whose lowercased form is
+    longer than ``XXH3_MAX_SHORT`` bytes (hash slot left 0 for the caller).
+
+    ``lower[cp]``: the lowercase code point of ``cp``, or -1 where lowercasing is not one
+    context-free code point (İ, Σ): a text holding one comes back not ``done``, no words.
+    ``is_word[cp]``: whether the (lowercased) code point is a word character. A word is a
+    maximal run of word characters. An all-ASCII word is hashed in place (A-Z read as a-z);
+    another is first written lowercased into a scratch buffer."""
     n_docs = len(offsets) - 1
     total = offsets[n_docs] - offsets[0]
     hashes = np.empty((total + n_docs) // 2 + 1, dtype=np.uint64)
@@ -60,6 +79,7 @@ def _split_hash(data, offsets, is_word, lower, utf8):
     long_at = np.empty(long_cap, dtype=np.int64)
     long_start = np.empty(long_cap, dtype=np.int64)
     long_len = np.empty(long_cap, dtype=np.int64)
+    scratch = np.empty(XXH3_MAX_SHORT + 4, dtype=np.uint8)
     one = _U(1)
     k = 0
     n_long = 0
@@ -67,62 +87,76 @@ def _split_hash(data, offsets, is_word, lower, utf8):
         k0, n_long0 = k, n_long
         # unsigned positions: indexing without negative-index wrap-around checks
         i, end = _U(offsets[d]), _U(offsets[d + 1])
-        while i < end:
+        ok = True
+        while i < end and ok:
             c = data[i]
             width = one
             if c < 128:
-                word = is_word[c]
-            elif utf8:
-                cp, width = _code_point(data, i)
-                word = is_word[cp]
+                if not _ASCII_WORD[c]:
+                    i += one
+                    continue
             else:
-                done[d] = False
-                break
-            if not word:
-                i += width
-                continue
+                cp, width = _code_point(data, i)
+                low = lower[cp]
+                if low < 0:
+                    ok = False
+                    break
+                if not is_word[low]:
+                    i += width
+                    continue
             start = i
+            ascii_word = c < 128
             i += width
             while i < end:
                 c = data[i]
                 if c < 128:
-                    if not is_word[c]:
+                    if not _ASCII_WORD[c]:
                         break
                     i += one
-                elif utf8:
-                    cp, width = _code_point(data, i)
-                    if not is_word[cp]:
-                        break
-                    i += width
                 else:
-                    break  # the outer loop skips this text
+                    cp, width = _code_point(data, i)
+                    low = lower[cp]
+                    if low < 0:
+                        ok = False
+                        break
+                    if not is_word[low]:
+                        break
+                    ascii_word = False
+                    i += width
+            if not ok:
+                break
             length = np.int64(i - start)
-            if length <= XXH3_MAX_SHORT:
-                hashes[k] = xxh3_64(data, np.int64(start), length, lower)
-            else:
+            if not ascii_word:  # lowercase into the scratch buffer (its length may change)
+                j, length = start, 0
+                while j < i:
+                    c = data[j]
+                    if c < 128:
+                        if length < XXH3_MAX_SHORT:
+                            scratch[length] = ASCII_LOWER[c]
+                        length += 1
+                        j += one
+                    else:
+                        cp, width = _code_point(data, j)
+                        if length < XXH3_MAX_SHORT:
+                            length = _put_utf8(scratch, length, lower[cp])
+                        else:
+                            length += 4  # over the limit either way: hashed by the caller
+                        j += width
+            if length > XXH3_MAX_SHORT:
                 hashes[k] = 0
-                long_at[n_long], long_start[n_long], long_len[n_long] = k, np.int64(start), length
+                long_at[n_long], long_start[n_long], long_len[n_long] = k, np.int64(start), np.int64(i - start)
                 n_long += 1
+            elif ascii_word:
+                hashes[k] = xxh3_64(data, np.int64(start), length, ASCII_LOWER)
+            else:
+                hashes[k] = xxh3_64(scratch, 0, length, IDENTITY)
             k += 1
-        if done[d]:
+        if ok:
             counts[d] = k - k0
         else:
+            done[d] = False
             k, n_long = k0, n_long0
     return hashes[:k], counts, done, long_at[:n_long].copy(), long_start[:n_long].copy(), long_len[:n_long].copy()
-
-
-def split_hash_ascii(data, offsets):
-    """Split and hash raw texts that are pure ASCII: lowercase A-Z, words are runs of
-    ``[0-9a-z_]``, exactly the Unicode normaliser's result on ASCII; texts with a non-ASCII
-    byte come back not ``done``, for :func:`split_hash_utf8`. Long words' starts index the
-    raw bytes."""
-    return _split_hash(data, offsets, _ASCII_WORD, ASCII_LOWER, False)
-
-
-def split_hash_utf8(data, offsets, is_word_code_point):
-    """Split and hash lowercased UTF-8 texts; ``is_word_code_point[cp]`` says whether code
-    point ``cp`` is a word character (``\\w``)."""
-    return _split_hash(data, offsets, is_word_code_point, IDENTITY, True)
 
 
 @nb.njit(nogil=True, cache=True)

@@ -10,9 +10,8 @@ So ``"Hello, World!"`` and ``"hello world"`` have the same words ``["hello", "wo
 
 A word's hash is ``xxh3_64`` of its UTF-8 bytes (seed 0): stable across processes, machines
 and library versions, which matters because signatures persist in the warehouse. One
-compiled pass (:mod:`synth_pipeline.dedup._kernels`) splits and hashes the words: directly on
-the bytes of ASCII texts, after polars' Unicode lowercasing for the others (see
-:func:`token_hashes`). A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n``
+compiled pass (:mod:`synth_pipeline.dedup._kernels`) lowercases, splits and hashes the words
+(see :func:`token_hashes`). A shingle is ``n`` consecutive words; its 64-bit hash mixes the ``n``
 word hashes with position-dependent odd multipliers and a final avalanche (murmur3
 ``fmix64``). A document with
 fewer than ``n`` words (but at least one) has exactly one shingle: all of its words.
@@ -89,43 +88,60 @@ def words(text: str) -> list[str]:
     return word_lists(pl.Series([text]))[0].to_list()
 
 
-def _hash_split(split, data: np.ndarray, offsets: np.ndarray, lower) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run a compiled split-and-hash kernel; hash its over-long words with the library."""
-    hashes, counts, done, long_at, long_start, long_len = split(data, offsets)
-    for at, start, length in zip(long_at.tolist(), long_start.tolist(), long_len.tolist()):
-        hashes[at] = xxhash.xxh3_64_intdigest(lower(data[start : start + length].tobytes()))
-    return hashes, counts, done
-
-
 @functools.cache
-def word_code_points() -> np.ndarray:
-    """bool per Unicode code point: is it a word character (``\\w``) for polars' regex
-    engine? Built once per process from that engine itself (~0.2 s), so the compiled
-    splitter agrees with :func:`word_lists` whatever Unicode version polars ships."""
+def unicode_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per Unicode code point, from polars itself (built once per process, ~0.3 s), so the
+    compiled splitter agrees with :func:`word_lists` whatever Unicode version polars ships:
+
+    * ``is_word``: the code point is a word character (``\\w`` of polars' regex engine);
+    * ``lower``: its lowercase (polars ``to_lowercase``) when that is one code point and does
+      not depend on context, else -1 (İ becomes two code points; Σ is σ or final ς);
+    * ``lowered``: the identity, for text that polars has already lowercased.
+    """
     cps = np.r_[0:0xD800, 0xE000:0x110000]
+    chars = pl.Series([chr(c) for c in cps.tolist()], dtype=pl.String)
     is_word = np.zeros(0x110000, dtype=np.bool_)
-    is_word[cps] = pl.Series([chr(c) for c in cps.tolist()], dtype=pl.String).str.contains(r"^\w$").to_numpy()
-    return is_word
+    is_word[cps] = chars.str.contains(r"^\w$").to_numpy()
+    lower = np.full(0x110000, -1, dtype=np.int32)
+    lower[cps] = [ord(x) if len(x) == 1 else -1 for x in chars.str.to_lowercase().to_list()]
+    lower[ord("Σ")] = -1
+    return is_word, lower, np.arange(0x110000, dtype=np.int32)
+
+
+# Stand-ins for the code-point tables when every byte is ASCII (the loop never reads them).
+_NO_TABLES = (np.zeros(1, dtype=np.bool_), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int32))
+
+
+def _split_and_hash(data: np.ndarray, offsets: np.ndarray, lowered: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the compiled splitter (``lowered``: polars has lowercased the text already); hash
+    its over-long words with the library."""
+    ascii_only = not (data[offsets[0] : offsets[-1]] >= 128).any()
+    is_word, lower, identity = _NO_TABLES if ascii_only else unicode_tables()
+    lower = identity if lowered else lower
+    hashes, counts, done, long_at, long_start, long_len = _kernels.split_hash(data, offsets, is_word, lower)
+    for at, start, length in zip(long_at.tolist(), long_start.tolist(), long_len.tolist()):
+        word = data[start : start + length].tobytes()
+        if not word.isascii():
+            word = "".join(chr(lower[ord(ch)]) for ch in word.decode("utf-8")).encode("utf-8")
+        hashes[at] = xxhash.xxh3_64_intdigest(word.lower())
+    return hashes, counts, done
 
 
 def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Flat uint64 word hashes (xxh3_64 of each word's UTF-8 bytes) of all texts and int64
     offsets (len(texts)+1).
 
-    Pure-ASCII texts are lowercased, split and hashed in one compiled pass over their bytes;
-    the others are lowercased by polars (Unicode rules, including final sigma), then split on
-    ``\\w`` code points and hashed by the same compiled loop. Both give the words of
-    :func:`word_lists`."""
+    One compiled pass lowercases (per code point), splits and hashes every text. The rare
+    text holding a character whose lowercase depends on context or is several code points
+    (Σ, İ) is lowercased by polars first, then split by the same pass. Both give the words
+    of :func:`word_lists`."""
     raw = texts.cast(pl.String).fill_null("")
-    hashes, counts, is_ascii = _hash_split(_kernels.split_hash_ascii, *utf8_buffers(raw), bytes.lower)
-    if not is_ascii.all():
-        other = np.flatnonzero(~is_ascii)
-        data, offsets = utf8_buffers(raw.gather(other).str.to_lowercase())
-        u_hashes, u_counts, _ = _hash_split(
-            lambda d, o: _kernels.split_hash_utf8(d, o, word_code_points()), data, offsets, bytes
-        )
+    hashes, counts, done = _split_and_hash(*utf8_buffers(raw), lowered=False)
+    if not done.all():
+        other = np.flatnonzero(~done)
+        u_hashes, u_counts, _ = _split_and_hash(*utf8_buffers(raw.gather(other).str.to_lowercase()), lowered=True)
         counts[other] = u_counts
-        from_other = np.repeat(~is_ascii, counts)
+        from_other = np.repeat(~done, counts)
         merged = np.empty(len(from_other), dtype=np.uint64)
         merged[~from_other] = hashes
         merged[from_other] = u_hashes
