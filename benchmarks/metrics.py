@@ -148,7 +148,6 @@ def _sentences(docs: list[str]) -> list[str]:
 def calibration_scenarios(real: list[str], seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
     """(synthetic, real) pairs: one half of the real documents stands for the synthetic
     side, degraded in controlled ways; the other half is the real side."""
-    import re
 
     rng = np.random.default_rng(seed)
     half = len(real) // 2

@@ -1,4 +1,5 @@
-"""Compiled 64-bit hashes shared by the near-duplicate stage and the metrics (numba).
+"""Compiled 64-bit hashes and UTF-8 decoding shared by the near-duplicate stage and the
+metrics (numba).
 
 ``xxh3_64`` is XXH3-64 (seed 0, default secret) for inputs of at most 240 bytes, equal to
 ``xxhash.xxh3_64_intdigest`` (tested for every length); longer inputs use XXH3's striped
@@ -158,3 +159,13 @@ def xxh3_64(b, p, n, tbl):
     return _xxh3_avalanche(acc + acc_end)
 
 
+@nb.njit(inline="always")
+def utf8_code_point(data, i):
+    """Code point and byte width of the (valid) UTF-8 character starting at data[i]."""
+    b = _U(data[i])
+    if b < 0xE0:
+        return ((b & _U(0x1F)) << _U(6)) | (_U(data[i + _U(1)]) & _U(0x3F)), _U(2)
+    c1, c2 = _U(data[i + _U(1)]) & _U(0x3F), _U(data[i + _U(2)]) & _U(0x3F)
+    if b < 0xF0:
+        return ((b & _U(0x0F)) << _U(12)) | (c1 << _U(6)) | c2, _U(3)
+    return ((b & _U(0x07)) << _U(18)) | (c1 << _U(12)) | (c2 << _U(6)) | (_U(data[i + _U(3)]) & _U(0x3F)), _U(4)

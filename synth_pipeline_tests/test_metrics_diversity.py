@@ -22,7 +22,7 @@ from pydoc_data.topics import topics
 
 from synth_pipeline.metrics import diversity_metrics
 from synth_pipeline.metrics._reference import load_diversity
-from synth_pipeline.metrics._tokens import whitespace_lists, word_lists
+from synth_pipeline.metrics._tokens import word_lists
 from synth_pipeline.metrics.diversity import (
     _tokenize_13a,
     compression_ratio,
@@ -132,10 +132,20 @@ def test_self_repetition_equals_reference(texts):
     assert self_repetition_score(texts, 4) == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
 
-def test_whitespace_tokens_equal_python_split():
+def test_reference_tokenisations_equal_python_split():
+    """The compiled tokenisers give str.split() (every str.isspace character, runs) and
+    str.split(" ") (every single space, empty tokens kept) token for token."""
+    from synth_pipeline.metrics._ngram_counts import _tokens
+
     every_space = "".join(chr(c) for c in range(0x3100) if chr(c).isspace())
-    text = "a" + every_space.join("bcdefghijklmnopqrstuvwxyz0123456789") + "\u200bz"
-    assert whitespace_lists([text])[0].to_list() == text.split()
+    texts = ["a" + every_space.join("bcdefghijklmnopqrstuvwxyz0123456789") + "\u200bz", "", "  x  y ", "é\u00a0ß 東京\t😀"]
+    for kind, keep_empty, split in (("whitespace", False, str.split), ("space", True, lambda t: t.split(" "))):
+        ids, offsets, vocab = _tokens(pl.Series(texts), kind, keep_empty)
+        tokens = [split(t) for t in texts]
+        first_seen = {tok: None for toks in tokens for tok in toks}  # ids are in first-seen order
+        expected = [list(first_seen).index(tok) for toks in tokens for tok in toks]
+        assert ids.tolist() == expected and vocab == len(first_seen)
+        assert np.diff(offsets).tolist() == [len(t) for t in tokens]
 
 
 def _distinct_naive(texts: list[str], n: int) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from synth_pipeline.fast_hash import ASCII_LOWER, IDENTITY, XXH3_MAX_SHORT, fmix64, xxh3_64
+from synth_pipeline.fast_hash import ASCII_LOWER, IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
 
 _U = np.uint64
 _EMPTY32 = np.uint32(0xFFFFFFFF)
@@ -27,18 +27,6 @@ _BAND_SALT = _U(0x2545F4914F6CDD1D)
 # Word bytes of the ASCII path: \w restricted to ASCII (lowercasing maps A-Z to a-z).
 _ASCII_WORD = np.zeros(256, dtype=np.bool_)
 _ASCII_WORD[[*range(48, 58), *range(65, 91), *range(97, 123), 95]] = True
-
-
-@nb.njit(inline="always")
-def _code_point(data, i):
-    """Code point and byte width of the (valid) UTF-8 character starting at data[i]."""
-    b = _U(data[i])
-    if b < 0xE0:
-        return ((b & _U(0x1F)) << _U(6)) | (_U(data[i + _U(1)]) & _U(0x3F)), _U(2)
-    c1, c2 = _U(data[i + _U(1)]) & _U(0x3F), _U(data[i + _U(2)]) & _U(0x3F)
-    if b < 0xF0:
-        return ((b & _U(0x0F)) << _U(12)) | (c1 << _U(6)) | c2, _U(3)
-    return ((b & _U(0x07)) << _U(18)) | (c1 << _U(12)) | (c2 << _U(6)) | (_U(data[i + _U(3)]) & _U(0x3F)), _U(4)
 
 
 @nb.njit(inline="always")
@@ -96,7 +84,7 @@ def split_hash(data, offsets, is_word, lower):
                     i += one
                     continue
             else:
-                cp, width = _code_point(data, i)
+                cp, width = utf8_code_point(data, i)
                 low = lower[cp]
                 if low < 0:
                     ok = False
@@ -114,7 +102,7 @@ def split_hash(data, offsets, is_word, lower):
                         break
                     i += one
                 else:
-                    cp, width = _code_point(data, i)
+                    cp, width = utf8_code_point(data, i)
                     low = lower[cp]
                     if low < 0:
                         ok = False
@@ -136,7 +124,7 @@ def split_hash(data, offsets, is_word, lower):
                         length += 1
                         j += one
                     else:
-                        cp, width = _code_point(data, j)
+                        cp, width = utf8_code_point(data, j)
                         if length < XXH3_MAX_SHORT:
                             length = _put_utf8(scratch, length, lower[cp])
                         else:

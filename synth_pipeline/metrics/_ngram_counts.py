@@ -1,26 +1,44 @@
-"""Exact distinct n-gram counts of ``" ".join(texts).split(" ")`` in compiled loops (numba).
+"""Exact n-gram statistics of the reference tokenisations in compiled loops (numba):
+``ngram_diversity`` (tokens of ``" ".join(texts).split(" ")``) and ``self_repetition``
+(``doc.split()`` per document).
 
 Why: ``ngram_diversity`` runs beside the level-9 gzip pass of ``compression_ratio``, which is
-single-threaded and the slowest metric. Counting on one core, without polars' thread pool,
-leaves the gzip thread a core of its own. Exactness:
+single-threaded and the slowest metric; counting on one core, without polars' thread pool,
+leaves the gzip thread a core of its own. Both metrics also need a fraction of the memory
+of string and 128-bit key columns. Exactness:
 
 * a token's id comes from a hash table whose entries are compared byte for byte, so two
   different tokens never share an id (the 64-bit hash only picks the slot);
-* the id of the n-gram starting at ``i`` is the dense id of the pair
-  (id of the (n-1)-gram at ``i``, id of token ``i+n-1``): injective, so distinct pairs are
-  distinct n-grams, and every key fits in 64 bits (ids < 2**32).
+* the label of the n-gram starting at ``i`` is the dense label of the pair
+  (label of the (n-1)-gram at ``i``, id of token ``i+n-1``): injective, so distinct pairs
+  are distinct n-grams, for any n, and every key fits in 64 bits (labels < 2**31).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numba as nb
 import numpy as np
 import polars as pl
 
-from synth_pipeline.fast_hash import IDENTITY, XXH3_MAX_SHORT, fmix64, xxh3_64
+from synth_pipeline.fast_hash import IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
 from synth_pipeline.string_buffers import utf8_buffers
 
 _U = np.uint64
+_PART_BITS = 8  # 256 partitions: each one's hash table stays in the CPU's L2 cache
+
+
+@functools.cache
+def separators(kind: str) -> np.ndarray:
+    """bool per code point: ``"space"`` is ``str.split(" ")`` (U+0020 only), ``"whitespace"``
+    is ``str.split()`` (``str.isspace``: Unicode White_Space and \\x1c-\\x1f)."""
+    table = np.zeros(0x110000, dtype=np.bool_)
+    if kind == "space":
+        table[32] = True
+    else:
+        table[[c for c in range(0x110000) if chr(c).isspace()]] = True
+    return table
 
 
 @nb.njit(inline="always")
@@ -37,15 +55,29 @@ def _same_bytes(data, at, arena, arena_at, length):
     return True
 
 
+@nb.njit(inline="always")
+def _separator_at(data, i, is_sep):
+    """(is the character at data[i] a separator, its byte width)."""
+    c = data[i]
+    if c < 128:
+        return is_sep[c], _U(1)
+    cp, width = utf8_code_point(data, i)
+    return is_sep[cp], width
+
+
 @nb.njit(nogil=True, cache=True)
-def space_token_ids(data, offsets, n_tokens):
-    """Dense int32 ids (first-seen order) of the tokens of every text split on the byte 0x20,
-    texts concatenated: the tokens of ``" ".join(texts).split(" ")``. Returns (ids, V).
+def token_ids(data, offsets, is_sep, keep_empty):
+    """Dense int32 ids (first-seen order) of the tokens of every text, tokens per text, and
+    the vocabulary size. ``keep_empty``: every separator ends a token (``split(" ")``: empty
+    tokens between adjacent separators); else tokens are maximal separator-free runs
+    (``split()``).
 
     A slot is one uint64 (top 32 bits of the token's hash, id + 1; 0 = free) so the table of
     a 100k-token vocabulary stays in L2 cache, and each distinct token's bytes are copied once
     into a compact arena for the byte-for-byte comparison."""
-    ids = np.empty(n_tokens, dtype=np.int32)
+    n_docs = len(offsets) - 1
+    ids = np.empty(offsets[n_docs] - offsets[0] + n_docs, dtype=np.int32)  # untouched pages stay virtual
+    counts = np.zeros(n_docs, dtype=np.int64)
     cap = 1 << 16
     slots = np.zeros(cap, dtype=np.uint64)
     rep_at = np.empty(cap // 2 + 1, dtype=np.int64)  # arena offset of each id's bytes
@@ -55,12 +87,26 @@ def space_token_ids(data, offsets, n_tokens):
     n_ids = 0
     t = 0
     high = _U(0xFFFFFFFF00000000)
-    for d in range(len(offsets) - 1):
+    for d in range(n_docs):
+        t0 = t
+        # unsigned positions: indexing without negative-index wrap-around checks
         start, end = _U(offsets[d]), _U(offsets[d + 1])
         while True:
-            stop = start
-            while stop < end and data[stop] != 32:  # unsigned positions: no wrap-around checks
-                stop += _U(1)
+            if not keep_empty:  # skip a run of separators
+                while start < end:
+                    sep, width = _separator_at(data, start, is_sep)
+                    if not sep:
+                        break
+                    start += width
+                if start == end:
+                    break
+            stop, next_start = start, end
+            while stop < end:
+                sep, width = _separator_at(data, stop, is_sep)
+                if sep:
+                    next_start = stop + width
+                    break
+                stop += width
             length = np.int64(stop - start)
             h = _token_hash(data, np.int64(start), length)
             tag = h & high
@@ -102,58 +148,61 @@ def space_token_ids(data, offsets, n_tokens):
                 grown_len = np.empty(cap // 2 + 1, dtype=np.int64)
                 grown_at[:n_ids], grown_len[:n_ids] = rep_at[:n_ids], rep_len[:n_ids]
                 rep_at, rep_len = grown_at, grown_len
-            if stop == end:
+            if next_start == end and stop == end:
                 break
-            start = stop + _U(1)
-    return ids, n_ids
-
-
-_PART_BITS = 8  # 256 partitions: each one's hash table stays in the CPU's L2 cache
+            start = next_start
+        counts[d] = t - t0
+    return ids[:t], counts, n_ids
 
 
 @nb.njit(nogil=True, cache=True)
-def distinct_ngram_counts(ids, vocab, max_n):
-    """Number of distinct n-grams of the id sequence for n = 1..max_n (n-grams cross texts,
-    as in the reference).
+def ngram_labels(ids, doc_offsets, vocab, max_n):
+    """Dense int32 labels of the ``max_n``-grams starting at each token (-1 where the n-gram
+    would leave its document), and per order n = 1..max_n the number of distinct n-grams and
+    of n-grams inside documents.
 
-    Order n labels each pair (label of the (n-1)-gram at i, token i+n-1), key
-    ``prev * vocab + token``, with an injective label ``local * 256 + partition``: keys are
-    radix-partitioned by 8 bits of their hash, then each partition is de-duplicated in its
-    own small open-addressing table (cache-resident, unlike one table of the whole corpus)."""
-    out = np.zeros(max_n, dtype=np.int64)
+    Order n gives each pair (label of the (n-1)-gram at i, token i+n-1), key
+    ``prev * vocab + token``, a dense label: keys are radix-partitioned by 8 bits of their
+    hash, then each partition is de-duplicated in its own small open-addressing table
+    (cache-resident, unlike one table of the whole corpus); labels are numbered on from one
+    partition to the next."""
     n_tok = len(ids)
-    if n_tok == 0:
-        return out
-    out[0] = vocab
+    distinct = np.zeros(max_n, dtype=np.int64)
+    totals = np.zeros(max_n, dtype=np.int64)
+    prev = ids.astype(np.int32)
+    distinct[0], totals[0] = vocab, n_tok
     n_parts = 1 << _PART_BITS
     shift = _U(64 - _PART_BITS)
-    prev = ids.astype(np.int64)
     part_keys = np.empty(n_tok, dtype=np.uint64)
-    part_pos = np.empty(n_tok, dtype=np.int64)
+    part_pos = np.empty(n_tok, dtype=np.int32)
     empty = _U(0xFFFFFFFFFFFFFFFF)  # keys are < 2**63: labels < 2**31, vocab < 2**32
     uv = _U(vocab)
     for n in range(2, max_n + 1):
-        m = n_tok - n + 1
-        if m <= 0:
-            break
+        # positions whose n-gram stays inside the document keep a label, the others get -1
         fill = np.zeros(n_parts + 1, dtype=np.int64)
-        for i in range(m):
-            fill[(fmix64(_U(prev[i]) * uv + _U(ids[i + n - 1])) >> shift) + 1] += 1
+        for d in range(len(doc_offsets) - 1):
+            lo, hi = doc_offsets[d], doc_offsets[d + 1]
+            for i in range(max(lo, hi - n + 1), hi):
+                prev[i] = -1
+            for i in range(lo, hi - n + 1):
+                fill[(fmix64(_U(prev[i]) * uv + _U(ids[i + n - 1])) >> shift) + 1] += 1
         biggest = 0
         for p in range(n_parts):
             biggest = max(biggest, fill[p + 1])
             fill[p + 1] += fill[p]
+        totals[n - 1] = fill[n_parts]
         starts = fill[:n_parts].copy()
-        for i in range(m):
-            key = _U(prev[i]) * uv + _U(ids[i + n - 1])
-            p = fmix64(key) >> shift
-            part_keys[fill[p]], part_pos[fill[p]] = key, i
-            fill[p] += 1
+        for d in range(len(doc_offsets) - 1):
+            for i in range(doc_offsets[d], doc_offsets[d + 1] - n + 1):
+                key = _U(prev[i]) * uv + _U(ids[i + n - 1])
+                p = fmix64(key) >> shift
+                part_keys[fill[p]], part_pos[fill[p]] = key, i
+                fill[p] += 1
         cap = 1
         while cap < 2 * biggest:
             cap *= 2
         keys = np.empty(cap, dtype=np.uint64)
-        vals = np.empty(cap, dtype=np.int64)
+        vals = np.empty(cap, dtype=np.int32)
         total = 0
         for p in range(n_parts):
             lo, hi = starts[p], fill[p]
@@ -172,24 +221,66 @@ def distinct_ngram_counts(ids, vocab, max_n):
                         label = vals[slot]
                         break
                     if k == empty:
-                        label = d * n_parts + p
+                        label = total + d
                         keys[slot], vals[slot] = key, label
                         d += 1
                         break
                     slot = (slot + _U(1)) & mask
                 prev[part_pos[j]] = label
             total += d
-        out[n - 1] = total
-    return out
+        distinct[n - 1] = total
+    return prev, distinct, totals
+
+
+@nb.njit(nogil=True, cache=True)
+def _self_repetition(labels, doc_offsets, n_labels):
+    """Mean over documents of log(1 + sum over the document's distinct n-grams of the number
+    of other documents containing it); a document without n-grams contributes log(1) = 0."""
+    n_docs = len(doc_offsets) - 1
+    docs_with = np.zeros(n_labels, dtype=np.int32)
+    last = np.full(n_labels, -1, dtype=np.int64)
+    for d in range(n_docs):
+        for i in range(doc_offsets[d], doc_offsets[d + 1]):
+            lab = labels[i]
+            if lab >= 0 and last[lab] != d:
+                last[lab] = d
+                docs_with[lab] += 1
+    last[:] = -1
+    total = 0.0
+    for d in range(n_docs):
+        others = 0
+        for i in range(doc_offsets[d], doc_offsets[d + 1]):
+            lab = labels[i]
+            if lab >= 0 and last[lab] != d:
+                last[lab] = d
+                others += docs_with[lab] - 1
+        total += np.log(others + 1.0)
+    return total / n_docs
+
+
+def _tokens(texts: pl.Series, kind: str, keep_empty: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Token ids, int64 token offsets per text, and vocabulary size."""
+    data, offsets = utf8_buffers(texts)
+    ids, counts, vocab = token_ids(data, offsets, separators(kind), keep_empty)
+    doc_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=doc_offsets[1:])
+    return ids, doc_offsets, int(vocab)
 
 
 def space_ngram_counts(texts: pl.Series, max_n: int) -> list[tuple[int, int]]:
-    """[(distinct, total)] n-grams, n = 1..max_n, of ``" ".join(texts).split(" ")``."""
-    data, offsets = utf8_buffers(texts)
-    n_texts = len(offsets) - 1
-    n_tokens = n_texts + int(np.count_nonzero(data[offsets[0] : offsets[-1]] == 32))
-    if n_texts == 0:
+    """[(distinct, total)] n-grams, n = 1..max_n, of ``" ".join(texts).split(" ")`` (n-grams
+    cross texts, as the joined string has no text boundaries)."""
+    if len(texts) == 0:
         return [(0, 0)] * max_n
-    ids, vocab = space_token_ids(data, offsets, n_tokens)
-    distinct = distinct_ngram_counts(ids, vocab, max_n)
-    return [(int(distinct[n - 1]), max(n_tokens - n + 1, 0)) for n in range(1, max_n + 1)]
+    ids, _, vocab = _tokens(texts, "space", keep_empty=True)
+    _, distinct, totals = ngram_labels(ids, np.array([0, len(ids)], dtype=np.int64), vocab, max_n)
+    return [(int(d), int(t)) for d, t in zip(distinct, totals)]
+
+
+def whitespace_self_repetition(texts: pl.Series, n: int) -> float:
+    """``diversity.self_repetition_score`` on ``doc.split()`` tokens; NaN for no texts."""
+    if len(texts) == 0:
+        return float("nan")
+    ids, doc_offsets, vocab = _tokens(texts, "whitespace", keep_empty=False)
+    labels, distinct, _ = ngram_labels(ids, doc_offsets, vocab, n)
+    return float(_self_repetition(labels, doc_offsets, int(distinct[n - 1])))

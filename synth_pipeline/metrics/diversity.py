@@ -49,15 +49,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from ._ngram_counts import space_ngram_counts
+from ._ngram_counts import space_ngram_counts, whitespace_self_repetition
 from ._tokens import (
-    explode_tokens,
+    explode_ids,
     ngram_key_exprs,
-    ngram_keys_hashed,
     text_series,
-    token_ids,
     valid_expr,
-    whitespace_lists,
     word_lists,
 )
 
@@ -129,26 +126,17 @@ def compression_ratio(texts: Sequence[str]) -> float:
 # --------------------------------------------------------------------------- n-grams
 
 
-def _id_frame(df: pl.DataFrame, hashed_n: int | None = None) -> tuple[pl.LazyFrame, int]:
-    """Lazy (doc, id) frame with dense token ids, and the vocabulary size; with
-    ``hashed_n`` also a column ``hk`` of 64-bit hashed n-gram keys."""
-    ids = token_ids(df["tok"])
-    vocab = int(ids.max()) + 1 if len(ids) else 1
-    cols = {"doc": df["doc"], "id": ids}
-    if hashed_n is not None:
-        cols["hk"] = ngram_keys_hashed(ids, hashed_n)
-    return pl.LazyFrame(cols), vocab
 
 
 def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
-    """[(distinct, total)] for n = 1..max_n over an exploded (doc, tok) frame, n-grams
-    inside documents.
+    """[(distinct, total)] for n = 1..max_n over an exploded (doc, id) frame of dense ids,
+    n-grams inside documents.
 
     Exact keys (see ``_tokens.ngram_key_exprs``); polars hashes each order's keys.
     """
     if df.height == 0:
         return [(0, 0)] * max_n
-    lf, vocab = _id_frame(df)
+    lf, vocab = df.lazy(), int(df["id"].max()) + 1
     exprs = []
     for n, key in enumerate(ngram_key_exprs("id", vocab, max_n), start=1):
         if n == 1:  # ids are dense 0..V-1: V distinct unigrams, one per row
@@ -167,7 +155,7 @@ def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
 
 def distinct_n(texts: Sequence[str] | pl.Series, max_n: int = 4) -> dict[str, float]:
     """``distinct_1`` .. ``distinct_{max_n}`` (project tokenisation, inside documents)."""
-    df = explode_tokens(word_lists(texts))
+    df, _ = explode_ids(word_lists(texts))
     return {
         f"distinct_{n}": (d / t if t else NAN)
         for n, (d, t) in enumerate(_distinct_ratios(df, max_n), start=1)
@@ -183,30 +171,8 @@ def ngram_diversity_score(texts: Sequence[str] | pl.Series, num_n: int = 4) -> f
 
 
 def self_repetition_score(texts: Sequence[str] | pl.Series, n: int = 4) -> float:
-    """``diversity.self_repetition_score(texts, n)``; NaN for an empty corpus.
-
-    Exact for n <= 4; longer n-grams are compared by a 64-bit hash.
-    """
-    n_docs = len(texts)
-    if n_docs == 0:
-        return NAN
-    df = explode_tokens(whitespace_lists(texts))
-    if df.height == 0:
-        return 0.0
-    lf, vocab = _id_frame(df, hashed_n=n if n > 4 else None)
-    key = ngram_key_exprs("id", vocab, n)[n - 1] if n <= 4 else pl.col("hk")
-    per_doc = (
-        lf.select(pl.col("doc"), key.alias("key"), valid_expr(n).alias("ok"))
-        .filter(pl.col("ok") & pl.col("key").is_not_null())
-        .select("doc", "key")
-        .unique()
-        .with_columns(other=pl.len().over("key") - 1)
-        .group_by("doc")
-        .agg(pl.col("other").sum())
-        .collect()
-    )["other"].to_numpy()
-    # Documents without an n-gram contribute log(1) = 0 but count in the mean.
-    return float(np.log(per_doc.astype(np.float64) + 1).sum() / n_docs)
+    """``diversity.self_repetition_score(texts, n)`` exactly (any n); NaN for an empty corpus."""
+    return whitespace_self_repetition(text_series(texts), n)
 
 
 # --------------------------------------------------------------------------- Self-BLEU
@@ -344,7 +310,7 @@ def diversity_metrics(
     texts_list = list(texts) if isinstance(texts, list) and None not in texts else s.to_list()
     with ThreadPoolExecutor(max_workers=1) as pool:
         fut = pool.submit(compression_ratio, texts_list) if texts_list else None
-        words = explode_tokens(word_lists(s))
+        words, _ = explode_ids(word_lists(s))
         ratios = _distinct_ratios(words, 4)
         n_tokens = words.height
         del words  # keep the peak low: the next metrics build their own token frames

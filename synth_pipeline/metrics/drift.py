@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from ._tokens import explode_tokens, ngram_keys, ngram_keys_hashed, token_ids, valid_mask, word_lists
+from ._tokens import explode_ids, ngram_keys, ngram_keys_hashed, valid_mask, word_lists
 
 NAN = float("nan")
 
@@ -75,16 +75,16 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
-def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> tuple[pl.DataFrame, np.ndarray]:
-    """Exploded words of both corpora: ``corpus`` (0 synthetic, 1 real), ``doc``, ``tok``,
-    ``id`` (dense word id shared by both corpora), documents numbered across corpora;
-    and the word count of every document (synthetic first)."""
+def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> tuple[pl.DataFrame, np.ndarray, pl.Series]:
+    """Exploded words of both corpora: ``corpus`` (0 synthetic, 1 real), ``doc``, ``id``
+    (dense word id shared by both corpora), documents numbered across corpora; the word
+    count of every document (synthetic first); and the vocabulary (word of each id)."""
     lists = pl.concat([word_lists(synthetic), word_lists(real)])
     lengths = lists.list.len().fill_null(0).to_numpy()
-    df = explode_tokens(lists)
+    df, vocab = explode_ids(lists)
+    del lists
     n_syn = len(synthetic)
-    df = df.with_columns(corpus=(pl.col("doc") >= n_syn).cast(pl.UInt8))
-    return df.with_columns(id=token_ids(df["tok"])), lengths
+    return df.with_columns(corpus=(pl.col("doc") >= n_syn).cast(pl.UInt8)), lengths, vocab
 
 
 def _ngram_counts(df: pl.DataFrame, n: int, *, with_pos: bool = False) -> pl.DataFrame:
@@ -105,7 +105,7 @@ def _ngram_counts(df: pl.DataFrame, n: int, *, with_pos: bool = False) -> pl.Dat
 
 def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> dict[str, float]:
     """Drift between a synthetic and a real corpus (keys in the module docstring)."""
-    df, lengths = _joint_frame(synthetic, real)
+    df, lengths, _ = _joint_frame(synthetic, real)
     n_syn, n_real = len(synthetic), len(real)
     out: dict[str, float] = {}
     ids = df["id"].to_numpy().astype(np.int64)
@@ -181,7 +181,7 @@ def overrepresented_ngrams(
         "ngram": pl.String, "z_score": pl.Float64, "count_synthetic": pl.Int64,
         "count_real": pl.Int64, "log_odds": pl.Float64,
     }
-    df, _ = _joint_frame(synthetic, real)
+    df, _, vocab = _joint_frame(synthetic, real)
     counts = _ngram_counts(df, n, with_pos=True)
     if counts.height == 0:
         return pl.DataFrame(schema=schema)
@@ -197,8 +197,8 @@ def overrepresented_ngrams(
         .sort(["z_score", "pos"], descending=[True, False])  # pos: deterministic ties
         .head(k)
     )
-    toks = df["tok"]
-    ngrams = [" ".join(toks.slice(int(p), n).to_list()) for p in top["pos"]]
+    ids = df["id"]
+    ngrams = [" ".join(vocab.gather(ids.slice(int(p), n)).to_list()) for p in top["pos"]]
     return top.with_columns(ngram=pl.Series(ngrams, dtype=pl.String)).select(
         [pl.col(c).cast(t) for c, t in schema.items()]
     )
