@@ -40,28 +40,18 @@ _FMIX1, _FMIX2 = _U(0xFF51AFD7ED558CCD), _U(0xC4CEB9FE1A85EC53)
 
 
 @nb.njit(inline="always")
-def _r64(b, p):
+def _le(b, p, nbytes, tbl):
+    """Little-endian integer of the ``nbytes`` bytes b[p:p+nbytes], each mapped through
+    ``tbl``."""
     v = _U(0)
-    for i in range(8):
-        v |= _U(b[p + i]) << _U(8 * i)
-    return v
-
-
-@nb.njit(inline="always")
-def _in64(b, p, tbl):
-    """Little-endian uint64 of the input bytes b[p:p+8], each mapped through ``tbl``."""
-    v = _U(0)
-    for i in range(8):
+    for i in range(nbytes):
         v |= _U(tbl[b[p + i]]) << _U(8 * i)
     return v
 
 
 @nb.njit(inline="always")
-def _in32(b, p, tbl):
-    v = _U(0)
-    for i in range(4):
-        v |= _U(tbl[b[p + i]]) << _U(8 * i)
-    return v
+def _secret64(s):
+    return _le(_SECRET, s, 8, IDENTITY)
 
 
 @nb.njit(inline="always")
@@ -101,8 +91,8 @@ def _xxh3_avalanche(h):
 
 @nb.njit(inline="always")
 def _mix16(b, p, s, tbl):
-    lo = _in64(b, p, tbl) ^ _r64(_SECRET, s)
-    hi = _in64(b, p + 8, tbl) ^ _r64(_SECRET, s + 8)
+    lo = _le(b, p, 8, tbl) ^ _secret64(s)
+    hi = _le(b, p + 8, 8, tbl) ^ _secret64(s + 8)
     return _mul128_fold64(lo, hi)
 
 
@@ -122,11 +112,11 @@ def xxh3_64(b, p, n, tbl):
     un = _U(n)
     if n <= 16:
         if n > 8:
-            lo = _in64(b, p, tbl) ^ (_r64(_SECRET, 24) ^ _r64(_SECRET, 32))
-            hi = _in64(b, p + n - 8, tbl) ^ (_r64(_SECRET, 40) ^ _r64(_SECRET, 48))
+            lo = _le(b, p, 8, tbl) ^ (_secret64(24) ^ _secret64(32))
+            hi = _le(b, p + n - 8, 8, tbl) ^ (_secret64(40) ^ _secret64(48))
             return _xxh3_avalanche(un + _bswap64(lo) + hi + _mul128_fold64(lo, hi))
         if n >= 4:
-            x = (_in32(b, p + n - 4, tbl) + (_in32(b, p, tbl) << _U(32))) ^ (_r64(_SECRET, 8) ^ _r64(_SECRET, 16))
+            x = (_le(b, p + n - 4, 4, tbl) + (_le(b, p, 4, tbl) << _U(32))) ^ (_secret64(8) ^ _secret64(16))
             x ^= ((x << _U(49)) | (x >> _U(15))) ^ ((x << _U(24)) | (x >> _U(40)))
             x *= _PMX2
             x ^= (x >> _U(35)) + un
@@ -134,8 +124,8 @@ def xxh3_64(b, p, n, tbl):
             return x ^ (x >> _U(28))
         if n > 0:
             combined = (_U(tbl[b[p]]) << _U(16)) | (_U(tbl[b[p + (n >> 1)]]) << _U(24)) | _U(tbl[b[p + n - 1]]) | (un << _U(8))
-            return _xxh64_avalanche(combined ^ (_in32(_SECRET, 0, IDENTITY) ^ _in32(_SECRET, 4, IDENTITY)))
-        return _xxh64_avalanche(_r64(_SECRET, 56) ^ _r64(_SECRET, 64))
+            return _xxh64_avalanche(combined ^ (_le(_SECRET, 0, 4, IDENTITY) ^ _le(_SECRET, 4, 4, IDENTITY)))
+        return _xxh64_avalanche(_secret64(56) ^ _secret64(64))
     acc = un * _P64_1
     if n <= 128:
         if n > 32:

@@ -47,6 +47,34 @@ def _put_utf8(out, at, cp):
 
 
 @nb.njit(nogil=True, cache=True)
+def encode_code_points(cps):
+    """UTF-8 bytes and int64 offsets of one single-character string per code point (no
+    Python object per character: the tables below cover 1.1M code points)."""
+    offsets = np.zeros(len(cps) + 1, dtype=np.int64)
+    data = np.empty(4 * len(cps), dtype=np.uint8)
+    at = 0
+    for i in range(len(cps)):
+        at = _put_utf8(data, at, cps[i])
+        offsets[i + 1] = at
+    return data[:at], offsets
+
+
+@nb.njit(nogil=True, cache=True)
+def single_code_points(data, offsets):
+    """Per string: its code point if it is exactly one character, else -1."""
+    out = np.full(len(offsets) - 1, -1, dtype=np.int32)
+    for i in range(len(offsets) - 1):
+        lo, hi = offsets[i], offsets[i + 1]
+        if hi - lo == 1:  # one byte: an ASCII character
+            out[i] = data[lo]
+        elif hi - lo > 1:
+            cp, width = utf8_code_point(data, _U(lo))
+            if np.int64(width) == hi - lo:
+                out[i] = cp
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
 def split_hash(data, offsets, is_word, lower):
     """Words of the UTF-8 texts ``data[offsets[i]:offsets[i+1]]``, lowercased, → flat XXH3-64
     hashes of the lowercased words' UTF-8, words per text, whether each text was split, and
