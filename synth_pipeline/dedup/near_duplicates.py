@@ -1,8 +1,8 @@
 """Near-duplicate detection: one-permutation MinHash with optimal densification, LSH banding,
 exact verification, deterministic survivor choice, and a persistent signature index.
 
-Pipeline (steps 1-3 in compiled loops, :mod:`synth_pipeline.dedup._kernels`, over chunks of
-documents on one thread per core; steps 4-5 vectorised with numpy/polars):
+Pipeline (steps 1-2 and the band keys of step 3 in compiled loops, :mod:`synth_pipeline.dedup._kernels`,
+over chunks of documents on one thread per core; the rest vectorised with numpy/polars):
 
 1. Words and 5-word shingles (see :mod:`synth_pipeline.dedup.shingles`); one 64-bit hash per
    shingle.
