@@ -31,6 +31,7 @@ over chunks of documents on one thread per core; the rest vectorised with numpy/
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +110,9 @@ def choose_bands(threshold: float, num_perm: int = NUM_PERM, target: float = 0.9
 # ---------------------------------------------------------------- signatures
 
 
+@functools.cache
 def _probe_table(num_perm: int) -> np.ndarray:
+    """(rounds, num_perm) probe sequence of optimal densification; the same for every chunk."""
     j = np.arange(num_perm, dtype=np.uint64)[None, :]
     t = np.arange(1, _PROBE_ROUNDS + 1, dtype=np.uint64)[:, None]
     return (fmix64(j * np.uint64(0x9E3779B97F4A7C15) + t * np.uint64(0xD6E8FEB86659FD93)) % np.uint64(num_perm)).astype(

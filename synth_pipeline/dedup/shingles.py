@@ -64,24 +64,15 @@ def fmix64(h: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     return h
 
 
-def _normalise(texts: pl.Series) -> pl.Series:
-    """Lowercased texts in which only word characters and spaces remain.
-
-    Each run of characters that are neither word characters nor a space (with one adjacent
-    space on either side) becomes one space, so splitting on spaces yields exactly the ``\\w+``
-    runs (plus empty strings where separators were adjacent); ~1.5x cheaper than
-    ``str.extract_all(r"\\w+")``, whose cost is per match."""
-    return texts.cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(_NOT_WORD_OR_SPACE, " ")
-
-
-def _split_words(texts: pl.Series) -> pl.Series:
-    """list[str] per text, with empty strings where separators were adjacent."""
-    return _normalise(texts).str.split(" ")
-
-
 def word_lists(texts: pl.Series) -> pl.Series:
-    """List of normalised words per text."""
-    return _split_words(texts).list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
+    """List of normalised words per text.
+
+    Lowercase, then each run of characters that are neither word characters nor a space
+    (with one adjacent space on either side) becomes one space, so splitting on spaces
+    yields exactly the ``\\w+`` runs (plus empty strings where separators were adjacent,
+    dropped); ~1.5x cheaper than ``str.extract_all(r"\\w+")``, whose cost is per match."""
+    spaced = texts.cast(pl.String).fill_null("").str.to_lowercase().str.replace_all(_NOT_WORD_OR_SPACE, " ")
+    return spaced.str.split(" ").list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
 
 
 def words(text: str) -> list[str]:

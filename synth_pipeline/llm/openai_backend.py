@@ -519,18 +519,29 @@ def _request_pair(
 
 
 # --- the two backends ---------------------------------------------------------------
-class OpenAIGenerator:
+class _OpenAIRole:
+    """What the generator and the judge share: settings, model and the request engine."""
+
     name = "openai"
 
-    def __init__(self, settings: Settings, warehouse: Warehouse):
+    def __init__(self, settings: Settings, warehouse: Warehouse, role: str, model: str, verb: str):
         self.settings = settings
-        self.model = settings.generator_model or DEFAULT_GENERATOR_MODEL
-        self._engine = _Engine(settings, warehouse, "generator", self.model, "generate")
+        self.model = model
+        self._engine = _Engine(settings, warehouse, role, model, verb)
 
     @property
     def last_run(self) -> dict[str, int]:
-        """requests, cache_hits, sent, errors, retries of the last ``generate``."""
+        """requests, cache_hits, sent, errors, retries of the last call."""
         return dict(self._engine.stats)
+
+    def _run(self, stage: str, pairs: list[tuple[dict, dict]], progress: ProgressCallback | None) -> list:
+        canonical, payloads = [c for c, _ in pairs], [p for _, p in pairs]
+        return self._engine.run(stage, canonical, payloads, progress)
+
+
+class OpenAIGenerator(_OpenAIRole):
+    def __init__(self, settings: Settings, warehouse: Warehouse):
+        super().__init__(settings, warehouse, "generator", settings.generator_model or DEFAULT_GENERATOR_MODEL, "generate")
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None) -> list[GenerationResult]:
         pairs = [
@@ -538,25 +549,16 @@ class OpenAIGenerator:
                           self.settings.max_tokens_param, request_id=r.request_id)
             for r in requests
         ]
-        canonical, payloads = [c for c, _ in pairs], [p for _, p in pairs]
-        outcomes = self._engine.run("generation", canonical, payloads, progress)
+        outcomes = self._run("generation", pairs, progress)
         return [
             GenerationResult(request_id=r.request_id, text=o.text, finish_reason=o.finish_reason, **o.usage())
             for r, o in zip(requests, outcomes)
         ]
 
 
-class OpenAIJudge:
-    name = "openai"
-
+class OpenAIJudge(_OpenAIRole):
     def __init__(self, settings: Settings, warehouse: Warehouse):
-        self.settings = settings
-        self.model = settings.judge_model or DEFAULT_JUDGE_MODEL
-        self._engine = _Engine(settings, warehouse, "judge", self.model, "grade")
-
-    @property
-    def last_run(self) -> dict[str, int]:
-        return dict(self._engine.stats)
+        super().__init__(settings, warehouse, "judge", settings.judge_model or DEFAULT_JUDGE_MODEL, "grade")
 
     def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
         s = self.settings
@@ -566,8 +568,7 @@ class OpenAIJudge:
                           request_id=r.request_id, rubric=RUBRIC_VERSION)
             for r in requests
         ]
-        canonical, payloads = [c for c, _ in pairs], [p for _, p in pairs]
-        outcomes = self._engine.run("grading", canonical, payloads, progress)
+        outcomes = self._run("grading", pairs, progress)
         results = []
         for r, o in zip(requests, outcomes):
             extra = dict(o.extra)
