@@ -33,7 +33,7 @@ share); above it the record is rejected ``broken_encoding``. A document larger t
 file is a file-level ``empty_file``.
 
 JSONL hot path: lines, UTF-8 validity and blank lines are found in one compiled pass
-(:mod:`synth_pipeline.corpus._line_kernels`); the valid lines go to an in-memory DuckDB as one
+(:mod:`synth_pipeline.corpus._line_kernels`): one pass validates each line as JSON and finds the
 Arrow string column (zero-copy over the chunk) and are parsed there, vectorised.
 """
 
@@ -50,14 +50,26 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from synth_pipeline.corpus._line_kernels import LINE_BLANK, LINE_INVALID_UTF8, scan_lines, utf8_valid_values
+from synth_pipeline.corpus._line_kernels import (
+    ABSENT,
+    LINE_BLANK,
+    LINE_INVALID_UTF8,
+    LINE_MALFORMED,
+    LINE_NOT_OBJECT,
+    LINE_OK,
+    NULL,
+    STRING,
+    TYPE_NAMES,
+    gather_values,
+    parse_json_lines,
+    utf8_valid_values,
+)
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -456,66 +468,71 @@ class _ChunkFile(io.RawIOBase):
 
 
 class _JsonlParser:
-    """Parses complete JSONL lines vectorised: compiled scan + DuckDB's JSON functions."""
+    """Parses complete JSONL lines in two compiled passes: validate + locate the fields, then
+    gather (and unescape) the values into Arrow buffers. No Python object per line."""
 
     def __init__(self, options: ReadOptions):
         self.options = options
-        self.text_path = _json_path(options.text_field)
-        self.id_path = _json_path(options.id_field) if options.id_field else None
-        self.con = duckdb.connect()
-        id_select = "j->>$2" if self.id_path else "NULL::VARCHAR"
-        self.sql = (
-            "SELECT json_type(j) AS t, json_type(j, $1) AS tt, j->>$1 AS txt, "
-            f"{id_select} AS id FROM (SELECT try_cast(line AS JSON) AS j FROM lines)"
-        )
-        self.params = [self.text_path, self.id_path] if self.id_path else [self.text_path]
+        paths = [_field_path(options.text_field), _field_path(options.id_field) if options.id_field else []]
+        encoded = [[key.encode("utf-8") for key in path] for path in paths]
+        self.keys = np.frombuffer(b"".join(b"".join(path) for path in encoded) or b"\0", dtype=np.uint8)
+        depth = max(len(path) for path in encoded)
+        self.key_starts = np.zeros((2, depth), dtype=np.int64)
+        self.key_ends = np.zeros((2, depth), dtype=np.int64)
+        at = 0
+        for p, path in enumerate(encoded):
+            for k, key in enumerate(path):
+                self.key_starts[p, k], self.key_ends[p, k] = at, at + len(key)
+                at += len(key)
+        self.path_len = np.array([len(path) for path in encoded], dtype=np.int64)
 
-    def parse(self, data: np.ndarray, buffer: pa.Buffer, first_line: int) -> dict:
-        """Records of ``data`` (whole lines; ``buffer`` is the same bytes for Arrow)."""
-        starts, kinds = scan_lines(data)
-        n = len(kinds)
+    def parse(self, data: np.ndarray, first_line: int) -> dict:
+        """Records of ``data`` (whole lines, the last one possibly without its newline)."""
+        newlines = np.flatnonzero(data == 10)
+        ends = newlines + 1
+        if len(data) and data[-1] != 10:
+            ends = np.append(ends, len(data))
+        starts = np.concatenate([np.zeros(1, dtype=np.int64), ends.astype(np.int64)])
+        n = len(ends)
+        status, types, spans, escapes = parse_json_lines(data, starts, self.keys, self.key_starts, self.key_ends, self.path_len)
         too_large = np.diff(starts) > self.options.max_document_bytes
-        usable = (kinds == 0) & ~too_large
-        lines = pa.LargeStringArray.from_buffers(
-            n, pa.py_buffer(starts), buffer, pa.py_buffer(np.packbits(usable, bitorder="little"))
-        )
-        self.con.register("lines", pa.table({"line": lines}))
-        result = self.con.execute(self.sql, self.params).fetch_arrow_table()
-        self.con.unregister("lines")
-        t = result.column("t").combine_chunks()
-        tt = result.column("tt").combine_chunks()
-        text = result.column("txt").combine_chunks()
+        readable = (status == LINE_OK) & ~too_large
+        has_text = readable & (types[0] == STRING)
+        text_bytes, text_offsets, blank = gather_values(data, has_text, spans[0], escapes[0], True)
 
         codes = np.full(n, -1, dtype=np.int8)
-        codes[_is_blank(text)] = _CODE["empty_text"]
-        codes[pc.fill_null(pc.not_equal(tt, "VARCHAR"), False).to_numpy(zero_copy_only=False)] = _CODE["non_string_text"]
-        codes[pc.is_null(tt).to_numpy(zero_copy_only=False)] = _CODE["missing_text_field"]
-        codes[pc.fill_null(pc.not_equal(t, "OBJECT"), False).to_numpy(zero_copy_only=False)] = _CODE["not_an_object"]
-        codes[pc.is_null(t).to_numpy(zero_copy_only=False)] = _CODE["malformed_json"]
-        codes[kinds == LINE_INVALID_UTF8] = _CODE["invalid_utf8"]
-        codes[kinds == LINE_BLANK] = _CODE["blank_line"]
+        codes[readable & (types[0] != STRING)] = _CODE["non_string_text"]
+        codes[readable & (types[0] == ABSENT)] = _CODE["missing_text_field"]
+        codes[has_text & blank] = _CODE["empty_text"]
+        codes[status == LINE_BLANK] = _CODE["blank_line"]
+        codes[status == LINE_INVALID_UTF8] = _CODE["invalid_utf8"]
+        codes[status == LINE_MALFORMED] = _CODE["malformed_json"]
+        codes[status == LINE_NOT_OBJECT] = _CODE["not_an_object"]
         codes[too_large] = _CODE["document_too_large"]
+        text = _string_array(text_bytes, text_offsets, codes < 0)
 
-        rejected = np.flatnonzero(codes >= 0)
+        source_id = None
+        if self.path_len[1]:
+            has_id = readable & (types[1] != ABSENT) & (types[1] != NULL)
+            id_bytes, id_offsets, _ = gather_values(data, has_id, spans[1], escapes[1], True)
+            source_id = _string_array(id_bytes, id_offsets, has_id)
+
         details: dict[int, str] = {}
         previews: dict[int, str] = {}
-        if len(rejected):
-            t_list, tt_list = t.take(rejected).to_pylist(), tt.take(rejected).to_pylist()
-            for i, top, field_type in zip(rejected.tolist(), t_list, tt_list):
-                raw = bytes(data[starts[i] : min(starts[i + 1], starts[i] + PREVIEW_CHARS * 4 + 1)])
-                previews[i] = _preview(raw)
-                details[i] = self._detail(int(codes[i]), data[starts[i] : starts[i + 1]], top, field_type)
-            text = pc.if_else(pa.array(codes < 0), text, pa.scalar(None, text.type))
+        for i in np.flatnonzero(codes >= 0).tolist():
+            line = data[starts[i] : starts[i + 1]]
+            previews[i] = _preview(bytes(line[: PREVIEW_CHARS * 4 + 1]))
+            details[i] = self._detail(int(codes[i]), line, int(types[0, i]))
         return {
             "source_row": np.arange(first_line, first_line + n, dtype=np.int64),
             "text": text,
-            "source_id": result.column("id"),
+            "source_id": source_id,
             "reason": codes,
             "detail": _sparse(n, details),
             "preview": _sparse(n, previews),
         }
 
-    def _detail(self, code: int, line: np.ndarray, top: str | None, field_type: str | None) -> str:
+    def _detail(self, code: int, line: np.ndarray, text_type: int) -> str:
         reason = REASONS[code]
         field = self.options.text_field
         if reason == "malformed_json":
@@ -523,22 +540,29 @@ class _JsonlParser:
                 json.loads(bytes(line))
             except ValueError as exc:
                 return f"invalid JSON: {exc}"[:DETAIL_CHARS]
-            return "invalid JSON"
+            return "invalid JSON (NaN/Infinity, or nested deeper than the reader allows)"
         if reason == "invalid_utf8":
             return _utf8_error(bytes(line))
         if reason == "not_an_object":
-            return f"the line is a JSON {str(top).lower()}, not an object"
+            start = bytes(line[:64]).lstrip()[:1]
+            kind = {b"[": "an array", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}.get(start, "a number")
+            return f"the line is {kind}, not a JSON object"
         if reason == "missing_text_field":
             return f"no field {field!r}"
         if reason == "non_string_text":
-            return f"field {field!r} is {str(field_type).lower()}, not a string"
+            return f"field {field!r} is {TYPE_NAMES[text_type]}, not a string"
         if reason == "empty_text":
             return f"field {field!r} is empty or whitespace only"
         if reason == "blank_line":
             return "blank line"
-        if reason == "document_too_large":
-            return f"line of {len(line):,} bytes is larger than {self.options.max_document_bytes:,}"
-        return reason
+        return f"line of {len(line):,} bytes is larger than {self.options.max_document_bytes:,}"
+
+
+def _string_array(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """A large_string array over compiled-pass output, without a Python object per value."""
+    return pa.LargeStringArray.from_buffers(
+        len(valid), pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(np.packbits(valid, bitorder="little"))
+    )
 
 
 def _json_path(field: str) -> str:
@@ -555,8 +579,7 @@ def _read_jsonl(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], optio
 
     def complete(buf: bytes, end: int) -> dict:
         nonlocal line_no
-        data = np.frombuffer(buf, dtype=np.uint8, count=end)
-        part = parser.parse(data, pa.py_buffer(buf), line_no)
+        part = parser.parse(np.frombuffer(buf, dtype=np.uint8, count=end), line_no)
         line_no += len(part["source_row"])
         return part
 
