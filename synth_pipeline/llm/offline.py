@@ -11,16 +11,19 @@ a seeded random choice per request, so the same request always yields the same t
 Judge: scores the rubric's criteria from measurable properties (support of the
 sample's content words in the passage, length, sentence shape, heuristic flags) and
 answers in the rubric's JSON shape, which goes through the same parser as a model's.
+
+Both work on the whole batch at once (polars and numpy; a Python call per request
+cost seconds per 10k documents). A request's random choices are uniform draws
+derived from ``stable_hash(f"{seed}:{request_id}")`` and a fixed slot per choice, so
+they do not depend on which other requests share the batch.
 """
 
 from __future__ import annotations
 
-import json
-import random
-from collections import Counter
 from collections.abc import Sequence
 
-
+import numpy as np
+import polars as pl
 
 from synth_pipeline.llm.interface import (
     GenerationRequest,
@@ -30,35 +33,27 @@ from synth_pipeline.llm.interface import (
     ProgressCallback,
 )
 from synth_pipeline.llm.rubric import CRITERIA
-from synth_pipeline.quality_flags import copied_share, heuristic_flags
-from synth_pipeline.text import content_words, count_tokens, sentences, stable_hash
+from synth_pipeline.quality_flags import flag_batch
+from synth_pipeline.text import stable_hash
+from synth_pipeline.text_frames import (
+    content_mask,
+    mix64,
+    rank_in_row,
+    sentence_frame,
+    series,
+    uniform,
+    whitespace_word_counts,
+    word_frame,
+)
 
 OFFLINE_GENERATOR_MODEL = "offline-extractive-v1"
 OFFLINE_JUDGE_MODEL = "offline-heuristic-judge-v1"
-
-
-def _rng(seed: int, request_id: str) -> random.Random:
-    return random.Random(stable_hash(f"{seed}:{request_id}"))
-
-
-def _central_sentences(passage: str, k: int, rng: random.Random) -> tuple[list[str], list[str]]:
-    """``k`` of the passage's most central sentences (sharing most content words), in passage order.
-
-    Each request draws its own ``k`` from the ``k + 3`` most central, so two prompts on one
-    passage do not receive the same sentences.
-    """
-    sents = [s for s in sentences(passage) if len(s.split()) >= 4]
-    freq = Counter(content_words(passage))
-    keywords = [w for w, _ in freq.most_common(8)]
-    if not sents:
-        return [], keywords
-    scored = sorted(
-        range(len(sents)),
-        key=lambda i: (-sum(freq[w] for w in set(content_words(sents[i]))) / (1 + len(sents[i].split()) ** 0.5), i),
-    )
-    chosen = sorted(rng.sample(scored[: k + 3], k=min(k, len(scored))))
-    return [sents[i] for i in chosen], keywords
-
+TOKEN = r"\w+|[^\w\s]"  # text.count_tokens
+# Draw slots: one per random choice of a request (sentences and bridges get a range each).
+_K, _KEYWORD, _OPENER, _PREFIX, _OPENER_ON, _LABEL, _CLOSER_ON, _CLOSER = range(8)
+_BRIDGE_ON, _BRIDGE = 16, 17  # + 2 * position of the sentence in the sample
+_SENTENCE = 1 << 20  # + index of the sentence in the passage
+CANDIDATES_BEYOND_K = 3  # each request draws its k sentences from the k + 3 most central
 
 _OPENERS = {
     "question_answering": [
@@ -110,6 +105,104 @@ _QUESTION_PREFIXES = ["", "Q: ", "Question: ", "A {aud} asks: ", "Asked by a {au
 OPENER_PROBABILITY = 0.6
 
 
+
+
+def _choice(options: Sequence[str], u: float) -> str:
+    return options[min(int(u * len(options)), len(options) - 1)]
+
+
+def _draw_bases(seeds: Sequence[int], request_ids: Sequence[str]) -> np.ndarray:
+    return np.fromiter((stable_hash(f"{s}:{r}") for s, r in zip(seeds, request_ids)), dtype=np.uint64, count=len(seeds))
+
+
+def central_sentences(passages: pl.Series, k: np.ndarray, base: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per request: ``k`` of its passage's most central sentences, and its top-3 keywords.
+
+    A sentence's centrality is the summed passage frequency of its distinct content
+    words over 1 + sqrt(its length): sentences that share most words with the rest of
+    the passage, without favouring long ones. Only sentences of >= 4 words count. Each
+    request draws its ``k`` from the ``k + 3`` most central (seeded), so two prompts on
+    one passage do not receive the same sentences. Returns ``(row, sent, sentence)``
+    in passage order and ``(row, word)``, the keywords by falling frequency (ties: first seen).
+    """
+    sents = sentence_frame(passages).with_row_index("sid")
+    words = word_frame(sents["sentence"]).filter(content_mask(pl.col("word"))).rename({"row": "sid"})
+    sid = words["sid"].to_numpy()
+    row = sents["row"].to_numpy()[sid]
+    # One 64-bit key per (request, word): grouping and joining on it beats strings.
+    key = mix64(words["word"].hash(seed=0).to_numpy() ^ mix64(row.astype(np.uint64)))
+    words = words.with_columns(pl.Series("row", row), pl.Series("key", key)).with_row_index("order")
+    freq = words.group_by("key").agg(
+        pl.len().alias("count"), pl.col("order").min().alias("first"), pl.col("row").first()
+    ).sort("row", "count", "first", descending=[False, True, False])
+    top = rank_in_row(freq["row"].to_numpy()) < 3
+    keywords = freq.filter(pl.Series(top)).select("row", pl.col("first").alias("order"))
+    keywords = keywords.join(words.select("order", "word"), on="order", how="left").select("row", "word")
+    shared = (
+        words.unique(["sid", "key"])
+        .join(freq.select("key", "count"), on="key", how="left")
+        .group_by("sid")
+        .agg(pl.col("count").sum().alias("shared"))
+    )
+    ranked = (
+        sents.with_columns(whitespace_word_counts(pl.col("sentence")).alias("n_words"))
+        .filter(pl.col("n_words") >= 4)
+        .join(shared, on="sid", how="left")
+        .with_columns(
+            (-pl.col("shared").fill_null(0).cast(pl.Float64) / (1 + pl.col("n_words").cast(pl.Float64).sqrt())).alias("neg")
+        )
+        .sort("row", "neg", "sent")
+    )
+    row = ranked["row"].to_numpy()
+    ranked = ranked.filter(pl.Series(rank_in_row(row) < k[row] + CANDIDATES_BEYOND_K))
+    row = ranked["row"].to_numpy()
+    draw = uniform(base[row], _SENTENCE + ranked["sent"].to_numpy().astype(np.uint64))
+    chosen = ranked.with_columns(pl.Series("draw", draw)).sort("row", "draw")
+    row = chosen["row"].to_numpy()
+    chosen = chosen.filter(pl.Series(rank_in_row(row) < k[row]))
+    return chosen.select("row", "sent", "sentence").sort("row", "sent"), keywords
+
+
+def _initial_upper(text: pl.Expr, at: int) -> pl.Expr:
+    char = text.str.slice(at, 1)
+    return (char.str.len_chars() == 1) & (char != char.str.to_lowercase()) & (char == char.str.to_uppercase())
+
+
+def _bodies(chosen: pl.DataFrame, styles: list[str], base: np.ndarray, n: int) -> list[str]:
+    """Each request's chosen sentences joined, some opened by a bridge phrase of its style."""
+    row = chosen["row"].to_numpy()
+    i = rank_in_row(row).astype(np.uint64)
+    bridge_on = uniform(base[row], _BRIDGE_ON + 2 * i) < 0.6
+    bridge_pick = uniform(base[row], _BRIDGE + 2 * i)
+    bridges = []
+    for r, position, on, u in zip(row.tolist(), i.tolist(), bridge_on.tolist(), bridge_pick.tolist()):
+        style = styles[r]
+        options = _BRIDGES.get(style, [""])
+        if not on:
+            bridges.append("")
+        elif style == "step by step":
+            bridges.append(options[min(position, len(options) - 1)])
+        else:
+            bridges.append(_choice(options, u))
+    sentence = pl.col("sentence")
+    lower_first = (pl.col("bridge") != "") & _initial_upper(sentence, 0) & ~_initial_upper(sentence, 1)
+    bodies = (
+        chosen.with_columns(pl.Series("bridge", bridges, dtype=pl.String))
+        .with_columns(
+            pl.when(lower_first)
+            .then(pl.col("bridge") + sentence.str.slice(0, 1).str.to_lowercase() + sentence.str.slice(1))
+            .otherwise(pl.col("bridge") + sentence)
+            .alias("part")
+        )
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("part").str.join(" "))
+    )
+    out = [""] * n
+    for r, body in zip(bodies["row"].to_list(), bodies["part"].to_list()):
+        out[r] = body
+    return out
+
+
 class OfflineGenerator:
     """Deterministic, passage-grounded completions; see the module docstring."""
 
@@ -121,42 +214,43 @@ class OfflineGenerator:
     def generate(
         self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
     ) -> list[GenerationResult]:
-        results = []
-        for done, request in enumerate(requests, start=1):
-            text = self._complete(request)
-            results.append(
-                GenerationResult(
-                    request_id=request.request_id,
-                    text=text,
-                    finish_reason="stop",
-                    prompt_tokens=sum(count_tokens(m["content"]) for m in request.messages),
-                    completion_tokens=count_tokens(text),
-                )
-            )
-            if progress and (done % 500 == 0 or done == len(requests)):
-                progress(done, len(requests))
+        n = len(requests)
+        if not n:
+            return []
+        base = _draw_bases([r.seed for r in requests], [r.request_id for r in requests])
+        k = np.where(uniform(base, _K) < 0.5, 2, 3)
+        chosen, keywords = central_sentences(series([r.passage for r in requests]), k, base)
+        top = [[] for _ in range(n)]
+        for r, word in zip(keywords["row"].to_list(), keywords["word"].to_list()):
+            top[r].append(word)
+        bodies = _bodies(chosen, [r.style for r in requests], base, n)
+        draws = {slot: uniform(base, slot).tolist() for slot in (_KEYWORD, _OPENER, _PREFIX, _OPENER_ON, _LABEL, _CLOSER_ON, _CLOSER)}
+        texts = []
+        for j, request in enumerate(requests):
+            keyword = _choice(top[j], draws[_KEYWORD][j]) if top[j] else "this topic"
+            audience = request.audience or "reader"
+            opener = _choice(_OPENERS.get(request.task, ["{kw}:"]), draws[_OPENER][j])
+            if request.task == "question_answering":
+                opener = _choice(_QUESTION_PREFIXES, draws[_PREFIX][j]) + opener.split(": ", 1)[-1]
+            elif request.task not in _LABELLED_TASKS and draws[_OPENER_ON][j] > OPENER_PROBABILITY:
+                opener = ""
+            opener = opener.replace("{kw}", keyword).replace("{aud}", audience)
+            label = _choice(_LABELLED_TASKS[request.task], draws[_LABEL][j]) if request.task in _LABELLED_TASKS else ""
+            closer = _choice(_CLOSERS, draws[_CLOSER][j]).replace("{kw}", keyword) if draws[_CLOSER_ON][j] < CLOSER_PROBABILITY else ""
+            texts.append("\n".join(part for part in (opener, label + bodies[j], closer) if part).strip())
+        prompts = pl.Series(["\n".join(m["content"] for m in r.messages) for r in requests], dtype=pl.String)
+        prompt_tokens = prompts.str.count_matches(TOKEN).to_list()
+        completion_tokens = pl.Series(texts, dtype=pl.String).str.count_matches(TOKEN).to_list()
+        results = [
+            GenerationResult(request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c)
+            for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens)
+        ]
+        if progress:
+            progress(n, n)
         return results
 
-    def _complete(self, request: GenerationRequest) -> str:
-        rng = _rng(request.seed, request.request_id)
-        chosen, keywords = _central_sentences(request.passage, rng.choice((2, 3)), rng)
-        keyword = rng.choice(keywords[:3]) if keywords else "this topic"
-        audience = request.audience or "reader"
-        opener = rng.choice(_OPENERS.get(request.task, ["{kw}:"]))
-        if request.task == "question_answering":
-            opener = rng.choice(_QUESTION_PREFIXES) + opener.split(": ", 1)[-1]
-        elif request.task not in _LABELLED_TASKS and rng.random() > OPENER_PROBABILITY:
-            opener = ""
-        opener = opener.format(kw=keyword, aud=audience)
-        bridges = _BRIDGES.get(request.style, [""])
-        body = []
-        for i, sentence in enumerate(chosen):
-            bridge = (bridges[min(i, len(bridges) - 1)] if request.style == "step by step" else rng.choice(bridges)) if rng.random() < 0.6 else ""
-            body.append(bridge + (sentence[0].lower() + sentence[1:] if bridge and sentence[:1].isupper() and not sentence[1:2].isupper() else sentence))
-        label = rng.choice(_LABELLED_TASKS[request.task]) if request.task in _LABELLED_TASKS else ""
-        body_text = label + " ".join(body)
-        closer = rng.choice(_CLOSERS).format(kw=keyword) if rng.random() < CLOSER_PROBABILITY else ""
-        return "\n".join(part for part in (opener, body_text, closer) if part).strip()
+
+_CODE_CHARS = r"[{}\[\]()=_<>|`*\\/:]"
 
 
 class OfflineJudge:
@@ -168,34 +262,38 @@ class OfflineJudge:
         self.model = model or OFFLINE_JUDGE_MODEL
 
     def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
-        results = []
-        for done, request in enumerate(requests, start=1):
-            results.append(GradeResult(request_id=request.request_id, raw_text=json.dumps(self._scores(request))))
-            if progress and (done % 500 == 0 or done == len(requests)):
-                progress(done, len(requests))
-        return results
-
-    @staticmethod
-    def _scores(request: GradeRequest) -> dict:
-        sample_words = content_words(request.sample_text)
-        passage_vocab = set(content_words(request.passage))
-        support = sum(w in passage_vocab for w in sample_words) / max(1, len(sample_words))
-        n_words = len(request.sample_text.split())
-        sents = sentences(request.sample_text) or [request.sample_text]
-        mean_sentence = n_words / len(sents)
-        flags = heuristic_flags(request.sample_text, request.passage)
+        n = len(requests)
+        if not n:
+            return []
+        texts = series([r.sample_text for r in requests])
+        flagged = flag_batch(texts, [r.passage for r in requests])
+        # Support: the share of the sample's content words (with repeats) found in the passage.
+        sample_words = flagged.words.filter(content_mask(pl.col("word"))).select("row", "word")
+        vocab = flagged.source_words.filter(content_mask(pl.col("word"))).select("row", "word").unique()
+        supported = sample_words.join(vocab.with_columns(pl.lit(True).alias("in")), on=["row", "word"], how="left")
+        row = supported["row"].to_numpy()
+        n_content = np.bincount(row, minlength=n)
+        n_supported = np.bincount(row, weights=supported["in"].is_not_null().to_numpy(), minlength=n)
+        support = n_supported / np.maximum(1, n_content)
+        n_words = whitespace_word_counts(texts).to_numpy().astype(np.int64)
+        n_sentences = np.maximum(1, np.bincount(sentence_frame(texts)["row"].to_numpy(), minlength=n))
+        mean_sentence = n_words / n_sentences
+        flags = flagged.flags
+        repetition = np.array(["repetition" in f for f in flags], dtype=bool)
+        unsafe = np.array([bool({"prompt_injection", "pii", "refusal"}.intersection(f)) for f in flags], dtype=bool)
         faithfulness = 1 + 9 * support
-        correctness = min(faithfulness, 9.0) - (3 if "repetition" in flags else 0)
+        correctness = np.minimum(faithfulness, 9.0) - 3 * repetition
         # Helpfulness: an answer of a useful length that does more than copy its source.
-        helpfulness = 9 if 60 <= n_words <= 260 else (7 if 35 <= n_words <= 400 else 3)
+        helpfulness = np.where((n_words >= 60) & (n_words <= 260), 9, np.where((n_words >= 35) & (n_words <= 400), 7, 3))
         # Copying long runs of the passage adds little: the more it copies, the less it helps.
-        helpfulness -= 5 * copied_share(request.sample_text, request.passage)
+        helpfulness = helpfulness - 5 * flagged.copied_share
         # Clarity: prose-shaped sentences; code, markup and URLs read poorly as training prose.
-        clarity = 9 if 10 <= mean_sentence <= 28 else (6 if 5 <= mean_sentence <= 45 else 3)
-        code_chars = sum(request.sample_text.count(c) for c in "{}[]()=_<>|`*\\/:")
-        code_share = code_chars / max(1, len(request.sample_text))
-        clarity -= 5 if code_share > 0.05 else (3 if code_share > 0.03 else 0)
-        safety = 2 if {"prompt_injection", "pii", "refusal"} & set(flags) else 10
+        clarity = np.where(
+            (mean_sentence >= 10) & (mean_sentence <= 28), 9, np.where((mean_sentence >= 5) & (mean_sentence <= 45), 6, 3)
+        )
+        code_share = texts.str.count_matches(_CODE_CHARS).to_numpy() / np.maximum(1, texts.str.len_chars().to_numpy())
+        clarity = clarity - np.where(code_share > 0.05, 5, np.where(code_share > 0.03, 3, 0))
+        safety = np.where(unsafe, 2, 10)
         scores = {
             "faithfulness": faithfulness,
             "correctness": correctness,
@@ -203,9 +301,16 @@ class OfflineJudge:
             "clarity": clarity,
             "safety": safety,
         }
-        reply = {c: int(min(10, max(1, round(scores[c])))) for c in CRITERIA}
-        reply["rationale"] = (
-            f"offline heuristic judge: {support:.0%} of content words supported by the passage, "
-            f"{n_words} words, {mean_sentence:.0f} words/sentence, flags={','.join(flags) or 'none'}"
-        )
-        return reply
+        ints = np.stack([np.clip(np.round(scores[c].astype(np.float64)), 1, 10).astype(np.int64) for c in CRITERIA], axis=1)
+        results = []
+        for request, values, s, w, m, f in zip(requests, ints.tolist(), support.tolist(), n_words.tolist(), mean_sentence.tolist(), flags):
+            rationale = (
+                f"offline heuristic judge: {s:.0%} of content words supported by the passage, "
+                f"{w} words, {m:.0f} words/sentence, flags={','.join(f) or 'none'}"
+            )
+            # json.dumps of the reply, spelled out: every value is an int or plain ASCII.
+            body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values))
+            results.append(GradeResult(request_id=request.request_id, raw_text=f'{{{body}, "rationale": "{rationale}"}}'))
+        if progress:
+            progress(n, n)
+        return results
