@@ -164,22 +164,40 @@ def landing_changes(folder: Path, cursor: str | None, now: float | None = None) 
     return fresh, json.dumps(seen, sort_keys=True, separators=(",", ":"))
 
 
+def partition_built(settings, partition_key: str) -> bool:
+    """Has ``partition_key`` taken its corpus records already (see ``corpus.registry``)?"""
+    if not settings.warehouse_path.exists():
+        return False
+    from synth_pipeline.corpus import registry
+    from synth_pipeline.warehouse import Warehouse
+
+    with Warehouse(settings.warehouse_path).connect() as con:
+        registry.ensure_tables(con)
+        return registry.partition_allocations(con, partition_key) is not None
+
+
 @sensor(job=pipeline_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
 def new_corpus_files_sensor(context: SensorEvaluationContext):
     """Start one run of today's partition when files arrive in the landing folder.
 
     Each file is handled once (see :func:`landing_changes`); files that arrive together
-    share one run, and re-evaluating without new files requests nothing.
+    share one run, and re-evaluating without new files requests nothing. A partition takes
+    its records once: when today's partition has already been built, the files wait (the
+    cursor is left as it was) and the next day's partition is requested on its first tick.
     """
-    folder = load_settings().landing_dir
+    settings = load_settings()
+    folder = settings.landing_dir
     fresh, cursor = landing_changes(folder, context.cursor)
     if not fresh:
         return SkipReason(f"no new files in {folder}")
+    today = daily_partitions.get_last_partition_key()
+    if partition_built(settings, today):
+        return SkipReason(f"{len(fresh)} new files wait: partition {today} already took its records; the next partition takes them")
     context.update_cursor(cursor)
     digest = hashlib.sha256("\n".join(fresh).encode() + cursor.encode()).hexdigest()[:16]
     return RunRequest(
         run_key=f"landing-{digest}",
-        partition_key=daily_partitions.get_last_partition_key(),
+        partition_key=today,
         tags={
             "synth/trigger": "landing",
             "synth/new_files": str(len(fresh)),

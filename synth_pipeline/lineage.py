@@ -143,7 +143,7 @@ SELECT
     s.pipeline_version AS sample_pipeline_version,
     p.prompt_id, p.task, p.audience, p.style, p.template_version, p.passage_index, p.generation_depth,
     p.pipeline_version AS prompt_pipeline_version,
-    r.doc_id, r.source, r.source_file, r.source_row, r.n_words AS doc_words,
+    r.doc_id, r.source, r.source_file, r.source_row, r.source_id, r.file_id, r.record_no, r.n_words AS doc_words,
     r.pipeline_version AS corpus_pipeline_version
 FROM {SCHEMA}.deduplicated_mix AS m
 LEFT JOIN {SCHEMA}.graded_samples AS g
@@ -247,6 +247,9 @@ def format_item(rows: list[dict]) -> str:
             )
         out.append(f"  document {r['doc_id']}  {r['doc_words']} words")
         out.append(f"  source   {r['source']}  file {r['source_file']}  row {r['source_row']}")
+        if r.get("file_id") is not None:
+            own_id = f"  id {r['source_id']}" if r.get("source_id") else ""
+            out.append(f"  record   #{r['record_no']} of registered file {r['file_id']} (synth.corpus_files){own_id}")
         versions = [
             ("mix", r["mix_pipeline_version"]), ("grade", r["grade_pipeline_version"]),
             ("sample", r["sample_pipeline_version"]), ("prompt", r["prompt_pipeline_version"]),

@@ -28,11 +28,16 @@ class Settings(BaseSettings):
     # --- corpus ------------------------------------------------------------------
     corpus: str = Field(
         "builtin:python-docs",
-        description="Comma-separated sources: builtin:python-docs, files, folders or globs "
-        "of .txt .md .jsonl .csv .parquet.",
+        description="Comma-separated sources: builtin:python-docs, files, folders or globs of .jsonl .json .csv .tsv "
+        ".txt .md .parquet (text formats also .gz/.zst), and Hugging Face save_to_disk folders.",
     )
-    corpus_text_field: str = Field("text", description="Text field of .jsonl/.csv/.parquet rows.")
-    docs_per_partition: int = Field(500, ge=1, description="Documents a daily partition takes.")
+    corpus_text_field: str = Field("text", description="Text field of records; dotted for nested fields (meta.text).")
+    corpus_id_field: str = Field(
+        "id", description="Records' own id field, kept as raw_corpus.source_id (empty: none). doc_id stays the content hash."
+    )
+    docs_per_partition: int = Field(
+        500, ge=1, description="Readable records a partition takes from the corpus when it is first built."
+    )
 
     # --- prompts and generation --------------------------------------------------
     prompts_per_document: int = Field(2, ge=1, le=12)

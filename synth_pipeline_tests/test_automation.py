@@ -93,6 +93,22 @@ def test_landing_sensor_requests_one_run_per_arrival_and_none_on_reevaluation(tm
     assert _tick(tmp_path, cursor)[0] == []
 
 
+def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_path: Path) -> None:
+    from synth_pipeline.corpus import registry
+    from synth_pipeline.warehouse import Warehouse
+
+    _write(tmp_path / "landing" / "late.jsonl", '{"text": "arrived after the day was built"}')
+    today = daily_partitions.get_last_partition_key()
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
+        registry.ensure_tables(con)
+        registry.record_partition(con, today, [], docs_per_partition=60)
+    context = build_sensor_context(cursor=None)
+    with synth_env(tmp_path):
+        data = new_corpus_files_sensor.evaluate_tick(context)
+    assert not data.run_requests
+    assert "already took its records" in data.skip_message and data.cursor is None, "the files stay new for tomorrow"
+
+
 def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **env: str):
     from synth_pipeline.definitions import defs
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from synth_pipeline_tests.conftest import checks_by_name, run_graph
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth_pipeline_tests.conftest import checks_by_name, query, run_graph
 from synth_pipeline_tests.test_corpus_quarantine import GOOD
 
 
-def test_removing_a_source_file_fails_the_blocking_check(tmp_path):
+def test_a_real_item_lost_from_its_snapshot_fails_the_blocking_check(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, word in enumerate(["river", "canal", "harbour", "lake"]):
@@ -16,7 +19,13 @@ def test_removing_a_source_file_fails_the_blocking_check(tmp_path):
     first = run_graph(home, **env)
     assert checks_by_name(first)["real_data_accumulates"].passed
 
-    (corpus / "doc2.txt").unlink()  # real data removed upstream
+    # A partition's documents come from its staged snapshot, so deleting a source file changes
+    # nothing; what can still make a real item vanish is the snapshot itself being damaged.
+    (corpus / "doc2.txt").unlink()
+    assert checks_by_name(run_graph(home, **env))["real_data_accumulates"].passed
+    (staged,) = [r[0] for r in query(home, "SELECT staged_path FROM synth.corpus_files WHERE path LIKE '%doc2.txt'")]
+    table = pq.read_table(staged)
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(["too short now"], pa.large_string())), staged)
     second = run_graph(home, **env)
     check = checks_by_name(second)["real_data_accumulates"]
     assert not check.passed and check.severity.value == "ERROR"

@@ -1,17 +1,26 @@
-"""``raw_corpus`` and its reject table."""
-
+"""``raw_corpus`` and its reject table, with the blocking check that no record was lost."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetOut,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
 
 from synth_pipeline import text
-from synth_pipeline.corpus import batch, builtin, quality, sources
+from synth_pipeline.corpus import accounting, batch, builtin, documents, quality, readers, registry, staging
 from synth_pipeline.metadata import md_table
 from synth_pipeline.partitions import daily_partitions
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.versioning import pipeline_version, source_version
 
-CODE_VERSION = source_version(batch, builtin, quality, sources, text)
+CODE_VERSION = source_version(batch, builtin, documents, quality, readers, registry, staging, text)
+ACCOUNTING_CHECK = "corpus_accounts_for_every_record"
 
 
 @multi_asset(
@@ -21,43 +30,79 @@ CODE_VERSION = source_version(batch, builtin, quality, sources, text)
             code_version=CODE_VERSION,
         ),
         "raw_corpus_rejects": AssetOut(
-            description="Every input of the partition that did not become a document, with its reason.",
+            description="Every record of the partition that did not become a document, and every file nothing "
+            "could be read of, with its reason.",
             code_version=CODE_VERSION,
         ),
     },
+    check_specs=[
+        AssetCheckSpec(
+            ACCOUNTING_CHECK,
+            asset="raw_corpus",
+            blocking=True,
+            description="Per source file, the documents and row rejects stored for the partition are exactly the "
+            "records it took: none lost, none counted twice, none from outside its ranges.",
+        )
+    ],
     partitions_def=daily_partitions,
     group_name="synth",
 )
 def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
     settings = synth.settings()
-    start = daily_partitions.start.date()
-    result = batch.build_corpus_batch(settings, context.partition_key, start)
+    warehouse = synth.warehouse()
+    result = batch.build_corpus_batch(settings, warehouse, context.partition_key)
     version = pipeline_version(CODE_VERSION)
-    documents = result.documents.with_columns(pl.lit(version).alias("pipeline_version"))
+    docs = result.documents.with_columns(pl.lit(version).alias("pipeline_version"))
     rejects = result.rejects.with_columns(pl.lit(version).alias("pipeline_version"))
     reasons = rejects.group_by("reason").len().sort("len", descending=True)
     context.log.info(
-        f"partition {context.partition_key}: slice {result.slice_index + 1}/{result.slice_count}, "
-        f"{result.inputs} inputs -> {documents.height} documents, {rejects.height} rejects"
+        f"partition {context.partition_key}: {result.records} records from {result.allocations.height} files "
+        f"({'taken now' if result.newly_allocated else 'as recorded'}) -> {docs.height} documents, {rejects.height} rejects"
     )
     yield Output(
-        documents,
+        docs,
         output_name="raw_corpus",
         metadata={
-            "documents": documents.height,
-            "inputs_in_slice": result.inputs,
-            "words": int(documents.get_column("n_words").sum() or 0),
-            "tokens": int(documents.get_column("n_tokens").sum() or 0),
-            "slice": f"{result.slice_index + 1}/{result.slice_count}",
+            "documents": docs.height,
+            "records_taken": result.records,
+            "allocation": "taken now" if result.newly_allocated else "re-read as recorded",
+            "files": MetadataValue.md(md_table(result.allocations)),
+            "words": int(docs.get_column("n_words").sum() or 0),
+            "tokens": int(docs.get_column("n_tokens").sum() or 0),
             "sources": settings.corpus,
+            **({"status": "empty partition: no records left in the corpus"} if result.records == 0 else {}),
         },
     )
     yield Output(
         rejects,
         output_name="raw_corpus_rejects",
-        metadata={
-            "rejects": rejects.height,
-            "by_reason": MetadataValue.md(md_table(reasons.rename({"len": "rows"}))),
-        },
+        metadata={"rejects": rejects.height, "by_reason": MetadataValue.md(md_table(reasons.rename({"len": "rows"})))},
     )
+    yield accounting_check(warehouse, context.partition_key)
 
+
+def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:
+    """Reads back what the IO manager stored (outputs are written as they are yielded)."""
+    with warehouse.connect() as con:
+        per_file, outside = accounting.record_accounting(con, partition_key)
+    unbalanced = per_file.filter(~pl.col("balanced"))
+    passed = unbalanced.is_empty() and outside == 0
+    metadata: dict[str, object] = {
+        "files": per_file.height,
+        "records_taken": int(per_file.get_column("records_taken").sum() or 0),
+        "documents": int(per_file.get_column("documents").sum() or 0),
+        "row_rejects": int(per_file.get_column("row_rejects").sum() or 0),
+        "unbalanced_files": unbalanced.height,
+        "rows_outside_ranges": outside,
+        "per_file": MetadataValue.md(md_table(per_file.drop("status"))),
+    }
+    if per_file.is_empty():
+        metadata["status"] = "empty partition: nothing to check"
+    if not passed:
+        metadata["what_to_do"] = (
+            "Records were lost or doubled between the staged snapshot and the warehouse: check the files listed "
+            "(a staged file under $SYNTH_HOME/corpus_stage may be damaged) and re-materialise raw_corpus."
+        )
+    return AssetCheckResult(
+        check_name=ACCOUNTING_CHECK, asset_key="raw_corpus", passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata
+    )

@@ -1,116 +1,314 @@
-"""Build one partition's batch of real documents: slice, normalise, filter, deduplicate.
+"""Build one partition's batch of real documents: allocate, read, normalise, filter, deduplicate.
 
-The slice is deterministic and content-addressed: a document belongs to the partition
-whose day index matches the hash of its exact-duplicate key, modulo the number of
-slices the corpus holds. Exact duplicates therefore always meet in the same partition
-(where the first one wins), consecutive partitions take disjoint slices, and a
-re-run of a partition takes exactly the same documents.
+1. Under the corpus lock (one builder at a time, so two partitions never take the same
+   records), the partition's record ranges are read from the registry or, on its first
+   build, allocated: the files are listed, changed files detected, new files staged.
+2. The ranges are read from the staged snapshots (only the row groups that hold them).
+3. Readable records are normalised and scored by the vectorised rules
+   (:mod:`synth_pipeline.corpus.documents`); exact duplicates are removed within the
+   partition (first record wins) and against partitions built earlier.
+
+Every record of every range ends as one document or one row reject; a file that cannot
+be read at all is one file reject in the partition that first met it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
+from filelock import FileLock
 
-
-from synth_pipeline.corpus.quality import quality_failure
-from synth_pipeline.corpus.sources import read_sources, split_sources
+from synth_pipeline.corpus import builtin, readers, registry, staging
+from synth_pipeline.corpus.documents import prepare_documents
 from synth_pipeline.settings import Settings
-from synth_pipeline.text import content_hash, count_tokens, dedup_key, normalize_text, stable_hash
+from synth_pipeline.warehouse import Warehouse
 
-DOCUMENT_COLUMNS = ["doc_id", "source", "source_file", "source_row", "text", "n_words", "n_tokens", "generation_depth"]
+DOCUMENT_SCHEMA = {
+    "doc_id": pl.Utf8, "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "text": pl.Utf8,
+    "n_words": pl.Int64, "n_tokens": pl.Int64, "generation_depth": pl.Int64,
+    "file_id": pl.Int64, "record_no": pl.Int64, "source_id": pl.Utf8, "input_note": pl.Utf8, "dedup_hash": pl.Utf8,
+}
+REJECT_SCHEMA = {
+    "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "doc_id": pl.Utf8,
+    "scope": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8, "text_preview": pl.Utf8,
+    "file_id": pl.Int64, "record_no": pl.Int64,
+}
+PREVIEW_CHARS = 200
 
 
 @dataclass
 class CorpusBatch:
     documents: pl.DataFrame  # accepted documents of this partition
-    rejects: pl.DataFrame  # every input of this partition that was not accepted, with a reason
-    slice_index: int
-    slice_count: int
-    inputs: int  # inputs that belong to this partition (documents + row-level rejects)
+    rejects: pl.DataFrame  # every record of this partition that was not accepted, and file rejects
+    allocations: pl.DataFrame  # the files and record ranges the partition took
+    newly_allocated: bool  # False when the partition re-read ranges recorded by an earlier build
 
-
-def _bucket(key: str, count: int) -> int:
-    return stable_hash(key) % count
+    @property
+    def records(self) -> int:
+        return int(self.allocations.get_column("records").sum() or 0)
 
 
 def corpus_sources(settings: Settings) -> list[str]:
     """Configured sources, plus the landing folder where the sensor's new files arrive."""
-    sources = split_sources(settings.corpus)
+    sources = [s.strip() for s in settings.corpus.split(",") if s.strip()]
     if settings.landing_dir and settings.landing_dir.is_dir():
         sources.append(str(settings.landing_dir))
     return sources
 
 
-def build_corpus_batch(settings: Settings, partition_key: str, start_date: dt.date) -> CorpusBatch:
-    read = read_sources(corpus_sources(settings), settings.corpus_text_field, settings.cache_dir)
-    documents, source_rejects = read.frames()
+def read_options(settings: Settings) -> readers.ReadOptions:
+    return readers.ReadOptions(text_field=settings.corpus_text_field, id_field=settings.corpus_id_field or None)
 
-    normalised = [normalize_text(t) for t in documents.get_column("text").to_list()]
-    keys = [dedup_key(t) for t in normalised]
-    slice_count = max(1, math.ceil(len(documents) / settings.docs_per_partition))
-    slice_index = (dt.date.fromisoformat(partition_key) - start_date).days % slice_count
 
-    documents = documents.with_columns(
-        pl.Series("text", normalised),
-        pl.Series("dedup_key", keys),
-        pl.Series("bucket", [_bucket(k, slice_count) for k in keys], dtype=pl.Int64),
-    ).filter(pl.col("bucket") == slice_index)
-
-    # Row-level rejects (a malformed line) belong to the slice their location hashes to;
-    # file-level rejects (nothing of the file could be read) are reported in every slice.
-    located = source_rejects.with_columns(
-        pl.struct("source_file", "source_row")
-        .map_elements(lambda r: _bucket(f"{r['source_file']}:{r['source_row']}", slice_count), return_dtype=pl.Int64)
-        .alias("bucket")
+def build_corpus_batch(settings: Settings, warehouse: Warehouse, partition_key: str) -> CorpusBatch:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.home / "corpus.lock"), timeout=-1):
+        allocations, newly, unresolved = _allocation(settings, warehouse, partition_key)
+        with warehouse.connect() as con:
+            files = registry.files_table(con, sorted({a.file_id for a in allocations}))
+        records = _read_allocations(allocations, files)
+        documents, rejects = _documents_and_rejects(settings, warehouse, partition_key, records)
+    file_rejects = _file_rejects(files, allocations, unresolved)
+    return CorpusBatch(
+        documents=documents.select(list(DOCUMENT_SCHEMA)),
+        rejects=pl.concat([rejects, file_rejects]).select(list(REJECT_SCHEMA)),
+        allocations=_allocation_frame(allocations, files),
+        newly_allocated=newly,
     )
-    row_rejects = located.filter((pl.col("scope") == "row") & (pl.col("bucket") == slice_index)).drop("bucket")
-    file_rejects = located.filter(pl.col("scope") == "file").drop("bucket")
 
-    accepted, rejected = [], []
-    seen: dict[str, str] = {}
-    for row in documents.sort("source", "source_file", "source_row").iter_rows(named=True):
-        doc_id = content_hash(row["text"])
-        base = {"source": row["source"], "source_file": row["source_file"], "source_row": row["source_row"], "doc_id": doc_id}
-        failure = quality_failure(row["text"])
-        if failure:
-            rule, _, detail = failure.partition(": ")
-            rejected.append({**base, "scope": "row", "reason": f"quality:{rule}", "detail": detail, "text_preview": row["text"][:200]})
-            continue
-        if row["dedup_key"] in seen:
-            rejected.append({**base, "scope": "row", "reason": "exact_duplicate", "detail": f"duplicate of {seen[row['dedup_key']]}", "text_preview": row["text"][:200]})
-            continue
-        seen[row["dedup_key"]] = doc_id
-        accepted.append({
-            **base,
-            "text": row["text"],
-            "n_words": len(row["text"].split()),
-            "n_tokens": count_tokens(row["text"]),
-            "generation_depth": 0,
-        })
 
-    reject_schema = {
-        "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "doc_id": pl.Utf8,
-        "scope": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8, "text_preview": pl.Utf8,
-    }
+# --- 1. allocation -------------------------------------------------------------------
+def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
+    """The partition's ranges: recorded ones, or new ones taken from the corpus now."""
+    with warehouse.connect() as con:
+        registry.ensure_tables(con)
+        recorded = registry.partition_allocations(con, partition)
+        if recorded is not None:
+            return recorded, False, []
+        known = registry.registered_files(con)
+        taken = registry.taken_so_far(con)
+    listed, unresolved = _list_files(settings)
+    by_path: dict[str, registry.RegisteredFile] = {}
+    for f in known:
+        by_path[f.path] = f  # the latest version of each path
+    allocations: list[registry.Allocation] = []
+    need = settings.docs_per_partition
+
+    def take(f: registry.RegisteredFile, start: int) -> None:
+        nonlocal need
+        end, readable = staging.range_end(Path(f.staged_path), start, f.records, need)
+        allocations.append(registry.Allocation(f.file_id, start, end, readable))
+        need -= readable
+
+    # Files met before: detect changed content first, so no partition reads a mixed file.
+    fresh: list[tuple[str, Path | None]] = []
+    for source, path in listed:
+        key = str(path) if path is not None else _builtin_key()
+        old = by_path.get(key)
+        if old is None:
+            fresh.append((source, path))
+        elif path is not None and registry.stat_of(path) != (old.size, old.mtime_ns):
+            changed = _changed_version(settings, warehouse, partition, source, path, old)
+            if changed is not None:
+                allocations.append(registry.Allocation(changed, 0, 0, 0))
+    for f in known:
+        start = taken.get(f.file_id, 0)
+        if need > 0 and f.status == "staged" and start < f.records:
+            take(f, start)
+    for source, path in fresh:
+        if need <= 0:
+            break
+        f = _register(settings, warehouse, partition, source, path)
+        if f.status == "staged":
+            if f.records:
+                take(f, 0)
+            else:
+                allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
+        else:
+            allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
+    with warehouse.connect() as con:
+        registry.record_partition(con, partition, allocations, settings.docs_per_partition)
+    return allocations, True, unresolved
+
+
+def _builtin_key() -> str:
+    """The built-in corpus's registry path: another interpreter ships other text, so another file."""
+    return f"{builtin.NAME}/python-{platform.python_version()}"
+
+
+def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list[tuple[str, str, str]]]:
+    """(source, path) of every file the sources name (path None: the built-in corpus), and
+    (source, reason, detail) of sources that name nothing."""
+    listed: list[tuple[str, Path | None]] = []
+    unresolved: list[tuple[str, str, str]] = []
+    seen: set[Path] = set()
+    for source in corpus_sources(settings):
+        if source.startswith("builtin:"):
+            if source == builtin.NAME:
+                listed.append((source, None))
+            else:
+                unresolved.append((source, "unknown_builtin", f"known: {builtin.NAME}"))
+            continue
+        paths = readers.expand_source(source)
+        if not paths:
+            unresolved.append((source, "not_found", "no file matches this source"))
+        for path in paths:
+            resolved = path.resolve()
+            if resolved not in seen:  # a file named by two sources is one file
+                seen.add(resolved)
+                listed.append((source, path))
+    return listed, unresolved
+
+
+def _register(settings: Settings, warehouse: Warehouse, partition: str, source: str, path: Path | None) -> registry.RegisteredFile:
+    """Stage a file seen for the first time (or reject it whole) and register it."""
+    stage_dir = settings.home / "corpus_stage"
+    fields: dict[str, object]
+    if path is None:
+        content_hash, staged = staging.stage_builtin(settings.cache_dir, stage_dir)
+        fields = {"path": _builtin_key(), "size": staged.records, "mtime_ns": 0, "format": "builtin"}
+    else:
+        size, mtime_ns = registry.stat_of(path)
+        content_hash = staging.file_content_hash(path)
+        fields = {"path": str(path), "size": size, "mtime_ns": mtime_ns}
+        try:
+            fields["format"] = "+".join(p for p in readers.detect_format(path) if p)
+            staged = staging.stage_file(path, content_hash, read_options(settings), stage_dir)
+        except readers.FileRejected as exc:
+            fields.update(content_hash=content_hash, status="rejected", records=0, readable=0, reason=exc.reason, detail=exc.detail[:500])
+            return _insert(warehouse, partition, source, fields)
+    fields.update(
+        content_hash=content_hash, status="staged", records=staged.records, readable=staged.readable,
+        staged_path=str(staged.staged_path),
+    )
+    return _insert(warehouse, partition, source, fields)
+
+
+def _insert(warehouse: Warehouse, partition: str, source: str, fields: dict[str, object]) -> registry.RegisteredFile:
+    with warehouse.connect() as con:
+        file_id = registry.register_file(con, partition, source=source, **fields)
+    return registry.RegisteredFile(
+        file_id, source, str(fields["path"]), int(fields["size"]), int(fields["mtime_ns"]), str(fields["content_hash"]),
+        str(fields["status"]), int(fields["records"]), int(fields["readable"]), fields.get("staged_path"),  # type: ignore[arg-type]
+    )
+
+
+def _changed_version(
+    settings: Settings, warehouse: Warehouse, partition: str, source: str, path: Path, old: registry.RegisteredFile
+) -> int | None:
+    """A registered path with a new size or mtime: same bytes → remember the stat; other
+    bytes → register the new version as ``changed`` (reported here, never read)."""
+    size, mtime_ns = registry.stat_of(path)
+    content_hash = staging.file_content_hash(path)
+    with warehouse.connect() as con:
+        if content_hash == old.content_hash:
+            registry.touch_file(con, old.file_id, size, mtime_ns)
+            return None
+        detail = (
+            f"{path} now holds other bytes (size {old.size} -> {size}, hash {old.content_hash[:12]} -> {content_hash[:12]}) "
+            f"than the version registered as file {old.file_id}; the new content is not read. Land new data as a new file."
+        )
+        return registry.register_file(
+            con, partition, source=source, path=str(path), size=size, mtime_ns=mtime_ns, content_hash=content_hash,
+            format=None, records=0, readable=0, staged_path=None, status="changed", reason="file_changed", detail=detail,
+        )
+
+
+# --- 2. reading the ranges ---------------------------------------------------------------
+def _read_allocations(allocations: list[registry.Allocation], files: pl.DataFrame) -> pl.DataFrame:
+    by_id = {row["file_id"]: row for row in files.iter_rows(named=True)}  # one row per file, not per record
+    parts = []
+    for a in allocations:
+        if a.record_to <= a.record_from:
+            continue
+        f = by_id[a.file_id]
+        # A damaged stage returning fewer records is caught by the accounting check on raw_corpus.
+        part = staging.read_range(Path(f["staged_path"]), a.record_from, a.record_to)
+        parts.append(
+            part.with_columns(
+                pl.lit(a.file_id, pl.Int64).alias("file_id"),
+                pl.lit(f["source"]).alias("source"),
+                # The built-in corpus is one registered file; its records name their own module.
+                (pl.col("source_id") if f["format"] == "builtin" else pl.lit(f["path"])).alias("source_file"),
+            )
+        )
+    schema = {"file_id": pl.Int64, "source": pl.Utf8, "source_file": pl.Utf8, "record_no": pl.Int64, "source_row": pl.Int64,
+              "text": pl.Utf8, "source_id": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8, "preview": pl.Utf8}
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([p.select(list(schema)).cast(schema) for p in parts]).sort("file_id", "record_no")
+
+
+# --- 3. documents and rejects -------------------------------------------------------------
+def _documents_and_rejects(
+    settings: Settings, warehouse: Warehouse, partition: str, records: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    unreadable = records.filter(pl.col("text").is_null())
+    readable = records.filter(pl.col("text").is_not_null()).rename({"detail": "input_note"})
+    prepared = prepare_documents(readable.drop("reason", "preview"))
+    quality_failed = prepared.filter(pl.col("quality_rule").is_not_null())
+    passed = prepared.filter(pl.col("quality_rule").is_null())
+    first = passed.filter(pl.col("dedup_hash").is_first_distinct())
+    within = passed.filter(~pl.col("dedup_hash").is_first_distinct()).join(
+        first.select("dedup_hash", pl.col("doc_id").alias("first_doc_id")), on="dedup_hash", how="left"
+    )
+    with warehouse.connect() as con:
+        earlier = registry.earlier_dedup_keys(con, partition, first.get_column("dedup_hash"))
+    across = first.join(earlier, on="dedup_hash", how="inner")
+    accepted = first.join(earlier.select("dedup_hash"), on="dedup_hash", how="anti")
+    with warehouse.connect() as con:
+        registry.replace_dedup_keys(con, partition, accepted)
+
+    documents = accepted.with_columns(pl.lit(0, pl.Int64).alias("generation_depth"))
     rejects = pl.concat(
         [
-            pl.DataFrame(rejected, schema=reject_schema),
-            row_rejects.with_columns(pl.lit(None, pl.Utf8).alias("doc_id"), pl.lit(None, pl.Utf8).alias("text_preview")).select(list(reject_schema)),
-            file_rejects.with_columns(pl.lit(None, pl.Utf8).alias("doc_id"), pl.lit(None, pl.Utf8).alias("text_preview")).select(list(reject_schema)),
+            _rejects(unreadable, reason=pl.col("reason"), detail=pl.col("detail"), preview=pl.col("preview"), doc_id=None),
+            _rejects(
+                quality_failed, reason=pl.lit("quality:") + pl.col("quality_rule"), detail=pl.col("quality_detail"),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+            ),
+            _rejects(
+                within, reason=pl.lit("exact_duplicate"), detail=pl.lit("duplicate of ") + pl.col("first_doc_id"),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+            ),
+            _rejects(
+                across, reason=pl.lit("exact_duplicate"),
+                detail=pl.format("duplicate of {} (partition {})", pl.col("first_doc_id"), pl.col("first_partition")),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+            ),
         ]
     )
-    doc_schema = {
-        "doc_id": pl.Utf8, "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "text": pl.Utf8,
-        "n_words": pl.Int64, "n_tokens": pl.Int64, "generation_depth": pl.Int64,
-    }
-    return CorpusBatch(
-        documents=pl.DataFrame(accepted, schema=doc_schema),
-        rejects=rejects,
-        slice_index=slice_index,
-        slice_count=slice_count,
-        inputs=documents.height + row_rejects.height,
+    return documents, rejects
+
+
+def _rejects(frame: pl.DataFrame, *, reason: pl.Expr, detail: pl.Expr, preview: pl.Expr, doc_id: pl.Expr | None) -> pl.DataFrame:
+    return frame.select(
+        pl.col("source"), pl.col("source_file"), pl.col("source_row"),
+        (doc_id if doc_id is not None else pl.lit(None, pl.Utf8)).alias("doc_id"),
+        pl.lit("row").alias("scope"), reason.alias("reason"), detail.cast(pl.Utf8).alias("detail"),
+        preview.cast(pl.Utf8).alias("text_preview"), pl.col("file_id"), pl.col("record_no"),
+    ).cast(REJECT_SCHEMA)
+
+
+def _file_rejects(files: pl.DataFrame, allocations: list[registry.Allocation], unresolved: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """Files nothing could be read of, reported by the partition that first met them."""
+    rejected = files.filter(pl.col("status") != "staged")
+    rows = [
+        {"source": r["source"], "source_file": r["path"], "scope": "file", "reason": r["reason"], "detail": r["detail"], "file_id": r["file_id"]}
+        for r in rejected.iter_rows(named=True)  # one row per rejected file
+    ]
+    rows += [{"source": s, "source_file": s, "scope": "file", "reason": reason, "detail": detail} for s, reason, detail in unresolved]
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA) if rows else pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def _allocation_frame(allocations: list[registry.Allocation], files: pl.DataFrame) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        [{"file_id": a.file_id, "record_from": a.record_from, "record_to": a.record_to, "readable": a.readable} for a in allocations],
+        schema={"file_id": pl.Int64, "record_from": pl.Int64, "record_to": pl.Int64, "readable": pl.Int64},
+    )
+    return frame.join(files.select("file_id", "path", "status"), on="file_id", how="left").with_columns(
+        (pl.col("record_to") - pl.col("record_from")).alias("records")
     )
