@@ -430,3 +430,85 @@ def test_streaming_memory_stays_bounded(tmp_path: Path) -> None:
     records, growth = map(int, result.stdout.split())
     assert records == size // len(line)
     assert growth < 64 << 20, f"peak RSS grew by {growth / 2**20:.0f} MiB reading {size / 2**20:.0f} MiB"
+
+
+# ------------------------------------------------------------------ the JSON line parser
+
+
+def reference_record(line: bytes, path: list[str]) -> tuple[str | None, str | None]:
+    """(reason, text) as Python's json module sees the line."""
+    if not line.strip(b" \t\r\n"):
+        return "blank_line", None
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "invalid_utf8", None
+    except ValueError:
+        return "malformed_json", None
+    if not isinstance(value, dict):
+        return "not_an_object", None
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return "missing_text_field", None
+        value = value[key]
+    if not isinstance(value, str):
+        return "non_string_text", None
+    value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # a lone surrogate is U+FFFD
+    return ("empty_text", None) if not value.strip() else (None, value)
+
+
+TRICKY_LINES = [
+    b'{"text": "esc \\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\ud83d\\ude00 end"}',
+    b'{"text": "a", "text": "last wins"}',
+    b'{"meta": {"text": "first"}, "meta": 5}',
+    b'{"meta": 5, "meta": {"text": "second"}}',
+    b'{"meta": {"other": {"text": "deep"}, "text": "mine"}}',
+    b'{"list": [{"text": "inside array"}], "text": "top"}',
+    b'{"n": [-0, 1e5, 1.5E-3, -12.25e+2], "text": "numbers"}',
+    b'{"n": 01, "text": "x"}',
+    b'{"n": 1., "text": "x"}',
+    b'{"n": .5, "text": "x"}',
+    b'{"text": "x",}',
+    b'{"text": "x"} trailing',
+    b'{"text": "raw\ttab"}',
+    b'{"text": "bad escape \\x"}',
+    b'{"text": "short \\u12"}',
+    b"{'text': 'single quotes'}",
+    b'{"text": "x" "y"}',
+    b'{"text": "\xc3\xa9 ok"} ',
+    b'{"text": "overlong \xc0\xaf"}',
+    b'{"text": "surrogate \xed\xa0\x80"}',
+    b"  [1, 2]  ",
+    b'"text"',
+    b"true",
+    b"{}",
+    b'{"text": ["a"]}',
+    b'{"text": {"text": "x"}}',
+    b'{"text": "\\u3000\\u2028 "}',
+    b'{"te\\u0078t": "escaped key is another key"}',
+    b"{",
+    b'{"text": "unterminated}',
+]
+
+
+@pytest.mark.parametrize("field", ["text", "meta.text"])
+def test_json_line_parser_agrees_with_python_json(tmp_path: Path, field: str) -> None:
+    rng = random.Random(11)
+    lines = list(TRICKY_LINES)
+    for _ in range(3000):  # random edits of valid lines: every kind of syntax error
+        value = {"id": rng.randint(0, 9), "meta": {"text": good_text(rng)}, "text": good_text(rng), "x": [1, {"y": None}]}
+        raw = bytearray(json.dumps(value, ensure_ascii=rng.random() < 0.5).encode())
+        for _ in range(rng.randint(0, 2)):
+            at = rng.randrange(len(raw))
+            if rng.random() < 0.5:
+                del raw[at]
+            else:
+                raw.insert(at, rng.choice(b'{}[]",:\\ 0-e.tfn\x01'))
+        lines.append(bytes(raw))
+    lines = [line for line in lines if b"\n" not in line]  # an inserted newline would make two lines
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    rows = read_all(tmp_path / "t.jsonl", ReadOptions(text_field=field, id_field=None))
+    assert len(rows) == len(lines)
+    path = field.split(".")
+    for line, row in zip(lines, rows):
+        assert (row["reason"], row["text"]) == reference_record(line, path), line

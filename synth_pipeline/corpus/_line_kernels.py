@@ -1,7 +1,7 @@
-"""Compiled byte scans (numba) of the corpus readers: line boundaries and UTF-8 validity.
+"""Compiled byte scans (numba) of the corpus readers: JSON lines and UTF-8 validity.
 
-Why compiled: a JSONL file is read at hundreds of MB/s; finding every line, checking its UTF-8
-and noticing blank lines in one pass over the bytes keeps Python out of the per-line path.
+Why compiled: a JSONL file is read at hundreds of MB/s; validating each line's UTF-8 and JSON
+and finding its fields in one pass over the bytes keeps Python out of the per-line path.
 Cached on disk after the first compilation (``cache=True``) and GIL-free (``nogil``).
 """
 
@@ -56,51 +56,6 @@ def _utf8_width(data, i, end):
             return 4
         return 0
     return 0
-
-
-@nb.njit(nogil=True, cache=True)
-def scan_lines(data):
-    """Lines of ``data``: ``starts`` (line i is ``data[starts[i]:starts[i+1]]``, its newline
-    included) and a kind per line (LINE_OK, LINE_BLANK, LINE_INVALID_UTF8). A final segment
-    without a newline is a line only if it is not empty."""
-    n = len(data)
-    n_lines = 0
-    for i in range(n):
-        if data[i] == 10:
-            n_lines += 1
-    if n > 0 and data[n - 1] != 10:
-        n_lines += 1
-    starts = np.empty(n_lines + 1, dtype=np.int64)
-    kinds = np.zeros(n_lines, dtype=np.uint8)
-    starts[0] = 0
-    line = 0
-    blank = True
-    valid = True
-    i = 0
-    while i < n:
-        b = data[i]
-        if b < 0x80:
-            if b == 10:
-                kinds[line] = LINE_INVALID_UTF8 if not valid else (LINE_BLANK if blank else LINE_OK)
-                line += 1
-                starts[line] = i + 1
-                blank = True
-                valid = True
-            elif blank and not (b == 32 or b == 9 or b == 13 or b == 11 or b == 12):
-                blank = False
-            i += 1
-        else:
-            blank = False
-            width = _utf8_width(data, i, n)
-            if width == 0:
-                valid = False
-                i += 1
-            else:
-                i += width
-    if line < n_lines:
-        kinds[line] = LINE_INVALID_UTF8 if not valid else (LINE_BLANK if blank else LINE_OK)
-        starts[line + 1] = n
-    return starts, kinds
 
 
 @nb.njit(nogil=True, cache=True)
@@ -251,6 +206,26 @@ def _valid_utf8(data, i, end):
 
 
 @nb.njit(nogil=True)
+def _key_equals(data, lo, hi, escaped, keys, ks, ke):
+    """Whether the JSON key contents ``data[lo:hi]`` spell ``keys[ks:ke]``."""
+    if escaped:
+        decoded = np.empty(hi - lo, dtype=np.uint8)
+        n = _unescape_into(data, lo, hi, decoded, 0)
+        if n != ke - ks:
+            return False
+        for k in range(n):
+            if decoded[k] != keys[ks + k]:
+                return False
+        return True
+    if hi - lo != ke - ks:
+        return False
+    for k in range(ke - ks):
+        if data[lo + k] != keys[ks + k]:
+            return False
+    return True
+
+
+@nb.njit(nogil=True)
 def _parse_one(data, s, e, keys, key_starts, key_ends, path_len, types, spans, escapes, line, stack, chain, pend, tdepth):
     """Validate one JSON line and locate the values at the two key paths; the line's status."""
     i = _skip_ws(data, s, e)
@@ -336,15 +311,10 @@ def _parse_one(data, s, e, keys, key_starts, key_ends, path_len, types, spans, e
                 break
             for p in range(2):
                 if chain[p, depth] and depth <= path_len[p]:
-                    ks, ke = key_starts[p, depth - 1], key_ends[p, depth - 1]
-                    same = (ke - ks) == (j - i - 1)
-                    if same:
-                        for k in range(ke - ks):
-                            if data[i + 1 + k] != keys[ks + k]:
-                                same = False
-                                break
-                    if same:
+                    same = _key_equals(data, i + 1, j, esc, keys, key_starts[p, depth - 1], key_ends[p, depth - 1])
+                    if same:  # a repeated key overrides what an earlier one held
                         pend[p] = 1 if depth == path_len[p] else 2
+                        types[p, line] = ABSENT
             i = _skip_ws(data, j + 1, e)
             if i >= e or data[i] != 58:
                 break
@@ -436,6 +406,49 @@ def _hex4(data, i):
     return v
 
 
+@nb.njit(nogil=True)
+def _unescape_into(data, lo, hi, out, at):
+    """Decode the JSON string contents ``data[lo:hi]`` (already validated) into ``out[at:]``;
+    a lone surrogate becomes U+FFFD. Returns the position after it."""
+    j = lo
+    while j < hi:
+        b = data[j]
+        if b != 92:
+            out[at] = b
+            at += 1
+            j += 1
+            continue
+        c = data[j + 1]
+        if c == 117:
+            cp = _hex4(data, j + 2)
+            j += 6
+            if 0xD800 <= cp < 0xDC00:
+                if j + 5 < hi and data[j] == 92 and data[j + 1] == 117 and 0xDC00 <= _hex4(data, j + 2) < 0xE000:
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (_hex4(data, j + 2) - 0xDC00)
+                    j += 6
+                else:
+                    cp = 0xFFFD
+            elif 0xDC00 <= cp < 0xE000:
+                cp = 0xFFFD
+            at = _put_utf8(out, at, cp)
+        else:
+            if c == 98:
+                out[at] = 8
+            elif c == 102:
+                out[at] = 12
+            elif c == 110:
+                out[at] = 10
+            elif c == 114:
+                out[at] = 13
+            elif c == 116:
+                out[at] = 9
+            else:
+                out[at] = c
+            at += 1
+            j += 2
+    return at
+
+
 @nb.njit(inline="always")
 def _is_space_cp(cp):
     """Python's str.isspace() for one code point."""
@@ -466,46 +479,7 @@ def gather_values(data, keep, spans, escapes, unescape):
             lo, hi = spans[i, 0], spans[i, 1]
             begin = at
             if unescape and escapes[i]:
-                j = lo
-                while j < hi:
-                    b = data[j]
-                    if b != 92:
-                        out[at] = b
-                        at += 1
-                        j += 1
-                        continue
-                    c = data[j + 1]
-                    if c == 117:
-                        cp = _hex4(data, j + 2)
-                        j += 6
-                        if 0xD800 <= cp < 0xDC00:
-                            if j + 5 < hi and data[j] == 92 and data[j + 1] == 117:
-                                low = _hex4(data, j + 2)
-                                if 0xDC00 <= low < 0xE000:
-                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
-                                    j += 6
-                                else:
-                                    cp = 0xFFFD
-                            else:
-                                cp = 0xFFFD
-                        elif 0xDC00 <= cp < 0xE000:
-                            cp = 0xFFFD
-                        at = _put_utf8(out, at, cp)
-                    else:
-                        if c == 98:
-                            out[at] = 8
-                        elif c == 102:
-                            out[at] = 12
-                        elif c == 110:
-                            out[at] = 10
-                        elif c == 114:
-                            out[at] = 13
-                        elif c == 116:
-                            out[at] = 9
-                        else:
-                            out[at] = c
-                        at += 1
-                        j += 2
+                at = _unescape_into(data, lo, hi, out, at)
             else:
                 out[at : at + hi - lo] = data[lo:hi]
                 at += hi - lo
