@@ -125,7 +125,8 @@ def delimited_corpus(rng: random.Random, n: int, delimiter: str) -> tuple[bytes,
     for row in range(1, n + 1):
         roll = rng.random()
         if roll < 0.05:
-            out.write(f"{row}{delimiter}too{delimiter}many{delimiter}fields\n".encode())
+            extra = rng.choice(["many", "bad \udcff byte"])  # a bad row may hold invalid UTF-8 too
+            out.write(f"{row}{delimiter}too{delimiter}{extra}{delimiter}fields\n".encode("utf-8", "surrogateescape"))
             expected.append((row, "malformed_row", None))
         elif roll < 0.10:
             out.write(f"{row}\n".encode())

@@ -50,11 +50,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ijson
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import zstandard
 
 from synth_pipeline.corpus._line_kernels import (
     ABSENT,
@@ -68,7 +70,6 @@ from synth_pipeline.corpus._line_kernels import (
     TYPE_NAMES,
     gather_values,
     parse_json_lines,
-    utf8_valid_values,
 )
 
 RECORD_SCHEMA = pa.schema(
@@ -400,8 +401,6 @@ class _ByteStream:
     def _zstd(self, fh) -> Iterator[bytes]:
         """zstd has no output cap per call here, so input is fed in pieces sized by the ratio
         seen so far: a piece decodes to about half a chunk (highly repetitive data included)."""
-        import zstandard
-
         decoder = zstandard.ZstdDecompressor().decompressobj()
         fed = False
         piece = 64 << 10
@@ -726,8 +725,6 @@ def _json_record(element, text_path: list[str], id_path: list[str] | None, field
 
 
 def _read_json(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], options: ReadOptions) -> Iterator[dict]:
-    import ijson
-
     start = head.lstrip(_ASCII_SPACE)[:1]
     if start not in (b"[", b"{"):
         raise FileRejected("malformed_json", "the top level of a .json file must be an array or an object")
@@ -771,33 +768,20 @@ def _csv_header(head: bytes, delimiter: str) -> list[str]:
 
 
 def _hold_cut_tail(chunks: Iterable[bytes], stream: _ByteStream, held: list[bytes]) -> Iterator[bytes]:
-    """Pass chunks on, but when the stream turns out cut, keep back its partial last line
-    (it becomes the truncated_stream record, not a malformed row)."""
-    previous = None
+    """Pass the bytes on up to the last newline seen; at the end, keep back what follows it
+    when the stream turns out cut (that partial row becomes the truncated_stream record, not
+    a row read short)."""
+    tail = b""
     for chunk in chunks:
-        if previous is not None:
-            yield previous
-        previous = chunk
-    if previous is None:
-        return
+        data = tail + chunk if tail else chunk
+        end = data.rfind(b"\n") + 1
+        tail = data[end:]
+        if end:
+            yield data[:end]
     if stream.cut:
-        end = previous.rfind(b"\n") + 1
-        held.append(previous[end:])
-        previous = previous[:end]
-    yield previous
-
-
-def _binary_values(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    array = array.cast(pa.large_binary())
-    _, offsets, data = array.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    return data, offsets
-
-
-def _utf8_mask(array: pa.Array) -> np.ndarray:
-    data, offsets = _binary_values(array)
-    return utf8_valid_values(data, offsets)
+        held.append(tail)
+    elif tail:
+        yield tail
 
 
 def _read_delimited(
@@ -813,16 +797,18 @@ def _read_delimited(
 
     def on_invalid_row(row) -> str:
         detail = f"expected {row.expected_columns} fields, got {row.actual_columns}"
-        bad.append((row.number - 1 if row.number > 0 else -1, (row.text or "")[:PREVIEW_CHARS], detail))
+        preview = (row.text or "")[:PREVIEW_CHARS].replace(_INVALID_MARK, "\ufffd")
+        bad.append((row.number - 1 if row.number > 0 else -1, preview, detail))
         return "skip"
 
     held: list[bytes] = []
+    marked = [False]  # invalid UTF-8 arrives as _INVALID_MARK: pyarrow needs UTF-8 even in bad rows
     try:
         reader = pacsv.open_csv(
-            _ChunkFile(_hold_cut_tail(_chain([head], chunks), stream, held)),
+            _ChunkFile(_hold_cut_tail(_marked_utf8(_chain([head], chunks), marked), stream, held)),
             read_options=pacsv.ReadOptions(use_threads=False, block_size=max(1 << 16, min(options.batch_bytes, 1 << 30))),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row),
-            convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.binary() for c in columns}),
+            convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.large_string() for c in columns}),
         )
     except (pa.ArrowException, OSError) as exc:
         raise FileRejected("unreadable_file", f"{type(exc).__name__}: {exc}") from exc
@@ -837,7 +823,7 @@ def _read_delimited(
         except (pa.ArrowException, OSError) as exc:
             failure = exc
             break
-        part, placed = _place_csv_batch(batch, bad, placed, text_column, id_column)
+        part, placed = _place_csv_batch(batch, bad, placed, text_column, id_column, marked[0])
         if part is not None:
             yield part
     rest = [(placed + 1 + i if number < 0 else number, preview, detail) for i, (number, preview, detail) in enumerate(bad)]
@@ -864,7 +850,7 @@ def _bad_rows_part(rows: list[tuple[int, str, str]]) -> dict:
     }
 
 
-def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column: str, id_column: str | None):
+def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column: str, id_column: str | None, marked: bool):
     """One part holding the batch's rows and the bad rows among them, in file order. Good rows
     take the record numbers after ``placed`` that no bad row (reported while parsing) holds."""
     k = batch.num_rows
@@ -877,28 +863,30 @@ def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column:
     if k == 0 and not now:
         return None, placed
 
-    text_raw = batch.column(text_column)
-    valid = _utf8_mask(text_raw)
-    id_raw = batch.column(id_column) if id_column else None
-    if id_raw is not None:
-        valid &= _utf8_mask(id_raw)
-    valid_arrow = pa.array(valid)
-    text = pc.if_else(valid_arrow, text_raw, pa.scalar(None, text_raw.type)).cast(pa.large_string())
-    source_id = pc.if_else(valid_arrow, id_raw, pa.scalar(None, id_raw.type)).cast(pa.large_string()) if id_raw is not None else None
+    text = batch.column(text_column)
+    source_id = batch.column(id_column) if id_column else None
     codes = np.full(k, -1, dtype=np.int8)
     codes[_is_blank(text)] = _CODE["empty_text"]
-    codes[~valid] = _CODE["invalid_utf8"]
+    if marked:
+        for column in (text, source_id):
+            if column is not None:
+                holds_mark = pc.fill_null(pc.match_substring(column, _INVALID_MARK), False)
+                codes[holds_mark.to_numpy(zero_copy_only=False)] = _CODE["invalid_utf8"]
     details: dict[int, str] = {}
     previews: dict[int, str] = {}
     for i in np.flatnonzero(codes >= 0).tolist():
-        raw = text_raw[i].as_py() or b""
+        value = text[i].as_py() or ""
         if codes[i] == _CODE["invalid_utf8"]:
-            details[i] = _utf8_error(raw) if not _is_utf8(raw) else "the id field is not UTF-8"
+            where = "text" if _INVALID_MARK in value else "id"
+            details[i] = f"the {where} field holds bytes that are not UTF-8"
         else:
             details[i] = f"column {text_column!r} is empty or whitespace only"
-        previews[i] = _preview(raw)
+        previews[i] = value[:PREVIEW_CHARS].replace(_INVALID_MARK, "\ufffd")
     if details:
         text = pc.if_else(pa.array(codes < 0), text, pa.scalar(None, pa.large_string()))
+        if source_id is not None:
+            readable_id = pa.array(codes != _CODE["invalid_utf8"])
+            source_id = pc.if_else(readable_id, source_id, pa.scalar(None, pa.large_string()))
     good = {
         "source_row": good_numbers,
         "text": text,
@@ -911,14 +899,6 @@ def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column:
     if not now:
         return good, placed
     return _merge_by_row(_record_batch(np.zeros(k, np.int64), **good), _bad_rows_part(now)), placed
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _merge_by_row(good: pa.RecordBatch, bad_part: dict) -> dict:
