@@ -269,7 +269,7 @@ def test_truncated_other_text_formats_end_with_one_truncated_record(tmp_path: Pa
 
 def test_multi_member_gzip_and_multi_frame_zstd_read_whole(tmp_path: Path) -> None:
     one, two = b'{"text": "first"}\n', b'{"text": "second"}\n'
-    (tmp_path / "m.jsonl.gz").write_bytes(gzip.compress(one) + gzip.compress(two))
+    (tmp_path / "m.jsonl.gz").write_bytes(gzip.compress(one) + gzip.compress(two) + b"\0" * 512)
     zc = zstandard.ZstdCompressor()
     (tmp_path / "m.jsonl.zst").write_bytes(zc.compress(one) + zc.compress(two))
     for name in ("m.jsonl.gz", "m.jsonl.zst"):
@@ -383,6 +383,7 @@ def test_expand_source_folders_globs_and_hf_datasets(tmp_path: Path) -> None:
     Dataset.from_dict(rows).save_to_disk(str(tmp_path / "hf"))
     shards = expand_source(str(tmp_path / "hf"))
     assert shards and all(p.suffix == ".arrow" for p in shards)
+    assert expand_source(str(tmp_path / "hf" / "*")) == shards  # a glob skips the metadata too
     records = [r for shard in shards for r in read_all(shard, ReadOptions(text_field="meta.text"))]
     assert [(r["text"], r["source_id"], r["reason"]) for r in records] == [
         ("one", "10", None),

@@ -173,7 +173,10 @@ def expand_source(source: str) -> list[Path]:
         matches = [Path(source)] if os.path.lexists(source) else []
     files: list[Path] = []
     for match in matches:
-        files.extend(_walk(match) if match.is_dir() else [match])
+        if match.is_dir():
+            files.extend(_walk(match))
+        elif not _is_hf_metadata(match):
+            files.append(match)
     seen: set[Path] = set()
     return [f for f in files if not (f in seen or seen.add(f))]
 
@@ -188,6 +191,19 @@ def _walk(folder: Path) -> list[Path]:
             continue
         out.extend(_walk(entry) if entry.is_dir() else [entry])
     return out
+
+
+_HF_METADATA = ("state.json", "dataset_info.json", "dataset_dict.json")
+
+
+def _is_hf_metadata(path: Path) -> bool:
+    """A `datasets` metadata file (met through a glob): not a corpus file."""
+    if path.name not in _HF_METADATA:
+        return False
+    folder = path.parent
+    return (folder / "dataset_dict.json").is_file() or (
+        (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file()
+    )
 
 
 def _hf_dataset_shards(folder: Path) -> list[Path] | None:
@@ -389,6 +405,8 @@ class _ByteStream:
                 data = decoder.unconsumed_tail
                 if decoder.eof:  # another gzip member may follow
                     data = decoder.unused_data + data
+                    if not data.strip(b"\0"):
+                        data = b""  # zero padding after a member, as tape and block writers leave it
                     decoder = zlib.decompressobj(wbits=31)
                     fed = False
         if fed and not decoder.eof:
