@@ -5,6 +5,12 @@ exactly the partition just written; a failure stops every downstream asset of th
 Each result carries its measured value, its threshold and what to do when it fails.
 Diversity and drift thresholds are relative to the real text of the same partition,
 with absolute floors (calibration in docs/metrics.md).
+
+A partition with nothing to measure (0 documents: every input rejected, or the corpus
+used up) passes each check *explicitly*: the result carries a
+``status`` metadata entry starting with ``EMPTY_PARTITION``, so a pass on no data can
+never be mistaken for a pass on data. Checks with a cumulative part (the caps, the real
+data ledger) still evaluate it on an empty partition and fail when it breaks.
 """
 
 from __future__ import annotations
@@ -70,6 +76,41 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
+# --- partitions with nothing to measure -------------------------------------------------
+EMPTY_PARTITION = "empty partition: nothing to check"
+NO_MIX_ITEMS = "no items in this partition's mix: nothing to check"
+NO_SYNTHETIC = "no synthetic items in this partition's mix: nothing to compare"
+
+
+def partition_documents(con: duckdb.DuckDBPyConnection, partition_key: str) -> int:
+    """Accepted documents of the partition (0 before raw_corpus was ever written)."""
+    if not _table_exists(con, "raw_corpus"):
+        return 0
+    (n,) = con.execute("SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [partition_key]).fetchone()
+    return int(n)
+
+
+def _passes_empty(name: str, severity: AssetCheckSeverity, status: str, **metadata) -> AssetCheckResult:
+    """A deliberate pass with its reason, for a check whose input has no rows."""
+    return _result(name, True, severity, "", status=status, **metadata)
+
+
+def _mix_status(documents: int, items: int) -> str | None:
+    """Why this partition's mix has nothing to check, or None when it has items."""
+    if documents == 0:
+        return EMPTY_PARTITION
+    return NO_MIX_ITEMS if items == 0 else None
+
+
+def _text_status(documents: int, m: dict[str, float]) -> str | None:
+    """Why the synthetic-vs-real text metrics do not exist, or None when they do."""
+    if documents == 0:
+        return EMPTY_PARTITION
+    if not m.get("n_synthetic") and not m.get("n_real"):
+        return NO_MIX_ITEMS
+    return NO_SYNTHETIC if not (m.get("n_synthetic") and m.get("n_real")) else None
+
+
 # --- deduplicated_mix ----------------------------------------------------------------
 def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
     """All checks of the mix; computes and stores the mix metrics first (see ``mix_metrics``).
@@ -87,16 +128,19 @@ def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> 
 
 
 def _mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, part: dict[str, float]) -> list[AssetCheckResult]:
+    documents = partition_documents(con, partition_key)
+    (items,) = con.execute(f"SELECT count(*) FROM synth.{MIX} WHERE partition_date = ?", [partition_key]).fetchone()
+    mix_status, text_status = _mix_status(documents, int(items)), _text_status(documents, part)
     results = [
-        synthetic_ratio_within_cap(con, partition_key, settings),
-        diversity_above_thresholds(con, partition_key, settings, part),
-        real_data_accumulates(con, partition_key),
-        unique_keys_and_text(con, partition_key),
-        no_contamination(part, settings),
-        homogenisation_within_band(part, settings),
-        drift_within_band(part, settings),
-        bias_within_band(part, settings),
-        copying_within_band(con, partition_key, part, settings),
+        synthetic_ratio_within_cap(con, partition_key, settings, mix_status),
+        diversity_above_thresholds(con, partition_key, settings, part, text_status),
+        real_data_accumulates(con, partition_key, mix_status),
+        unique_keys_and_text(con, partition_key, mix_status),
+        no_contamination(part, settings, text_status),
+        homogenisation_within_band(part, settings, text_status),
+        drift_within_band(part, settings, text_status),
+        bias_within_band(part, settings, text_status),
+        copying_within_band(con, partition_key, part, settings, text_status),
     ]
     _record_real_items(con, partition_key)
     return results
@@ -112,7 +156,10 @@ def _shares(con: duckdb.DuckDBPyConnection, where: str, params: list) -> tuple[f
     return float(tokens), float(items)
 
 
-def synthetic_ratio_within_cap(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings) -> AssetCheckResult:
+def synthetic_ratio_within_cap(
+    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, status: str | None = None
+) -> AssetCheckResult:
+    """``status``: why the partition's mix is empty; the cumulative shares are checked regardless."""
     part_tokens, part_items = _shares(con, "partition_date = ?", [partition_key])
     cum_tokens, cum_items = _shares(con, "partition_date <= ?", [partition_key])
     passed = max(part_tokens, cum_tokens) <= settings.max_synthetic_ratio and max(part_items, cum_items) <= settings.max_synthetic_item_ratio
@@ -124,6 +171,7 @@ def synthetic_ratio_within_cap(con: duckdb.DuckDBPyConnection, partition_key: st
         synthetic_item_share=part_items, synthetic_item_share_cumulative=cum_items,
         max_synthetic_token_share=settings.max_synthetic_ratio, max_synthetic_item_share=settings.max_synthetic_item_ratio,
         target_synthetic_token_share=settings.target_synthetic_ratio,
+        status=f"{status}; cumulative shares up to this partition checked" if status else None,
     )
 
 
@@ -147,14 +195,15 @@ def _near_dup_rate(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
 
 
 def diversity_above_thresholds(
-    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, m: dict[str, float]
+    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, m: dict[str, float], status: str | None = None
 ) -> AssetCheckResult:
     near_dup_rate, task_share = _near_dup_rate(con, partition_key), _task_share(con, partition_key)
     if not m.get("n_synthetic"):
+        # Still fails when the synthetic candidates were all removed as near duplicates.
         return _result(
             "diversity_above_thresholds", near_dup_rate <= settings.max_near_dup_rate, AssetCheckSeverity.ERROR,
             "Every synthetic candidate was a near duplicate: the generator is repeating itself.",
-            synthetic_items=0, note="no synthetic items in the mix",
+            synthetic_items=0, note="no synthetic items in the mix", status=status or NO_SYNTHETIC,
             near_duplicate_rate=near_dup_rate, max_near_duplicate_rate=settings.max_near_dup_rate,
         )
     rules = {
@@ -187,8 +236,10 @@ def _ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} (item_id VARCHAR, partition_date DATE, first_seen TIMESTAMP DEFAULT now(), PRIMARY KEY (item_id, partition_date))")
 
 
-def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str) -> AssetCheckResult:
-    """Real items recorded by any earlier materialisation must still be in the mix."""
+def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None) -> AssetCheckResult:
+    """Real items recorded by any earlier materialisation must still be in the mix.
+
+    The ledger spans every partition, so an empty partition still checks the earlier ones."""
     _ensure_ledger(con)
     # An item now excluded as a duplicate of an item that *is* in the mix lost no real
     # content (a backfill may materialise partitions out of order): only the rest counts.
@@ -209,6 +260,7 @@ def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str) ->
         "Real data was replaced: a source file was removed or the corpus slice changed. Restore the source; if the "
         f"removal is intended (e.g. a takedown), delete those rows from {LEDGER} and note why.",
         real_items_recorded=int(recorded), real_items_missing=int(missing), examples=", ".join(examples or []),
+        status=f"{status}; real items of every partition checked against the ledger" if status else None,
     )
 
 
@@ -221,7 +273,7 @@ def _record_real_items(con: duckdb.DuckDBPyConnection, partition_key: str) -> No
     )
 
 
-def unique_keys_and_text(con: duckdb.DuckDBPyConnection, partition_key: str) -> AssetCheckResult:
+def unique_keys_and_text(con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None) -> AssetCheckResult:
     duplicates, empty, untraceable = con.execute(
         f"""SELECT count(*) - count(DISTINCT item_id),
                    count(*) FILTER (WHERE text IS NULL OR trim(text) = ''),
@@ -233,14 +285,18 @@ def unique_keys_and_text(con: duckdb.DuckDBPyConnection, partition_key: str) -> 
         "unique_keys_and_text", duplicates == 0 and empty == 0 and untraceable == 0, AssetCheckSeverity.ERROR,
         "A code change broke item ids or lineage: inspect synth.mix_candidates for the partition.",
         duplicate_item_ids=int(duplicates), empty_texts=int(empty), items_without_doc_id=int(untraceable),
+        status=status,
     )
 
 
-def no_contamination(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+def no_contamination(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
     if not settings.decontaminate.strip():
         return _result("no_contamination", True, AssetCheckSeverity.ERROR, "",
-                       note="no evaluation set configured (SYNTH_DECONTAMINATE)")
+                       note="no evaluation set configured (SYNTH_DECONTAMINATE)", status=status)
     rate = _nan(m.get("leakage.contamination_rate"))
+    if status and math.isnan(rate):
+        # The rate is measured with the text metrics; mix_candidates already dropped contaminated candidates.
+        return _passes_empty("no_contamination", AssetCheckSeverity.ERROR, status, max_contamination_rate=0.0)
     return _result(
         "no_contamination", not rate > 0, AssetCheckSeverity.ERROR,
         "Decontamination let evaluation text through: check SYNTH_DECONTAMINATE paths and mix_candidates.",
@@ -248,9 +304,11 @@ def no_contamination(m: dict[str, float], settings: Settings) -> AssetCheckResul
     )
 
 
-def homogenisation_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+def homogenisation_within_band(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
     bleu, rep = _nan(m.get("relative.self_bleu")), _nan(m.get("relative.self_repetition"))
     limit = settings.max_relative_homogenisation
+    if status:
+        return _passes_empty("homogenisation_within_band", AssetCheckSeverity.WARN, status, max_relative=limit)
     return _result(
         "homogenisation_within_band", not (bleu > limit or rep > limit), AssetCheckSeverity.WARN,
         "Synthetic samples resemble each other far more than real documents do: read the over-represented "
@@ -259,9 +317,11 @@ def homogenisation_within_band(m: dict[str, float], settings: Settings) -> Asset
     )
 
 
-def drift_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+def drift_within_band(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
     jsd, halves = _nan(m.get("drift.unigram_jsd")), _nan(m.get("drift.unigram_jsd_real_halves"))
     limit = max(settings.max_unigram_jsd, 2 * halves) if not math.isnan(halves) else settings.max_unigram_jsd
+    if status:
+        return _passes_empty("drift_within_band", AssetCheckSeverity.WARN, status, max_unigram_jsd=limit)
     return _result(
         "drift_within_band", not jsd > limit, AssetCheckSeverity.WARN,
         "Synthetic vocabulary drifts from the real text: read the over-represented n-grams (the generator's tics).",
@@ -270,7 +330,9 @@ def drift_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResu
     )
 
 
-def bias_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResult:
+def bias_within_band(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
+    if status:
+        return _passes_empty("bias_within_band", AssetCheckSeverity.WARN, status, max_allowed=settings.max_bias_log_ratio)
     value = _nan(m.get("bias.max_abs_log_ratio"))
     return _result(
         "bias_within_band", not value > settings.max_bias_log_ratio, AssetCheckSeverity.WARN,
@@ -281,8 +343,10 @@ def bias_within_band(m: dict[str, float], settings: Settings) -> AssetCheckResul
 
 
 def copying_within_band(
-    con: duckdb.DuckDBPyConnection, partition_key: str, m: dict[str, float], settings: Settings
+    con: duckdb.DuckDBPyConnection, partition_key: str, m: dict[str, float], settings: Settings, status: str | None = None
 ) -> AssetCheckResult:
+    if status:
+        return _passes_empty("copying_within_band", AssetCheckSeverity.WARN, status, max_copy_rate=settings.max_copy_rate)
     rate = _nan(m.get("leakage.copy_rate"))
     (backend,) = con.execute(
         "SELECT any_value(backend) FROM synth.generated_samples WHERE partition_date = ?", [partition_key]
@@ -326,6 +390,8 @@ def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[A
         prompts == samples and prompts_without_sample == 0 and grades == samples and samples_without_grade == 0
         and candidates == docs + samples and mix + excluded == candidates and lost == 0 and doubled == 0
     )
+    # Every stage at 0 rows is what an empty partition must look like; rows anywhere fail above.
+    empty = passed and not any((prompts, samples, grades, docs, candidates, mix, excluded))
     return [
         _result(
             "funnel_accounts_for_every_row", passed, AssetCheckSeverity.ERROR,
@@ -334,13 +400,25 @@ def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[A
             prompts=prompts, samples=samples, prompts_without_sample=prompts_without_sample,
             grades=grades, samples_without_grade=samples_without_grade, documents=docs,
             candidates=candidates, in_mix=mix, excluded=excluded, lost=lost, in_both=doubled,
+            status=f"{EMPTY_PARTITION} (every stage has 0 rows)" if empty else None,
         )
     ]
 
 
 # --- graded_samples -------------------------------------------------------------------
-def grade_checks(grades, samples, settings: Settings) -> list[AssetCheckResult]:
-    """Warnings on the judge and the generator (polars frames of one partition)."""
+def grade_checks(grades, samples, settings: Settings, documents: int | None = None) -> list[AssetCheckResult]:
+    """Warnings on the judge and the generator (polars frames of one partition).
+
+    ``documents``: the partition's documents, to say why there are no samples."""
+    if grades.is_empty() and samples.is_empty():
+        status = EMPTY_PARTITION if documents == 0 else "no samples in this partition: nothing to check"
+        return [
+            _passes_empty("acceptance_rate_in_band", AssetCheckSeverity.WARN, status, samples=0,
+                          min_acceptance_rate=settings.min_acceptance_rate, max_acceptance_rate=settings.max_acceptance_rate),
+            _passes_empty("generation_error_rate", AssetCheckSeverity.WARN, status, samples=0,
+                          max_error_rate=settings.max_generation_error_rate),
+            _passes_empty("judge_differs_from_generator", AssetCheckSeverity.WARN, status, samples=0),
+        ]
     total = max(1, grades.height)
     acceptance = float(grades.get_column("accepted").sum()) / total
     errors = float(samples.get_column("error").is_not_null().sum()) / max(1, samples.height)

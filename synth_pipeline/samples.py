@@ -19,6 +19,54 @@ from synth_pipeline.text import content_hash, count_tokens
 
 SAMPLE_INDEX = 0  # one completion per prompt; the index is part of the id and of the cache key
 
+# Declared, not inferred: a partition with no prompts (every input rejected) must still
+# write tables with every column and type, or everything downstream loses its columns.
+SAMPLE_SCHEMA = {
+    "sample_id": pl.Utf8,
+    "prompt_id": pl.Utf8,
+    "doc_id": pl.Utf8,
+    "task": pl.Utf8,
+    "audience": pl.Utf8,
+    "style": pl.Utf8,
+    "template_version": pl.Utf8,
+    "generation_depth": pl.Int64,
+    "backend": pl.Utf8,
+    "model": pl.Utf8,
+    "temperature": pl.Float64,
+    "max_tokens": pl.Int64,
+    "seed": pl.Int64,
+    "text": pl.Utf8,
+    "finish_reason": pl.Utf8,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "n_tokens": pl.Int64,
+    "cost_usd": pl.Float64,
+    "cached": pl.Boolean,
+    "attempts": pl.Int64,
+    "latency_s": pl.Float64,
+    "error": pl.Utf8,
+}
+GRADE_SCHEMA = {
+    "sample_id": pl.Utf8,
+    "prompt_id": pl.Utf8,
+    "judge_backend": pl.Utf8,
+    "judge_model": pl.Utf8,
+    "rubric_version": pl.Utf8,
+    "score": pl.Float64,
+    **{c: pl.Int64 for c in CRITERIA},
+    "rationale": pl.Utf8,
+    "flags": pl.List(pl.Utf8),
+    "grade_status": pl.Utf8,
+    "grade_error": pl.Utf8,
+    "judge_prompt_tokens": pl.Int64,
+    "judge_completion_tokens": pl.Int64,
+    "judge_cost_usd": pl.Float64,
+    "judge_cached": pl.Boolean,
+    "same_model_as_generator": pl.Boolean,
+    "accepted": pl.Boolean,
+    "rejection_reason": pl.Utf8,
+}
+
 
 def sample_id(prompt_id: str, model: str, index: int = SAMPLE_INDEX) -> str:
     return content_hash(f"{prompt_id}|{model}|{index}")
@@ -78,7 +126,7 @@ def sample_rows(
                 "error": result.error,
             }
         )
-    return pl.DataFrame(rows, infer_schema_length=None, schema_overrides={"text": pl.Utf8, "error": pl.Utf8, "finish_reason": pl.Utf8})
+    return pl.DataFrame(rows, schema=SAMPLE_SCHEMA)
 
 
 def grade_requests(samples: pl.DataFrame, prompts: pl.DataFrame, model: str, seed: int) -> list[GradeRequest]:
@@ -175,12 +223,4 @@ def grade_rows(
         else:
             row["accepted"] = True
         rows.append(row)
-    schema = {
-        "score": pl.Float64,
-        **{c: pl.Int64 for c in CRITERIA},
-        "rationale": pl.Utf8,
-        "flags": pl.List(pl.Utf8),
-        "grade_error": pl.Utf8,
-        "rejection_reason": pl.Utf8,
-    }
-    return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None)
+    return pl.DataFrame(rows, schema=GRADE_SCHEMA)

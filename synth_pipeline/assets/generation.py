@@ -10,7 +10,7 @@ import time
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, record_check_results
+from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
 
 from synth_pipeline import samples
 from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache, rubric
@@ -48,7 +48,9 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
     generator = factory.make_generator(settings, synth.warehouse())
     requests = samples.generation_requests(seed_prompts, settings, generator.model)
     started = time.monotonic()
-    results = generator.generate(requests, _progress_logger(context, "generation"))
+    # No prompts (a partition whose inputs were all rejected): no backend call, no client,
+    # and the frame below still carries every column with 0 rows.
+    results = generator.generate(requests, _progress_logger(context, "generation")) if requests else []
     elapsed = time.monotonic() - started
     frame = samples.sample_rows(seed_prompts, results, backend=generator.name, model=generator.model, settings=settings)
     frame = frame.with_columns(pl.lit(pipeline_version(GENERATION_VERSION)).alias("pipeline_version"))
@@ -60,11 +62,12 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
             "error_rate": errors.height / max(1, frame.height),
             "backend": generator.name,
             "model": generator.model,
-            "completion_tokens": int(frame.get_column("completion_tokens").sum()),
+            "completion_tokens": int(frame.get_column("completion_tokens").sum() or 0),
             "cost_usd": float(frame.get_column("cost_usd").sum()),
             "cache_hit_rate": float(frame.get_column("cached").mean() or 0.0),
             "requests_per_second": len(requests) / max(elapsed, 1e-9),
             "finish_reasons": MetadataValue.md(md_table(frame.group_by("finish_reason").len().sort("len", descending=True))),
+            **({"status": "no prompts: nothing to generate"} if frame.is_empty() else {}),
         }
     )
     return frame
@@ -84,7 +87,7 @@ def graded_samples(
     settings = synth.settings()
     judge = factory.make_judge(settings, synth.warehouse())
     requests = samples.grade_requests(generated_samples, seed_prompts, judge.model, settings.seed)
-    results = judge.grade(requests, _progress_logger(context, "grading"))
+    results = judge.grade(requests, _progress_logger(context, "grading")) if requests else []
     frame = samples.grade_rows(
         generated_samples, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings
     )
@@ -108,9 +111,16 @@ def graded_samples(
             "rejections": MetadataValue.md(
                 md_table(frame.filter(~pl.col("accepted")).group_by("rejection_reason").len().sort("len", descending=True))
             ),
+            **({"status": "no samples: nothing to grade"} if frame.is_empty() else {}),
         },
     )
-    results = grade_checks(frame, generated_samples, settings)
+    results = grade_checks(frame, generated_samples, settings, documents=_documents(synth, context.partition_key))
     with synth.warehouse().connect() as con:
         record_check_results(con, context.partition_key, "graded_samples", results)
     yield from results
+
+
+def _documents(synth: SynthResource, partition_key: str) -> int:
+    """Documents of the partition, so a check can tell an empty partition from an empty stage."""
+    with synth.warehouse().connect() as con:
+        return partition_documents(con, partition_key)

@@ -6,12 +6,12 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from synth_pipeline import lineage
 from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.report import collect, html
+from synth_pipeline.report import collect, html, score
 from synth_pipeline.resources import SynthResource
 from synth_pipeline.versioning import source_version
 from synth_pipeline.warehouse import write_partition
 
-CODE_VERSION = source_version(collect, html)
+CODE_VERSION = source_version(collect, html, score)
 
 
 def report_path(settings, partition_key: str):
@@ -38,7 +38,12 @@ def quality_report(context: AssetExecutionContext, synth: SynthResource) -> Mate
             con,
             "quality_report",
             partition,
-            pl.DataFrame({"backend": [figures.backend], "generator_model": [figures.generator_model], "judge_model": [figures.judge_model], **wide}),
+            pl.DataFrame({
+                "backend": [figures.backend], "generator_model": [figures.generator_model], "judge_model": [figures.judge_model],
+                # 'scored', 'empty' (0 documents) or 'no_items'; the band and verdict in words beside the numbers.
+                "status": [figures.status], "status_note": [figures.status_note], "band": [figures.band], "fit_for": [figures.fit_for],
+                **wide,
+            }),
         )
     path = report_path(settings, partition)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,5 +55,7 @@ def quality_report(context: AssetExecutionContext, synth: SynthResource) -> Mate
             "report_path": MetadataValue.path(str(path.resolve())),
             "report": MetadataValue.md(html.render_markdown(figures, str(path))),
             "backend": figures.backend,
+            "status": figures.status,
+            **({"status_note": figures.status_note} if figures.status_note else {}),
         }
     )

@@ -4,6 +4,10 @@ The YAML front matter is what the Hugging Face ``datasets`` library and the Hub 
 ``configs`` with ``data_files`` per split, licence fields, tags. The body quotes the
 quality report's own figures (``synth.quality_metrics``) and nothing recomputed, so the
 card and the report cannot disagree; shares are printed to 4 decimals, counts exactly.
+
+A partition with 0 documents still gets a release (the cumulative mix of the earlier
+partitions, or no rows at all), and its card says in its first lines that the partition
+is empty, so a 0-row release is never mistaken for a broken one.
 """
 
 from __future__ import annotations
@@ -35,6 +39,23 @@ class ReleaseFacts:
     code_version: str | None = None
     git_commit: str | None = None
     checks_source: str = ""
+
+
+def partition_status(metrics: dict[str, float]) -> tuple[str, str]:
+    """(status, what it is and why) of one partition from its quality_metrics: 'scored', 'empty' or 'no_items'."""
+    if metrics.get("funnel.documents") == 0:
+        read = int(metrics.get("funnel.documents_read") or 0)
+        why = f"all {read} inputs were rejected" if read else "no inputs were left for it (the corpus is used up or empty)"
+        return "empty", f"empty: 0 documents ({why})"
+    if metrics.get("mix.items") == 0:
+        return "no_items", "without items: every candidate was excluded"
+    return "scored", ""
+
+
+def empty_partitions(facts: "ReleaseFacts") -> list[str]:
+    """Reported partitions up to the release that added no items (not in ``facts.partitions``
+    unless it is the release partition itself)."""
+    return [d for d in sorted(facts.per_partition) if partition_status(facts.per_partition[d])[0] != "scored"]
 
 
 def fmt(value: float | int | None, *, share: bool = False) -> str:
@@ -158,6 +179,16 @@ def render_card(facts: ReleaseFacts) -> str:
         "(`synth.quality_metrics`, `quality_report_<partition>.html`), not a second computation.",
         "",
     ]
+    status, sentence = partition_status(facts.per_partition.get(facts.partition, {}))
+    if status != "scored":
+        rest = (f"this release is the cumulative mix of the earlier partitions ({rows} items), unchanged" if rows
+                else "this release has 0 rows, there is nothing to train on yet")
+        out += [f"> **The partition {facts.partition} is {sentence}.** It adds no items and has no quality score; "
+                f"its checks passed with nothing to check. This is not a failure: {rest}.", ""]
+    others = [d for d in empty_partitions(facts) if d != facts.partition]
+    if others:
+        out += [f"Partitions up to {facts.partition} that added no items (0 documents or every candidate excluded): "
+                f"{', '.join(others)}.", ""]
     if "offline" in backends:
         out += [f"> {OFFLINE_NOTE}", ""]
     out += ["## Load it", "", "```python", "import datasets, polars as pl",

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth_pipeline import __version__
-from synth_pipeline.release.card import ReleaseFacts, render_card
+from synth_pipeline.release.card import ReleaseFacts, empty_partitions, partition_status, render_card
 from synth_pipeline.settings import Settings
 
 MIX = "synth.deduplicated_mix"
@@ -380,8 +380,21 @@ def build_release(
         )
         card = render_card(facts)
         (tmp / "README.md").write_text(card, encoding="utf-8")
+        status, sentence = partition_status(per_partition.get(partition, {}))
+        release_metrics = per_partition.get(partition, {})
         manifest = {
             "release": partition,
+            # What the release partition itself added: an empty one (0 documents) is said so, not left to a 0.
+            "release_partition": {
+                "partition": partition,
+                "status": status,
+                "empty": status != "scored",
+                "documents": int(release_metrics.get("funnel.documents", 0)),
+                "inputs_read": int(release_metrics.get("funnel.documents_read", 0)),
+                "items": int(release_metrics.get("mix.items", 0)),
+                "note": f"partition {sentence}; it adds no items and has no quality score" if sentence else "",
+            },
+            "empty_partitions": empty_partitions(facts),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "rows": sum(f["rows"] for f in files if f["config"] == "default"),
             "split": SPLIT,

@@ -3,6 +3,10 @@
 Every number in the report, the Dagster metadata and ``synth.quality_metrics`` comes
 from here, so the three never disagree. Text metrics were computed once, in the mix
 step (``synth.mix_metrics``); check results come from ``synth.check_results``.
+
+A partition with 0 documents (every input rejected, or an empty corpus slice) is
+reported as *empty*: its rates are NaN (undefined, as every metric with nothing to
+measure), it has no quality score, and ``status`` says so in words.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from synth_pipeline import mix_metrics
 from synth_pipeline.metrics import overrepresented_ngrams, term_group_drift
 from synth_pipeline.report import score
 from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import _table_exists
+
+# ``QualityFigures.status``: what the partition holds, for the table row, the page and the card.
+SCORED, EMPTY, NO_ITEMS = "scored", "empty", "no_items"
 
 
 @dataclass
@@ -40,6 +48,14 @@ class QualityFigures:
     trend: pl.DataFrame | None = None
     checks: list[dict] = field(default_factory=list)
     examples: dict[str, list[dict]] = field(default_factory=dict)
+    corpus_rejects: pl.DataFrame | None = None  # reason, inputs
+    status: str = SCORED
+    status_note: str = ""
+
+
+def _rate(numerator: float, denominator: float) -> float:
+    """A share; NaN when there is nothing to divide (an empty partition has no rates)."""
+    return numerator / denominator if denominator else float("nan")
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> tuple:
@@ -91,10 +107,10 @@ def _funnel(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, mi
         "mix.real_tokens": tok_real, "mix.synthetic_tokens": tok_synth,
         "mix.synthetic_item_share": mix_synth / max(1, mix_real + mix_synth),
         "mix.synthetic_token_share": tok_synth / max(1, tok_real + tok_synth),
-        "grading.acceptance_rate": accepted / max(1, samples),
-        "grading.judge_parse_failure_rate": parse_failures / max(1, samples - errors),
-        "grading.blocking_flag_rate": flagged / max(1, samples - errors),
-        "generation.error_rate": errors / max(1, samples),
+        "grading.acceptance_rate": _rate(accepted, samples),
+        "grading.judge_parse_failure_rate": _rate(parse_failures, samples - errors),
+        "grading.blocking_flag_rate": _rate(flagged, samples - errors),
+        "generation.error_rate": _rate(errors, samples),
     })
     (mean_score,) = _one(con, "SELECT avg(score) FROM synth.graded_samples WHERE partition_date = $d", d)
     m["grading.mean_score"] = mean_score if mean_score is not None else float("nan")
@@ -189,11 +205,18 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
     figures.metrics["checks.failed"] = sum(not c["passed"] and c["severity"] == "ERROR" for c in figures.checks)
     figures.metrics["checks.warnings"] = sum(not c["passed"] and c["severity"] != "ERROR" for c in figures.checks)
 
+    figures.corpus_rejects = _corpus_rejects(con, d)
+    figures.status, figures.status_note = _status(figures.metrics, figures.corpus_rejects)
     figures.subscores = score.subscores(
         figures.metrics, max_ratio=settings.max_synthetic_ratio,
         acceptance_band=(settings.min_acceptance_rate, settings.max_acceptance_rate), offline=figures.backend == "offline",
     )
-    figures.score, figures.band, figures.fit_for = score.headline(figures.subscores, figures.metrics["mix.items"])
+    if figures.status != SCORED:
+        # Subscores of nothing would read as "composition 100, grading 0": neither is true.
+        figures.subscores = {k: float("nan") for k in figures.subscores}
+    figures.score, figures.band, figures.fit_for = score.headline(
+        figures.subscores, figures.metrics["mix.items"], figures.metrics["funnel.documents"]
+    )
     figures.metrics["score.headline"] = figures.score
     figures.metrics.update({f"score.{k}": v for k, v in figures.subscores.items()})
 
@@ -212,6 +235,37 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
         ).to_dicts(),
     }
     return figures
+
+
+def _corpus_rejects(con: duckdb.DuckDBPyConnection, d: dict) -> pl.DataFrame:
+    """Rejected inputs of the partition by reason: what an empty partition's documents became."""
+    if not _table_exists(con, "raw_corpus_rejects"):
+        return pl.DataFrame(schema={"reason": pl.Utf8, "inputs": pl.Int64})
+    return _frame(
+        con,
+        "SELECT reason, count(*) AS inputs FROM synth.raw_corpus_rejects WHERE partition_date = $d GROUP BY ALL ORDER BY inputs DESC, reason",
+        d,
+    )
+
+
+def _status(m: dict[str, float], rejects: pl.DataFrame) -> tuple[str, str]:
+    """(status, one sentence a reader cannot mistake for a failed score)."""
+    if m["funnel.documents"] == 0:
+        read = int(m["funnel.documents_read"])
+        why = (
+            f"all {read} inputs were rejected ({', '.join(f'{r}: {n}' for r, n in rejects.iter_rows())})"
+            if read else "no inputs were left for it (the corpus is used up or empty)"
+        )
+        return EMPTY, (
+            f"Empty partition: 0 documents, because {why}. Nothing was generated, graded or mixed, every check "
+            "passed with nothing to check, and the partition adds no items. It has no quality score; this is not a failure."
+        )
+    if m["mix.items"] == 0:
+        return NO_ITEMS, (
+            f"No items in the mix: every one of the {int(m['funnel.documents'])} documents and "
+            f"{int(m['funnel.samples'])} samples was excluded (see Exclusions), so the partition adds no items and has no quality score."
+        )
+    return SCORED, ""
 
 
 def _trend(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures) -> pl.DataFrame:

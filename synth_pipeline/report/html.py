@@ -9,7 +9,7 @@ import json
 import polars as pl
 
 from synth_pipeline.metadata import md_table
-from synth_pipeline.report.collect import QualityFigures
+from synth_pipeline.report.collect import SCORED, QualityFigures
 
 OFFLINE_NOTE = (
     "Backend: offline. The synthetic text was built by a deterministic extractive generator and graded by a "
@@ -19,7 +19,7 @@ OFFLINE_NOTE = (
 
 def _esc(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return "n/a" if value != value else f"{value:.4g}"
     return html.escape(str(value))
 
 
@@ -27,17 +27,18 @@ def bar_chart(title: str, labels: list[str], values: list[float], *, width: int 
     """A horizontal bar chart as inline SVG."""
     if not values:
         return f"<p><em>{_esc(title)}: no data</em></p>"
-    top = max(max(values), 1e-12)
+    # NaN (an empty partition's score or rates) draws no bar and reads "n/a", never 0.
+    top = max(max((v for v in values if v == v), default=0.0), 1e-12)
     row, label_w = 22, 190
     height = row * len(values) + 30
     bars = []
     for i, (label, value) in enumerate(zip(labels, values)):
         y = 24 + i * row
-        w = (width - label_w - 70) * (value / top)
+        w = (width - label_w - 70) * (value / top) if value == value else 0.0
         bars.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="lbl">{_esc(label)}</text>'
             f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" class="bar"><title>{_esc(label)}: {_esc(value)}</title></rect>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">{fmt.format(value)}</text>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">{fmt.format(value) if value == value else "n/a"}</text>'
         )
     return (
         f'<figure class="chart"><svg role="img" aria-label="{_esc(title)}" width="{width}" height="{height}" '
@@ -60,21 +61,36 @@ h1{margin-bottom:.2em} .sub{color:#5a6478} .note{background:#fff6d6;border-left:
 .card b{display:block;font-size:1.5em} table{border-collapse:collapse;margin:.5em 0;font-size:13px}
 td,th{border:1px solid #d8dde8;padding:3px 8px;text-align:left;vertical-align:top} th{background:#f0f3f8}
 .pass{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
+.empty{background:#e8f0fe;border-left:4px solid #4c78a8;padding:.6em 1em;font-size:1.05em}
 svg .bar{fill:#4c78a8} svg .lbl,svg .val{font-size:12px;fill:#1d2330} svg .ttl{font-size:13px;font-weight:600}
 pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;font-size:12px;max-height:14em;overflow:auto}
 """
 
 
+def _rounded(value: float, digits: int) -> float | str:
+    """Rounded, or "n/a" for a figure with nothing to measure (Markdown would print "nan")."""
+    return "n/a" if value != value else round(value, digits)
+
+
+def score_text(figures: QualityFigures) -> str:
+    """"83/100 (excellent)", or for a partition with nothing to score why there is no score."""
+    if figures.status != SCORED:
+        what = "empty partition, 0 documents" if figures.metrics["funnel.documents"] == 0 else "no items in the mix"
+        return f"n/a ({what})"
+    return f"{figures.score:.0f}/100 ({figures.band})"
+
+
 def headline(figures: QualityFigures) -> dict[str, object]:
     m = figures.metrics
     return {
-        "quality score": f"{figures.score:.0f}/100 ({figures.band})",
+        "quality score": score_text(figures),
+        "documents": int(m["funnel.documents"]),
         "items in mix": int(m["mix.items"]),
-        "synthetic share (items)": round(m["mix.synthetic_item_share"], 4),
-        "synthetic share (tokens)": round(m["mix.synthetic_token_share"], 4),
-        "acceptance rate": round(m["grading.acceptance_rate"], 4),
-        "distinct-2 synthetic/real": round(m.get("relative.distinct_2", float("nan")), 3),
-        "compression ratio synthetic/real": round(m.get("relative.compression_ratio", float("nan")), 3),
+        "synthetic share (items)": _rounded(m["mix.synthetic_item_share"], 4),
+        "synthetic share (tokens)": _rounded(m["mix.synthetic_token_share"], 4),
+        "acceptance rate": _rounded(m["grading.acceptance_rate"], 4),
+        "distinct-2 synthetic/real": _rounded(m.get("relative.distinct_2", float("nan")), 3),
+        "compression ratio synthetic/real": _rounded(m.get("relative.compression_ratio", float("nan")), 3),
         "checks passed/failed/warnings": f"{int(m['checks.passed'])}/{int(m['checks.failed'])}/{int(m['checks.warnings'])}",
     }
 
@@ -92,7 +108,7 @@ def _trend_charts(trend: pl.DataFrame | None) -> str:
     for column, fmt in (("score.headline", "{:.0f}"), ("mix.synthetic_token_share", "{:.3f}"),
                         ("relative.distinct_2", "{:.3f}"), ("grading.acceptance_rate", "{:.3f}")):
         if column in trend.columns:
-            values = [0.0 if v is None else float(v) for v in trend.get_column(column).to_list()]
+            values = [float("nan") if v is None else float(v) for v in trend.get_column(column).to_list()]
             charts.append(bar_chart(f"{column} by partition", labels, values, fmt=fmt))
     return "".join(charts)
 
@@ -101,6 +117,14 @@ def render_html(figures: QualityFigures) -> str:
     m = figures.metrics
     cards = "".join(f'<div class="card">{_esc(k)}<b>{_esc(v)}</b></div>' for k, v in headline(figures).items())
     note = f'<p class="note">{OFFLINE_NOTE}</p>' if figures.backend == "offline" else ""
+    if figures.status != SCORED:
+        note += f'<p class="empty" id="empty-partition"><b>{_esc(figures.status_note)}</b></p>'
+    verdict = (
+        f"<p><b>No quality score: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>"
+        if figures.status != SCORED
+        else f"<p><b>Quality score {figures.score:.0f}/100: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>"
+        + bar_chart("subscores (0-100)", list(figures.subscores), list(figures.subscores.values()))
+    )
     checks = "".join(
         f'<tr><td>{_esc(c["asset"])}.{_esc(c["check"])} ({_esc(c["severity"])})</td><td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
         f'<td><pre>{_esc(json.dumps(c["details"], indent=1, default=str))}</pre></td></tr>'
@@ -115,7 +139,6 @@ def render_html(figures: QualityFigures) -> str:
             "synthetic / real (word-matched)": [float(m.get(f"relative.{k}", float("nan"))) for k in names],
         }
     )
-    subscores = bar_chart("subscores (0-100)", list(figures.subscores), list(figures.subscores.values()))
     acceptance = "".join(f"<h3>acceptance by {_esc(by)}</h3>{_table(frame)}" for by, frame in figures.acceptance_by.items())
     hist = figures.score_histogram
     histogram = (
@@ -136,10 +159,10 @@ def render_html(figures: QualityFigures) -> str:
 <p class="sub">partition {figures.partition} &middot; generator {_esc(figures.backend)}:{_esc(figures.generator_model)} &middot; judge {_esc(figures.judge_model)}</p>
 {note}
 <section id="headline"><h2>Headline</h2><div class="cards">{cards}</div>
-<p><b>Quality score {figures.score:.0f}/100: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>{subscores}</section>
+{verdict}</section>
 <section id="checks"><h2>Checks</h2><table><thead><tr><th>check</th><th>result</th><th>value and threshold</th></tr></thead><tbody>{checks}</tbody></table></section>
 <section id="funnel"><h2>Funnel</h2>{bar_chart("rows at each stage", [f[0] for f in figures.funnel], [float(f[1]) for f in figures.funnel])}
-<h3>Exclusions</h3>{_table(figures.exclusions)}</section>
+<h3>Corpus rejects</h3>{_table(figures.corpus_rejects)}<h3>Exclusions</h3>{_table(figures.exclusions)}</section>
 <section id="grading"><h2>Grading</h2>{histogram}{_table(_metric_table(m, "grading."))}{acceptance}</section>
 <section id="diversity"><h2>Diversity: synthetic vs real</h2>{_table(diversity)}</section>
 <section id="drift"><h2>Drift</h2>{_table(_metric_table(m, "drift."))}<h3>The generator's verbal tics: most over-represented bigrams in synthetic text</h3>{_table(figures.overrepresented)}</section>
@@ -155,6 +178,8 @@ def render_markdown(figures: QualityFigures, html_path: str) -> str:
     lines = [f"**Quality report {figures.partition}** ({figures.backend}:{figures.generator_model}) — `{html_path}`", ""]
     if figures.backend == "offline":
         lines += [f"> {OFFLINE_NOTE}", ""]
+    if figures.status != SCORED:
+        lines += [f"**{figures.status_note}**", ""]
     lines += ["| headline | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in headline(figures).items()]
     lines += ["", f"Fit for: {figures.fit_for}."]
     lines += ["", "| subscore | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in figures.subscores.items()]

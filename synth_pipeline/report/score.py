@@ -13,7 +13,9 @@ documented function of metrics in ``synth.quality_metrics``:
 * grading: the judge works: acceptance inside its band and few parse failures;
 * safety: no copying of passages (model backends), no contamination, no flagged samples.
 
-Bands: >= 80 excellent, >= 60 good, >= 40 moderate, otherwise poor.
+Bands: >= 80 excellent, >= 60 good, >= 40 moderate, otherwise poor. A partition that
+adds no items to the mix (0 documents, or every candidate excluded) has no score (NaN,
+shown "n/a") and the band ``empty``: there is nothing to grade, which is not a 0.
 """
 
 from __future__ import annotations
@@ -65,12 +67,15 @@ def subscores(m: dict[str, float], *, max_ratio: float, acceptance_band: tuple[f
     }.items()}
 
 
-EMPTY = (0.0, "empty", "nothing: every candidate of this partition was excluded, so it adds no items")
+EMPTY_BAND = "empty"
+EMPTY_PARTITION = (float("nan"), EMPTY_BAND, "nothing: the partition has 0 documents, so it adds no items")
+NO_ITEMS = (float("nan"), EMPTY_BAND, "nothing: every candidate of this partition was excluded, so it adds no items")
 
 
-def headline(scores: dict[str, float], mix_items: float = 1) -> tuple[float, str, str]:
+def headline(scores: dict[str, float], mix_items: float = 1, documents: float | None = None) -> tuple[float, str, str]:
+    """(score, band, fit for); ``documents`` tells an empty partition from one whose items were all excluded."""
     if not mix_items:
-        return EMPTY
+        return EMPTY_PARTITION if documents == 0 else NO_ITEMS
     total = round(sum(WEIGHTS[k] * scores[k] for k in WEIGHTS), 1)
     for floor, band, fit_for in BANDS:
         if total >= floor:
