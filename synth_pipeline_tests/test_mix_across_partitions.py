@@ -35,7 +35,7 @@ def test_a_corpus_landed_twice_adds_nothing_the_second_time(tmp_path):
     (score,) = query(home, "SELECT value FROM synth.quality_metrics WHERE partition_date = '2026-03-03' AND scope = 'partition' AND metric = 'score.headline'")[0]
     assert math.isnan(score)  # a partition that adds no items has no score: neither "excellent" nor a failing 0
     (status,) = query(home, "SELECT status FROM synth.quality_report WHERE partition_date = '2026-03-03'")[0]
-    assert status == "no_items"
+    assert status == "empty"  # every record was an exact duplicate: 0 documents
 
 
 def test_the_mix_still_refuses_repeats_from_partitions_built_before_the_corpus_registry(tmp_path):
