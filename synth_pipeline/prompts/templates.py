@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 SYSTEM = (
     "You write high-quality training data. Stay faithful to the source passage: "
@@ -23,7 +24,7 @@ class TaskTemplate:
     task: str
     user: str  # placeholders: {passage} {audience} {style}
 
-    @property
+    @cached_property  # read for every prompt rendered
     def version(self) -> str:
         digest = hashlib.sha256((SYSTEM + self.user).encode()).hexdigest()[:8]
         return f"{self.task}@{digest}"
