@@ -51,8 +51,11 @@ class FlagBatch:
     flags: list[list[str]]  # sorted flag names per sample
     copied_share: np.ndarray  # float64 per sample, see copied_share
     n_words: np.ndarray  # int64 per sample: ``text.words`` count
-    words: pl.DataFrame  # the samples' words, see text_frames.word_frame
+    words: pl.DataFrame | None  # the samples' words, see text_frames.word_frame
     source_words: pl.DataFrame | None  # the passages' words
+
+
+CHUNK = 20_000  # samples per vectorised pass: bounds the memory of the word frames
 
 
 def flag_batch(
@@ -60,8 +63,29 @@ def flag_batch(
     passages: Sequence[str] | pl.Series | None = None,
     finish_reasons: Sequence[str | None] | None = None,
 ) -> FlagBatch:
-    """:func:`heuristic_flags` of every sample (with its passage and finish reason), in one pass."""
+    """:func:`heuristic_flags` of every sample (with its passage and finish reason), in one pass.
+
+    Batches above :data:`CHUNK` samples are flagged chunk by chunk; their word frames are
+    then not kept (``words`` and ``source_words`` are None).
+    """
     texts = series(samples)
+    if len(texts) > CHUNK:
+        source = series(passages) if passages is not None else None
+        parts = [
+            flag_batch(
+                texts.slice(start, CHUNK),
+                source.slice(start, CHUNK) if source is not None else None,
+                finish_reasons[start : start + CHUNK] if finish_reasons is not None else None,
+            )
+            for start in range(0, len(texts), CHUNK)
+        ]
+        return FlagBatch(
+            flags=[f for part in parts for f in part.flags],
+            copied_share=np.concatenate([part.copied_share for part in parts]),
+            n_words=np.concatenate([part.n_words for part in parts]),
+            words=None,
+            source_words=None,
+        )
     n = len(texts)
     words = word_frame(texts)
     row = words["row"].to_numpy()

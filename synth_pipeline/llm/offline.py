@@ -33,7 +33,7 @@ from synth_pipeline.llm.interface import (
     ProgressCallback,
 )
 from synth_pipeline.llm.rubric import CRITERIA
-from synth_pipeline.quality_flags import flag_batch
+from synth_pipeline.quality_flags import CHUNK, flag_batch
 from synth_pipeline.text import stable_hash
 from synth_pipeline.text_frames import (
     content_mask,
@@ -214,9 +214,15 @@ class OfflineGenerator:
     def generate(
         self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
     ) -> list[GenerationResult]:
+        results: list[GenerationResult] = []
+        for start in range(0, len(requests), CHUNK):
+            results.extend(self._generate(requests[start : start + CHUNK]))
+            if progress:
+                progress(len(results), len(requests))
+        return results
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         n = len(requests)
-        if not n:
-            return []
         base = _draw_bases([r.seed for r in requests], [r.request_id for r in requests])
         k = np.where(uniform(base, _K) < 0.5, 2, 3)
         chosen, keywords = central_sentences(series([r.passage for r in requests]), k, base)
@@ -241,13 +247,10 @@ class OfflineGenerator:
         prompts = pl.Series(["\n".join(m["content"] for m in r.messages) for r in requests], dtype=pl.String)
         prompt_tokens = prompts.str.count_matches(TOKEN).to_list()
         completion_tokens = pl.Series(texts, dtype=pl.String).str.count_matches(TOKEN).to_list()
-        results = [
+        return [
             GenerationResult(request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c)
             for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens)
         ]
-        if progress:
-            progress(n, n)
-        return results
 
 
 _CODE_CHARS = r"[{}\[\]()=_<>|`*\\/:]"
@@ -262,9 +265,15 @@ class OfflineJudge:
         self.model = model or OFFLINE_JUDGE_MODEL
 
     def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
+        results: list[GradeResult] = []
+        for start in range(0, len(requests), CHUNK):
+            results.extend(self._grade(requests[start : start + CHUNK]))
+            if progress:
+                progress(len(results), len(requests))
+        return results
+
+    def _grade(self, requests: Sequence[GradeRequest]) -> list[GradeResult]:
         n = len(requests)
-        if not n:
-            return []
         texts = series([r.sample_text for r in requests])
         flagged = flag_batch(texts, [r.passage for r in requests])
         # Support: the share of the sample's content words (with repeats) found in the passage.
@@ -311,6 +320,4 @@ class OfflineJudge:
             # json.dumps of the reply, spelled out: every value is an int or plain ASCII.
             body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values))
             results.append(GradeResult(request_id=request.request_id, raw_text=f'{{{body}, "rationale": "{rationale}"}}'))
-        if progress:
-            progress(n, n)
         return results
