@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from synth_pipeline.text import dedup_key
+from synth_pipeline.corpus.documents import dedup_hash_expr
 
 CANDIDATE_SCHEMA = {
     "item_id": pl.Utf8,
@@ -82,7 +82,7 @@ def build_candidates(documents: pl.DataFrame, samples: pl.DataFrame, grades: pl.
 
 def _mark_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     """Same normalised word sequence as a higher-priority eligible item: ``exact_duplicate``."""
-    keyed = frame.with_columns(pl.col("text").map_elements(dedup_key, return_dtype=pl.Utf8).alias("_key"))
+    keyed = frame.with_columns(dedup_hash_expr(pl.col("text")).alias("_key"))
     eligible = keyed.filter(pl.col("exclusion_reason").is_null())
     first = eligible.group_by("_key").agg(pl.col("item_id").sort_by("priority").first().alias("_first"))
     keyed = keyed.join(first, on="_key", how="left")
