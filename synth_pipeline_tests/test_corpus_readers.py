@@ -137,6 +137,9 @@ def delimited_corpus(rng: random.Random, n: int, delimiter: str) -> tuple[bytes,
         elif roll < 0.17:
             write([row, rng.choice(["", "  "]), "e"])
             expected.append((row, "empty_text", None))
+        elif roll < 0.20:  # a quote inside an unquoted field is an ordinary character
+            out.write(f'{row}{delimiter}a 5" screen{delimiter}e\n'.encode())
+            expected.append((row, None, 'a 5" screen', str(row)))
         else:
             text = good_text(rng)
             write([row, text, "e"])

@@ -505,3 +505,39 @@ def gather_values(data, keep, spans, escapes, unescape):
             blank[i] = is_blank
         offsets[i + 1] = at
     return out[:at], offsets, blank
+
+
+# ------------------------------------------------------------------ CSV record boundaries
+
+
+@nb.njit(nogil=True, cache=True)
+def csv_record_end(data, delimiter, quote, first_only):
+    """Index just after the last (or, with ``first_only``, the first) newline of ``data`` that
+    ends a CSV record, -1 if none. Mirrors pyarrow's parser: a quote opens a quoted field only
+    at the start of a field, a doubled quote inside one is a literal quote, and elsewhere a
+    quote is an ordinary character; ``quote`` < 0 turns quoting off."""
+    state = 0  # 0 field start, 1 unquoted field, 2 quoted field, 3 quote seen inside a quoted field
+    last = -1
+    for i in range(len(data)):
+        b = data[i]
+        if state == 2:
+            if b == quote:
+                state = 3
+            continue
+        if state == 3:
+            if b == quote:
+                state = 2
+                continue
+            state = 1
+        if b == delimiter:
+            state = 0
+        elif b == 10:
+            state = 0
+            last = i + 1
+            if first_only:
+                return last
+        elif b == quote and state == 0:
+            state = 2
+        else:
+            state = 1
+    return last

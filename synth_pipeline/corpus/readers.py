@@ -68,6 +68,7 @@ from synth_pipeline.corpus._line_kernels import (
     NULL,
     STRING,
     TYPE_NAMES,
+    csv_record_end,
     gather_values,
     parse_json_lines,
 )
@@ -477,6 +478,8 @@ class _ChunkFile(io.RawIOBase):
         return True
 
     def readinto(self, target) -> int:
+        if self.closed:
+            return 0
         while not self._buffer:
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -593,8 +596,8 @@ def _string_array(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> p
 def _read_jsonl(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], options: ReadOptions) -> Iterator[dict]:
     parser = _JsonlParser(options)
     line_no = 1
-    pending: list[bytes] = [head]
-    size = len(head)
+    pending: list[bytes] = []
+    size = 0
     skipping = False  # inside a line larger than max_document_bytes, dropping its bytes
 
     def complete(buf: bytes, end: int) -> dict:
@@ -603,7 +606,7 @@ def _read_jsonl(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], optio
         line_no += len(part["source_row"])
         return part
 
-    for chunk in chunks:
+    for chunk in _chain([head], chunks):
         if skipping:
             newline = chunk.find(b"\n")
             if newline < 0:
@@ -614,7 +617,7 @@ def _read_jsonl(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], optio
                 continue
         pending.append(chunk)
         size += len(chunk)
-        if size < options.batch_bytes:
+        if size < options.batch_bytes // 2:  # chunks are about batch_bytes: one is enough
             continue
         buf = b"".join(pending)
         cut = buf.rfind(b"\n")
@@ -778,111 +781,96 @@ def _read_json(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], option
 # ---------------------------------------------------------------- CSV / TSV
 
 
-def _csv_header(head: bytes, delimiter: str) -> list[str]:
-    try:
-        return next(csv.reader(io.StringIO(head.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
-    except (StopIteration, csv.Error) as exc:
-        raise FileRejected("unreadable_file", f"no header row: {exc}") from exc
-
-
-def _hold_cut_tail(chunks: Iterable[bytes], stream: _ByteStream, held: list[bytes]) -> Iterator[bytes]:
-    """Pass the bytes on up to the last newline seen; at the end, keep back what follows it
-    when the stream turns out cut (that partial row becomes the truncated_stream record, not
-    a row read short)."""
-    tail = b""
-    for chunk in chunks:
-        data = tail + chunk if tail else chunk
-        end = data.rfind(b"\n") + 1
-        tail = data[end:]
-        if end:
-            yield data[:end]
-    if stream.cut:
-        held.append(tail)
-    elif tail:
-        yield tail
-
-
 def _read_delimited(
     stream: _ByteStream, head: bytes, chunks: Iterator[bytes], options: ReadOptions, delimiter: str
 ) -> Iterator[dict]:
-    header = _csv_header(head, delimiter)
+    """CSV/TSV in chunks cut at record boundaries (quoted newlines respected), each parsed by
+    pyarrow natively and synchronously, so a bad row's number in its chunk is exact."""
+    delim = ord(delimiter)
+    header_end = csv_record_end(np.frombuffer(head, dtype=np.uint8), delim, ord('"'), True)
+    header_bytes = head if header_end < 0 else head[:header_end]
+    try:
+        header = next(csv.reader(io.StringIO(header_bytes.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
+    except (StopIteration, csv.Error) as exc:
+        raise FileRejected("unreadable_file", f"no header row: {exc}") from exc
     text_column = options.text_field
     if text_column not in header:
         raise FileRejected("missing_text_field", f"the header has no column {text_column!r}")
-    id_column = options.id_field if options.id_field and options.id_field in header and options.id_field != text_column else None
+    id_column = options.id_field if options.id_field in header and options.id_field != text_column else None
     columns = [text_column] + ([id_column] if id_column else [])
-    bad: list[tuple[int, str, str]] = []  # (data record number, preview, detail) of rows with a wrong field count
+    header = [name if name in columns else f"column {i}" for i, name in enumerate(header)]  # unique names
+    marked = [False]  # invalid UTF-8 arrives as _INVALID_MARK: pyarrow wants UTF-8 even in a bad row
+    body = _marked_utf8(_chain([head[len(header_bytes) :]], chunks), marked)
+    limit = options.max_document_bytes + options.batch_bytes
+    placed = 0  # data records so far
+    pending: list[bytes] = []
+    size = 0
+    carry = b""
+    for chunk in body:
+        pending.append(chunk)
+        size += len(chunk)
+        if size < options.batch_bytes // 2:  # chunks are about batch_bytes: one is enough
+            continue
+        buf = b"".join(pending)
+        pending, size = [buf], len(buf)
+        end = csv_record_end(np.frombuffer(buf, dtype=np.uint8), delim, ord('"'), False)
+        if end < 0:
+            if len(buf) > limit:
+                yield _one_reject(
+                    placed + 1,
+                    "malformed_row",
+                    f"no record ends within {limit:,} bytes (an unbalanced quote?); the rest of the file is not read",
+                    _preview(buf),
+                )
+                return
+            continue
+        part = _parse_csv_chunk(buf[:end], header, delimiter, columns, text_column, id_column, placed, marked[0])
+        placed += len(part["source_row"])
+        yield part
+        pending = [buf[end:]]
+        size = len(pending[0])
+    carry = b"".join(pending)
+    if stream.cut:
+        detail = f"{stream.cut} (data record {placed + 1}); the file is cut"
+        end = csv_record_end(np.frombuffer(carry, dtype=np.uint8), delim, ord('"'), False)
+        if end > 0:
+            part = _parse_csv_chunk(carry[:end], header, delimiter, columns, text_column, id_column, placed, marked[0])
+            placed += len(part["source_row"])
+            yield part
+            carry = carry[end:]
+        yield _one_reject(placed + 1, "truncated_stream", detail, _preview(carry) if carry else None)
+    elif carry.strip(_ASCII_SPACE):
+        yield _parse_csv_chunk(carry, header, delimiter, columns, text_column, id_column, placed, marked[0])
+
+
+def _parse_csv_chunk(
+    data: bytes, header: list[str], delimiter: str, columns: list[str], text_column: str, id_column: str | None,
+    placed: int, marked: bool,
+) -> dict:
+    """The records of whole CSV rows (no header): good rows and rows with a wrong field count,
+    numbered from ``placed + 1`` in file order."""
+    bad: list[tuple[int, str, str]] = []
 
     def on_invalid_row(row) -> str:
         detail = f"expected {row.expected_columns} fields, got {row.actual_columns}"
-        preview = (row.text or "")[:PREVIEW_CHARS].replace(_INVALID_MARK, "\ufffd")
-        bad.append((row.number - 1 if row.number > 0 else -1, preview, detail))
+        bad.append((placed + row.number, (row.text or "")[:PREVIEW_CHARS].replace(_INVALID_MARK, "\ufffd"), detail))
         return "skip"
 
-    held: list[bytes] = []
-    marked = [False]  # invalid UTF-8 arrives as _INVALID_MARK: pyarrow needs UTF-8 even in bad rows
     try:
-        reader = pacsv.open_csv(
-            _ChunkFile(_hold_cut_tail(_marked_utf8(_chain([head], chunks), marked), stream, held)),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=max(1 << 16, min(options.batch_bytes, 1 << 30))),
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=header, block_size=max(1 << 20, len(data) + 1)),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row),
             convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.large_string() for c in columns}),
         )
-    except (pa.ArrowException, OSError) as exc:
-        raise FileRejected("unreadable_file", f"{type(exc).__name__}: {exc}") from exc
-
-    placed = 0  # data records placed so far (good and bad)
-    failure: Exception | None = None
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except (pa.ArrowException, OSError) as exc:
-            failure = exc
-            break
-        part, placed = _place_csv_batch(batch, bad, placed, text_column, id_column, marked[0])
-        if part is not None:
-            yield part
-    rest = [(placed + 1 + i if number < 0 else number, preview, detail) for i, (number, preview, detail) in enumerate(bad)]
-    bad.clear()
-    if rest:
-        yield _bad_rows_part(rest)
-        placed = max(placed, max(number for number, _, _ in rest))
-    if stream.cut:
-        preview = _preview(held[0]) if held and held[0] else None
-        yield _one_reject(placed + 1, "truncated_stream", f"{stream.cut} (data record {placed + 1}); the file is cut", preview)
-    elif failure is not None:
-        detail = f"the file cannot be parsed past data record {placed}: {' '.join(str(failure).split())}"
-        yield _one_reject(placed + 1, "malformed_row", detail, None)
-
-
-def _bad_rows_part(rows: list[tuple[int, str, str]]) -> dict:
-    return {
-        "source_row": [number for number, _, _ in rows],
-        "text": None,
-        "source_id": None,
-        "reason": ["malformed_row"] * len(rows),
-        "detail": [detail for _, _, detail in rows],
-        "preview": [preview for _, preview, _ in rows],
-    }
-
-
-def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column: str, id_column: str | None, marked: bool):
-    """One part holding the batch's rows and the bad rows among them, in file order. Good rows
-    take the record numbers after ``placed`` that no bad row (reported while parsing) holds."""
-    k = batch.num_rows
-    bad_numbers = np.array([number if number > 0 else placed + 1 for number, _, _ in bad], dtype=np.int64)
+    except pa.ArrowException as exc:  # the chunk cannot be split into rows at all
+        return _one_reject(placed + 1, "malformed_row", f"rows after data record {placed} cannot be parsed: {exc}", _preview(data))
+    k = table.num_rows
+    bad_numbers = np.array([number for number, _, _ in bad], dtype=np.int64)
     candidates = np.arange(placed + 1, placed + 1 + k + len(bad), dtype=np.int64)
-    good_numbers = candidates[~np.isin(candidates, bad_numbers)][:k]
-    last = int(good_numbers[-1]) if k else placed
-    now = [(int(n), preview, detail) for n, (_, preview, detail) in zip(bad_numbers, bad) if n <= last]
-    del bad[: len(now)]
-    if k == 0 and not now:
-        return None, placed
-
-    text = batch.column(text_column)
-    source_id = batch.column(id_column) if id_column else None
+    good_numbers = candidates[~np.isin(candidates, bad_numbers)]
+    text = table.column(text_column).combine_chunks()
+    source_id = table.column(id_column).combine_chunks() if id_column else None
     codes = np.full(k, -1, dtype=np.int8)
     codes[_is_blank(text)] = _CODE["empty_text"]
     if marked:
@@ -913,10 +901,20 @@ def _place_csv_batch(batch: pa.RecordBatch, bad: list, placed: int, text_column:
         "detail": _sparse(k, details),
         "preview": _sparse(k, previews),
     }
-    placed = max(last, max((n for n, _, _ in now), default=placed))
-    if not now:
-        return good, placed
-    return _merge_by_row(_record_batch(np.zeros(k, np.int64), **good), _bad_rows_part(now)), placed
+    if not bad:
+        return good
+    return _merge_by_row(_record_batch(np.zeros(k, np.int64), **good), _bad_rows_part(bad))
+
+
+def _bad_rows_part(rows: list[tuple[int, str, str]]) -> dict:
+    return {
+        "source_row": [number for number, _, _ in rows],
+        "text": None,
+        "source_id": None,
+        "reason": ["malformed_row"] * len(rows),
+        "detail": [detail for _, _, detail in rows],
+        "preview": [preview for _, preview, _ in rows],
+    }
 
 
 def _merge_by_row(good: pa.RecordBatch, bad_part: dict) -> dict:
