@@ -66,9 +66,7 @@ def read_options(settings: Settings) -> readers.ReadOptions:
 def build_corpus_batch(settings: Settings, warehouse: Warehouse, partition_key: str) -> CorpusBatch:
     settings.home.mkdir(parents=True, exist_ok=True)
     with FileLock(str(settings.home / "corpus.lock"), timeout=-1):
-        allocations, newly, unresolved = _allocation(settings, warehouse, partition_key)
-        with warehouse.connect() as con:
-            files = registry.files_table(con, sorted({a.file_id for a in allocations}))
+        allocations, files, newly, unresolved = _allocation(settings, warehouse, partition_key)
         records = _read_allocations(allocations, files)
         documents, rejects = _documents_and_rejects(settings, warehouse, partition_key, records)
     file_rejects = _file_rejects(files, allocations, unresolved)
@@ -87,7 +85,7 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
         registry.ensure_tables(con)
         recorded = registry.partition_allocations(con, partition)
         if recorded is not None:
-            return recorded, False, []
+            return recorded, registry.files_table(con, [a.file_id for a in recorded]), False, []
         known = registry.registered_files(con)
         taken = registry.taken_so_far(con)
     listed, unresolved = _list_files(settings)
@@ -131,7 +129,8 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
             allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
     with warehouse.connect() as con:
         registry.record_partition(con, partition, allocations, settings.docs_per_partition)
-    return allocations, True, unresolved
+        files = registry.files_table(con, [a.file_id for a in allocations])
+    return allocations, files, True, unresolved
 
 
 def _builtin_key() -> str:
@@ -257,10 +256,9 @@ def _documents_and_rejects(
     )
     with warehouse.connect() as con:
         earlier = registry.earlier_dedup_keys(con, partition, first.get_column("dedup_hash"))
-    across = first.join(earlier, on="dedup_hash", how="inner")
-    accepted = first.join(earlier.select("dedup_hash"), on="dedup_hash", how="anti")
-    with warehouse.connect() as con:
+        accepted = first.join(earlier.select("dedup_hash"), on="dedup_hash", how="anti")
         registry.replace_dedup_keys(con, partition, accepted)
+    across = first.join(earlier, on="dedup_hash", how="inner")
 
     documents = accepted.with_columns(pl.lit(0, pl.Int64).alias("generation_depth"))
     rejects = pl.concat(
