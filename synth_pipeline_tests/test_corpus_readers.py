@@ -517,3 +517,19 @@ def test_json_line_parser_agrees_with_python_json(tmp_path: Path, field: str) ->
     path = field.split(".")
     for line, row in zip(lines, rows):
         assert (row["reason"], row["text"]) == reference_record(line, path), line
+
+
+def test_cut_inside_a_quoted_multiline_csv_field(tmp_path: Path) -> None:
+    rows = [(i, f"record {i}\nsecond line, with comma\nthird") for i in range(1, 400)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "text"])
+    writer.writerows(rows)
+    data = gzip.compress(buf.getvalue().encode())
+    for fraction in (0.3, 0.5, 0.77, 0.9):
+        path = tmp_path / f"cut{fraction}.csv.gz"
+        path.write_bytes(data[: int(len(data) * fraction)])
+        records = read_all(path, ReadOptions(batch_bytes=4096))
+        kept, last = records[:-1], records[-1]
+        assert last["reason"] == "truncated_stream" and last["source_row"] == len(kept) + 1
+        assert [(r["source_row"], r["text"], r["reason"]) for r in kept] == [(i, t, None) for i, t in rows[: len(kept)]]

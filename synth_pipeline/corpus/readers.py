@@ -34,7 +34,17 @@ file is a file-level ``empty_file``.
 
 JSONL hot path (:mod:`synth_pipeline.corpus._line_kernels`): one compiled pass per chunk
 validates every line as UTF-8 JSON and finds the text and id values; a second copies them
-(unescaped) into Arrow buffers. No Python object is made per accepted line.
+(unescaped) into Arrow buffers. No Python object is made per accepted line. JSON is read
+strictly (no NaN/Infinity); a lone surrogate escape becomes U+FFFD; the last of repeated keys
+wins, as in Python's json.
+
+CSV/TSV: the stream is cut into chunks at record ends (a compiled scan that follows the quoting
+rules, so quoted newlines stay inside their record) and each chunk is parsed by pyarrow
+natively; rows with a wrong field count come back from its invalid-row handler with their
+exact number. Empty lines are not records. An unterminated quote runs to the end of the file,
+as CSV defines it (after ``max_document_bytes + batch_bytes`` without a record end, the rest is
+one ``malformed_row``). In CSV/TSV and .json files, bytes that are not UTF-8 are marked with
+the noncharacter U+FDD0 before parsing, so only the record holding them is rejected.
 """
 
 from __future__ import annotations
