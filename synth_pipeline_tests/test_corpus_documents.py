@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sys
 import unicodedata
@@ -213,6 +214,15 @@ def test_compiled_xxh64_equals_xxhash():
     assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [f"{xxhash.xxh64_intdigest(b):016x}" for b in blobs]
 
 
+def test_compiled_sha256_equals_hashlib():
+    rng = np.random.default_rng(4)
+    blobs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in list(range(0, 140)) + [1000, 4099]]
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    hexes = documents._sha256_hex16(data, offsets, documents._K, documents._H0, documents._HEX).tobytes().decode()
+    assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [hashlib.sha256(b).hexdigest()[:16] for b in blobs]
+
+
 def test_python_fixed_formats_like_python():
     nums, dens = np.meshgrid(np.arange(0, 1300), np.arange(1, 401))
     frame = pl.DataFrame({"num": nums.ravel(), "den": dens.ravel()})
@@ -239,3 +249,41 @@ def test_empty_input_gives_empty_output_with_full_schema():
 
 def test_dedup_hash_of_null_is_null():
     assert dedup_hashes(pl.Series(["a", None], dtype=pl.String)).to_list()[1] is None
+
+
+def _benchmark(n_docs: int = 100_000) -> None:
+    """Docs/s and MB/s of prepare_documents against the per-row reference loop, medians of 3:
+    ``python -m synth_pipeline_tests.test_corpus_documents``."""
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = load_builtin_python_docs(Path(tmp))
+    copies = -(-n_docs // docs.height)
+    variants = [docs.with_columns(pl.format("Variant {} of:\r\n{}", pl.lit(i), pl.col("text")).alias("text")) for i in range(copies)]
+    frame = pl.concat(variants).head(n_docs)
+    megabytes = frame.get_column("text").str.len_bytes().sum() / 1e6
+    prepare_documents(frame.head(100))  # compile and build the tables first
+
+    def per_row() -> None:
+        for raw in frame.get_column("text").to_list():
+            text = normalize_text(raw)
+            quality_failure(text), dedup_key(text), content_hash(text), count_tokens(text), len(text.split())
+
+    print(f"{frame.height} documents, {megabytes:.1f} MB")
+    for name, run in [("prepare_documents", lambda: prepare_documents(frame)), ("per-row reference", per_row)]:
+        walls, cpus = [], []
+        for _ in range(3):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        wall = statistics.median(walls)
+        print(f"{name}: {wall:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}; cpu {statistics.median(cpus):.2f} s)"
+              f" = {frame.height / wall:,.0f} docs/s, {megabytes / wall:.1f} MB/s")
+
+
+if __name__ == "__main__":
+    _benchmark()

@@ -4,7 +4,7 @@ The scalar functions in ``synth_pipeline.text`` and ``quality_failure`` stay the
 this module is tested equal to them on the built-in corpus and on hostile text. There is no
 Python call per document: the character-level work is compiled loops (numba) over the Arrow
 UTF-8 buffers, since a regex costs per match (per word) and does not parallelise within a
-column; the rest is polars expressions and one DuckDB query for SHA-256.
+column (SHA-256 too: twice as fast as DuckDB's); the quality rules are polars expressions.
 
 The loops classify characters with tables built from Python's own ``unicodedata``, so they
 follow the reference exactly. NFC (polars) and the line rules' literal counts agree with it
@@ -21,7 +21,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 import unicodedata
 
-import duckdb
 import numba as nb
 import numpy as np
 import polars as pl
@@ -278,6 +277,24 @@ def _word_counts(data, offsets, table, stopwords, lengths):
     return out
 
 
+@nb.njit(inline="always")
+def _key_step(out, o, c, cls, in_word, pending, first):
+    """One case-folded character of ``_dedup_keys``: returns the new (o, in_word, pending, first)."""
+    if cls & WORD_CHAR:
+        if pending:
+            o = _put_utf8(out, o, pending)
+        elif not in_word:
+            if not first:
+                out[o] = 32
+                o += 1
+            first = False
+        o = _put_utf8(out, o, c)
+        return o, True, np.int64(0), first
+    if (c == _APOSTROPHE or c == _RIGHT_QUOTE) and in_word:
+        return o, False, np.int64(c), first
+    return o, False, np.int64(0), first
+
+
 @nb.njit(nogil=True, cache=True)
 def _dedup_keys(data, offsets, table, fold_start, fold_cps):
     """``" ".join(words(text.casefold()))`` per text, as UTF-8 bytes and offsets. Words are
@@ -295,28 +312,18 @@ def _dedup_keys(data, offsets, table, fold_start, fold_cps):
             out = grown
         first = True
         in_word = False
-        pending = 0  # an apostrophe after a word: kept only if a word character follows
+        pending = np.int64(0)  # an apostrophe after a word: kept only if a word character follows
         while i < end:
+            b = np.int64(data[i])
+            if b < 0x80:  # ASCII folds to ASCII: skip the table of folds
+                c = b + 32 if 65 <= b <= 90 else b
+                o, in_word, pending, first = _key_step(out, o, c, table[c], in_word, pending, first)
+                i += 1
+                continue
             _, cp, width = _char_at(data, i, table)
             for f in range(fold_start[cp], fold_start[cp + 1]):
                 c = fold_cps[f]
-                if table[c] & WORD_CHAR:
-                    if pending:
-                        o = _put_utf8(out, o, pending)
-                    elif not in_word:
-                        if not first:
-                            out[o] = 32
-                            o += 1
-                        first = False
-                    o = _put_utf8(out, o, c)
-                    in_word = True
-                    pending = 0
-                elif (c == _APOSTROPHE or c == _RIGHT_QUOTE) and in_word:
-                    in_word = False
-                    pending = c
-                else:
-                    in_word = False
-                    pending = 0
+                o, in_word, pending, first = _key_step(out, o, c, table[c], in_word, pending, first)
             i += width
         out_offsets[r + 1] = o
     return out[:o], out_offsets
@@ -399,6 +406,73 @@ def _xxh64_hex(data, offsets):
     return out
 
 
+_K = np.array([
+ 0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,
+ 0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,0xe49b69c1,0xefbe4786,0x0fc19dc6,0x240ca1cc,0x2de92c6f,0x4a7484aa,0x5cb0a9dc,0x76f988da,
+ 0x983e5152,0xa831c66d,0xb00327c8,0xbf597fc7,0xc6e00bf3,0xd5a79147,0x06ca6351,0x14292967,0x27b70a85,0x2e1b2138,0x4d2c6dfc,0x53380d13,
+ 0x650a7354,0x766a0abb,0x81c2c92e,0x92722c85,0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,
+ 0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,
+ 0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2], dtype=np.uint32)
+_H0 = np.array([0x6a09e667,0xbb67ae85,0x3c6ef372,0xa54ff53a,0x510e527f,0x9b05688c,0x1f83d9ab,0x5be0cd19], dtype=np.uint32)
+
+# SHA-256 (FIPS 180-4): round constants and initial state
+@nb.njit(inline="always")
+def _rotr(x, n):
+    return np.uint32((x >> np.uint32(n)) | np.uint32(x << np.uint32(32 - n)))
+
+@nb.njit(inline="always")
+def _compress(h, block, p, w, k):
+    """One 64-byte block block[p:p+64] into the state ``h``."""
+    for t in range(16):
+        w[t] = (np.uint32(block[p + 4 * t]) << np.uint32(24)) | (np.uint32(block[p + 4 * t + 1]) << np.uint32(16)) | (np.uint32(block[p + 4 * t + 2]) << np.uint32(8)) | np.uint32(block[p + 4 * t + 3])
+    for t in range(16, 64):
+        x, y = w[t - 15], w[t - 2]
+        s0 = np.uint32(_rotr(x, 7) ^ _rotr(x, 18) ^ (x >> np.uint32(3)))
+        s1 = np.uint32(_rotr(y, 17) ^ _rotr(y, 19) ^ (y >> np.uint32(10)))
+        w[t] = np.uint32(w[t - 16] + s0 + w[t - 7] + s1)
+    a, b, c, d, e, f, g, hh = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+    for t in range(64):
+        S1 = np.uint32(_rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25))
+        ch = np.uint32((e & f) ^ (np.uint32(~e) & g))
+        t1 = np.uint32(hh + S1 + ch + k[t] + w[t])
+        S0 = np.uint32(_rotr(a, 2) ^ _rotr(a, 13) ^ _rotr(a, 22))
+        mj = np.uint32((a & b) ^ (a & c) ^ (b & c))
+        t2 = np.uint32(S0 + mj)
+        hh, g, f, e, d, c, b, a = g, f, e, np.uint32(d + t1), c, b, a, np.uint32(t1 + t2)
+    h[0] = np.uint32(h[0] + a); h[1] = np.uint32(h[1] + b); h[2] = np.uint32(h[2] + c); h[3] = np.uint32(h[3] + d); h[4] = np.uint32(h[4] + e); h[5] = np.uint32(h[5] + f); h[6] = np.uint32(h[6] + g); h[7] = np.uint32(h[7] + hh)
+
+@nb.njit(nogil=True, cache=True)
+def _sha256_hex16(data, offsets, k, h0, hexdigits):
+    """The first 16 hex digits of SHA-256 per string: ``text.content_hash``."""
+    n = offsets.shape[0] - 1
+    out = np.empty(16 * n, dtype=np.uint8)
+    w = np.empty(64, dtype=np.uint32)
+    h = np.empty(8, dtype=np.uint32)
+    tail = np.zeros(128, dtype=np.uint8)
+    for r in range(n):
+        h[:] = h0
+        p, end = offsets[r], offsets[r + 1]
+        length = end - p
+        while p + 64 <= end:
+            _compress(h, data, p, w, k)
+            p += 64
+        rest = end - p
+        tail[:] = 0
+        for j in range(rest):
+            tail[j] = data[p + j]
+        tail[rest] = 0x80
+        blocks = 1 if rest < 56 else 2
+        bits = np.uint64(length) * np.uint64(8)
+        for j in range(8):
+            tail[64 * blocks - 1 - j] = np.uint8((bits >> np.uint64(8 * j)) & np.uint64(0xFF))
+        for blk in range(blocks):
+            _compress(h, tail, 64 * blk, w, k)
+        for j in range(16):
+            word = h[j // 8]
+            out[16 * r + j] = hexdigits[(word >> np.uint32(28 - 4 * (j % 8))) & np.uint32(15)]
+    return out
+
+
 # --- column functions ----------------------------------------------------------------------
 _MIN_BYTES_PER_THREAD = 1 << 20
 
@@ -435,14 +509,15 @@ def _per_row_strings(kernel, data: np.ndarray, offsets: np.ndarray, *args) -> tu
     return np.concatenate([chunk for chunk, _ in parts]), joined_offsets
 
 
-def _strings(n: int, data: np.ndarray, offsets: np.ndarray, name: str) -> pl.Series:
-    arrow = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pl.Series(name, arrow, dtype=pl.String)
+def _arrow_strings(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
+    """The loops' output as an Arrow array, without copying."""
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def normalized_text(raw: pl.Series) -> pl.Series:
-    """``text.normalize_text`` of every text. Polars' NFC rewrites every string it is given,
-    so it only sees the texts holding a character NFC could change (few, in practice)."""
+def _normalized_buffers(raw: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes and offsets of ``text.normalize_text`` of every text. Polars' NFC rewrites
+    every string it is given, so it only sees the texts holding a character NFC could change
+    (few, in practice)."""
     raw = raw.cast(pl.String)
     table = char_classes()
     data, offsets = utf8_buffers(raw)
@@ -450,24 +525,32 @@ def normalized_text(raw: pl.Series) -> pl.Series:
     if unsafe.size:
         raw = raw.clone().scatter(unsafe, raw.gather(unsafe).str.normalize("NFC"))
         data, offsets = utf8_buffers(raw)
-    normalized, normalized_offsets = _per_row_strings(_normalize_layout, data, offsets, table)
-    return _strings(raw.len(), normalized, normalized_offsets, raw.name)
+    return _per_row_strings(_normalize_layout, data, offsets, table)
+
+
+def normalized_text(raw: pl.Series) -> pl.Series:
+    """``text.normalize_text`` of every text."""
+    return pl.Series(raw.name, _arrow_strings(*_normalized_buffers(raw)), dtype=pl.String)
+
+
+def _dedup_hex(data: np.ndarray, offsets: np.ndarray) -> pa.LargeStringArray:
+    keys, key_offsets = _per_row_strings(_dedup_keys, data, offsets, char_classes(), *casefold_table())
+    hexes = _per_row(_xxh64_hex, keys, key_offsets)
+    return _arrow_strings(hexes, np.arange(0, hexes.size + 1, 16, dtype=np.int64))
 
 
 def dedup_keys(texts: pl.Series) -> pl.Series:
     """``text.dedup_key`` of every text: the case-folded words joined by single spaces."""
     data, offsets = utf8_buffers(texts)
-    keys, key_offsets = _per_row_strings(_dedup_keys, data, offsets, char_classes(), *casefold_table())
-    return _strings(texts.len(), keys, key_offsets, texts.name)
+    keys = _per_row_strings(_dedup_keys, data, offsets, char_classes(), *casefold_table())
+    return pl.Series(texts.name, _arrow_strings(*keys), dtype=pl.String)
 
 
 def dedup_hashes(texts: pl.Series) -> pl.Series:
-    """``f"{text.stable_hash(text.dedup_key(t)):016x}"`` of every text (null stays null): exact duplicates, and
-    only they (up to 64-bit collisions), share it; XXH64 is a fixed algorithm, so the value
-    is the same in every process and library version."""
-    data, offsets = utf8_buffers(dedup_keys(texts))
-    hexes = _per_row(_xxh64_hex, data, offsets)
-    hashed = _strings(texts.len(), hexes, np.arange(0, 16 * texts.len() + 1, 16, dtype=np.int64), texts.name)
+    """``f"{text.stable_hash(text.dedup_key(t)):016x}"`` of every text (null stays null):
+    exact duplicates, and only they (up to 64-bit collisions), share it; XXH64 is a fixed
+    algorithm, so the value is the same in every process and library version."""
+    hashed = pl.Series(texts.name, _dedup_hex(*utf8_buffers(texts)), dtype=pl.String)
     return hashed if not texts.has_nulls() else pl.select(pl.when(texts.is_not_null()).then(hashed)).to_series()
 
 
@@ -476,9 +559,8 @@ def dedup_hash_expr(text: pl.Expr) -> pl.Expr:
     return text.map_batches(dedup_hashes, return_dtype=pl.String)
 
 
-def _word_columns(texts: pl.Series) -> pl.DataFrame:
+def _word_columns(data: np.ndarray, offsets: np.ndarray) -> pl.DataFrame:
     """n_words, n_tokens and the word-level counts ``quality_rule`` reads (``_q_*``)."""
-    data, offsets = utf8_buffers(texts)
     counts = _per_row(_word_counts, data, offsets, char_classes(), _STOPWORD_TABLE, _STOPWORD_LENGTHS)
     return pl.DataFrame({
         "n_words": counts[:, 0], "n_tokens": counts[:, 3], "_q_n": counts[:, 0], "_q_token_chars": counts[:, 1],
@@ -486,30 +568,30 @@ def _word_columns(texts: pl.Series) -> pl.DataFrame:
     })
 
 
-def _content_hashes(texts: pl.Series) -> pl.Series:
-    """``text.content_hash`` of every text (SHA-256, vectorised in DuckDB)."""
-    with duckdb.connect() as con:
-        con.register("texts", texts.to_frame("t").to_arrow())
-        hashed = con.sql("SELECT substr(sha256(t), 1, 16) AS h FROM texts").pl()
-    return hashed.get_column("h").cast(pl.String).alias(texts.name)
+def _content_hashes(data: np.ndarray, offsets: np.ndarray) -> pl.Series:
+    """``text.content_hash`` of every text."""
+    hexes = _per_row(_sha256_hex16, data, offsets, _K, _H0, _HEX)
+    return pl.Series(_arrow_strings(hexes, np.arange(0, hexes.size + 1, 16, dtype=np.int64)), dtype=pl.String)
 
 
 def prepare_documents(records: pl.DataFrame) -> pl.DataFrame:
     """Normalise ``text`` and add doc_id, n_words, n_tokens, dedup_hash, quality_rule/detail.
 
     Same rows in the same order, other columns unchanged. ``doc_id`` is
-    ``content_hash(normalize_text(raw))`` (a stored lineage key); ``dedup_hash`` is
+    ``content_hash(normalize_text(raw))`` (a stored lineage key: SHA-256, tested against
+    hashlib); ``dedup_hash`` is
     ``dedup_hashes`` (16 hex digits); the quality columns are ``quality_failure(normalised)``
     split at ": " (detail "" for empty_text, both null when the document passes).
     """
-    text = normalized_text(records.get_column("text")).alias("text")
-    checked = _word_columns(text).with_columns(text).with_columns(line_stats(pl.col("text"))).with_columns(quality_rule())
+    data, offsets = _normalized_buffers(records.get_column("text"))
+    text = pl.Series("text", _arrow_strings(data, offsets), dtype=pl.String)
+    checked = _word_columns(data, offsets).with_columns(text).with_columns(line_stats(pl.col("text"))).with_columns(quality_rule())
     return records.with_columns(
         text,
-        _content_hashes(text).alias("doc_id"),
+        _content_hashes(data, offsets).alias("doc_id"),
         checked.get_column("n_words"),
         checked.get_column("n_tokens"),
-        dedup_hashes(text).alias("dedup_hash"),
+        pl.Series("dedup_hash", _dedup_hex(data, offsets), dtype=pl.String),
         checked.get_column("quality_rule"),
         checked.get_column("quality_detail"),
     )
