@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 LINE_OK = 0
-LINE_BLANK = 1  # only ASCII whitespace
+LINE_BLANK = 1  # only JSON whitespace (space, tab, CR, LF)
 LINE_INVALID_UTF8 = 2
 
 
@@ -57,25 +57,6 @@ def _utf8_width(data, i, end):
             return 4
         return 0
     return 0
-
-
-@nb.njit(nogil=True, cache=True)
-def utf8_valid_values(data, offsets):
-    """Per value ``data[offsets[i]:offsets[i+1]]`` of a binary column: whether it is UTF-8."""
-    out = np.ones(len(offsets) - 1, dtype=np.bool_)
-    for v in range(len(offsets) - 1):
-        i = offsets[v]
-        end = offsets[v + 1]
-        while i < end:
-            if data[i] < 0x80:
-                i += 1
-                continue
-            width = _utf8_width(data, i, end)
-            if width == 0:
-                out[v] = False
-                break
-            i += width
-    return out
 
 
 # ------------------------------------------------------------------ JSON lines
