@@ -52,6 +52,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/metrics.py
 	$(BIN)/python benchmarks/llm_throughput.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/partition_cost.py
 
 clean:
 	rm -rf $(VENV) .synth
