@@ -16,11 +16,26 @@ import xxhash
 from synth_pipeline.corpus import documents
 from synth_pipeline.corpus.builtin import load_builtin_python_docs
 from synth_pipeline.corpus.documents import (
-    ALPHA, COLLAPSED_SPACE, DOCUMENT_COLUMNS, NFC_UNSAFE, SPACE, WORD_CHAR,
-    dedup_hash_expr, dedup_hashes, dedup_keys, normalized_text, prepare_documents,
+    ALPHA,
+    COLLAPSED_SPACE,
+    DOCUMENT_COLUMNS,
+    NFC_UNSAFE,
+    SPACE,
+    WORD_CHAR,
+    dedup_hash_expr,
+    dedup_hashes,
+    dedup_keys,
+    normalized_text,
+    prepare_documents,
 )
 from synth_pipeline.corpus.quality import python_fixed, quality_failure, with_quality
-from synth_pipeline.text import content_hash, count_tokens, dedup_key, normalize_text, stable_hash
+from synth_pipeline.text import (
+    content_hash,
+    count_tokens,
+    dedup_key,
+    normalize_text,
+    stable_hash,
+)
 
 ALL_CHARS = [chr(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
 ASSIGNED = [ch for ch in ALL_CHARS if unicodedata.category(ch) != "Cn"]
@@ -154,7 +169,7 @@ def test_texts_without_nfc_unsafe_characters_are_nfc():
     for _ in range(3000):
         text = "".join(rng.choice(safe) for _ in range(rng.randint(1, 12)))
         assert unicodedata.normalize("NFC", text) == text
-    raws = ["".join(rng.choice(safe + unsafe[:2000]) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    raws = ["".join(rng.choice(safe if rng.random() < 0.7 else unsafe) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     assert normalized_text(pl.Series(raws)).to_list() == [normalize_text(t) for t in raws]
 
 
@@ -207,7 +222,7 @@ def test_dedup_hash_is_stable():
 
 def test_compiled_xxh64_equals_xxhash():
     rng = np.random.default_rng(3)
-    blobs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in list(range(0, 80)) + [255, 1000, 4099]]
+    blobs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in list(range(80)) + [255, 1000, 4099]]
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     hexes = documents._xxh64_hex(data, offsets).tobytes().decode()
@@ -216,7 +231,7 @@ def test_compiled_xxh64_equals_xxhash():
 
 def test_compiled_sha256_equals_hashlib():
     rng = np.random.default_rng(4)
-    blobs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in list(range(0, 140)) + [1000, 4099]]
+    blobs = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for n in list(range(140)) + [1000, 4099]]
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     hexes = documents._sha256_hex16(data, offsets, documents._K, documents._H0, documents._HEX).tobytes().decode()

@@ -18,8 +18,8 @@ import functools
 import itertools
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -137,7 +137,7 @@ def _needs_nfc(data, offsets, table):
             if data[i] < 0x80:
                 i += 1
                 continue
-            cls, cp, width = _char_at(data, i, table)
+            cls, _, width = _char_at(data, i, table)
             if cls & NFC_UNSAFE:
                 out[r] = True
                 break
@@ -170,7 +170,7 @@ def _normalize_layout(data, offsets, table):
             if b < 32 and b != 9:  # control characters are dropped before runs are collapsed
                 i += 1
                 continue
-            cls, cp, width = _char_at(data, i, table)
+            cls, _, width = _char_at(data, i, table)
             if cls & COLLAPSED_SPACE:
                 if line_has_content and not in_run:
                     out[o] = 32
@@ -485,7 +485,7 @@ def _row_slices(offsets: np.ndarray) -> list[np.ndarray]:
         return [offsets]
     cuts = np.searchsorted(offsets, offsets[0] + np.arange(1, parts) * (total // parts))
     bounds = np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]]))
-    return [offsets[a : b + 1] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [offsets[a : b + 1] for a, b in itertools.pairwise(bounds)]
 
 
 def _per_row(kernel, data: np.ndarray, offsets: np.ndarray, *args) -> np.ndarray:

@@ -5,8 +5,9 @@ thresholds are the published ones except where noted: documentation text is shor
 than web pages, so the minimum length is 30 words instead of Gopher's 50.
 
 The rules exist twice from the same constants: ``quality_failure`` checks one string and
-is the reference; ``quality_rule`` expresses them over per-document counts as polars expressions
-(the ingestion hot path) and is tested equal to the reference.
+is the reference; ``quality_rule`` expresses them as polars expressions over per-document
+counts (``word_stats``/``line_stats``, or the compiled pass in ``documents``: the ingestion
+hot path), tested equal to the reference. ``with_quality`` is the all-polars route.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def line_stats(text: pl.Expr) -> list[pl.Expr]:
     They assume normalised text (``normalize_text``): lines are already stripped and the
     only empty lines are single blank lines between paragraphs.
     """
-    count = lambda s: text.str.count_matches(s, literal=True).cast(pl.Int64)  # noqa: E731
+    count = lambda s: text.str.count_matches(s, literal=True).cast(pl.Int64)
     blank_lines = count("\n\n")
     first_c4_phrase = pl.lit(None, pl.String)
     for phrase in reversed(C4_BAD_PHRASES):
