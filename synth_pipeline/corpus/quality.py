@@ -138,7 +138,10 @@ def python_fixed(num: pl.Expr, den: pl.Expr, decimals: int) -> pl.Expr:
 
 def word_stats(text: pl.Expr) -> list[pl.Expr]:
     """The word-level counts the rules need, as regex counts (``_q_n``, ``_q_token_chars``,
-    ``_q_alpha``, ``_q_stopwords``). ``documents`` computes the same four in one compiled pass."""
+    ``_q_alpha``, ``_q_stopwords``). ``documents`` computes the same four in one compiled pass.
+
+    The regex classes use polars' Unicode tables: equal to Python's for every character
+    assigned in Unicode 14.0 (Python 3.11, tested), possibly not for characters added later."""
     whitespace = (
         text.str.count_matches(" ", literal=True) + text.str.count_matches("\n", literal=True)
         + text.str.count_matches(f"[{PY_SPACE}&&[^ \\n]]")
