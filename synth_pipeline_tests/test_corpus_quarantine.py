@@ -41,6 +41,7 @@ def test_bad_files_and_rows_land_in_the_reject_table(tmp_path):
     assert reasons["exact_duplicate"] == 1  # table.csv row 2 repeats good.txt
     (docs,) = query(home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [PARTITION])[0]
     assert docs == 1 + 3 + 1  # good.txt, three jsonl rows, one new csv row
-    # Every record read is accounted for: 4 jsonl-derived documents + 2 csv rows + good.txt, plus bad rows.
+    # Every record read is accounted for: good.txt, 6 jsonl lines, 2 csv rows, and latin1.txt, a text
+    # file being one record (rejected broken_encoding: far more than 0.1 % of it is not UTF-8).
     (row_rejects,) = query(home, "SELECT count(*) FROM synth.raw_corpus_rejects WHERE scope = 'row'")[0]
-    assert docs + row_rejects == 1 + 6 + 2
+    assert docs + row_rejects == 1 + 6 + 2 + 1
