@@ -45,3 +45,36 @@ def test_bad_files_and_rows_land_in_the_reject_table(tmp_path):
     # file being one record (rejected broken_encoding: far more than 0.1 % of it is not UTF-8).
     (row_rejects,) = query(home, "SELECT count(*) FROM synth.raw_corpus_rejects WHERE scope = 'row'")[0]
     assert docs + row_rejects == 1 + 6 + 2 + 1
+
+
+def test_the_reported_export_324_lines_4_bad_runs_the_whole_graph(tmp_path):
+    """The first user's report: one bad line made the whole file a reject and the run fail."""
+    from synth_pipeline.corpus.builtin import load_builtin_python_docs
+
+    texts = load_builtin_python_docs(tmp_path / "cache").slice(0, 320).get_column("text").to_list()
+    lines = [json.dumps({"id": i, "text": t}).encode() for i, t in enumerate(texts)]
+    bad = {
+        40: (b'{"id": 900, "text": "cut off', "malformed_json"),
+        120: (b'{"id": 901, "text": "caf\xe9 au lait"}', "invalid_utf8"),
+        200: (json.dumps({"id": 902, "text": ""}).encode(), "empty_text"),
+        300: (json.dumps({"id": 903, "body": "the text is elsewhere"}).encode(), "missing_text_field"),
+    }
+    for position in sorted(bad):
+        lines.insert(position, bad[position][0])
+    corpus = tmp_path / "export.jsonl"
+    corpus.write_bytes(b"\n".join(lines) + b"\n")
+    home = tmp_path / "home"
+
+    result = run_graph(home, SYNTH_CORPUS=str(corpus), SYNTH_DOCS_PER_PARTITION="1000")
+    assert result.success
+    read_rejects = query(
+        home,
+        "SELECT source_row, reason FROM synth.raw_corpus_rejects WHERE reason IN "
+        "('malformed_json', 'invalid_utf8', 'empty_text', 'missing_text_field') ORDER BY source_row",
+    )
+    assert read_rejects == [(p + 1, reason) for p, (_, reason) in sorted(bad.items())]
+    (docs,) = query(home, "SELECT count(*) FROM synth.raw_corpus")[0]
+    (others,) = query(home, "SELECT count(*) FROM synth.raw_corpus_rejects WHERE scope = 'row'")[0]
+    assert docs + others == 324 and docs > 250
+    (prompts,) = query(home, "SELECT count(*) FROM synth.seed_prompts")[0]
+    assert prompts > 0
