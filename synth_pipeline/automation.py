@@ -20,7 +20,6 @@
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -129,10 +128,6 @@ daily_schedule = build_schedule_from_partitioned_job(
 )
 
 
-# A file modified this recently may still be being written; it waits for the next tick.
-LANDING_SETTLE_S = float(os.environ.get("SYNTH_LANDING_SETTLE_S", "5"))
-
-
 def _landing_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
@@ -142,13 +137,15 @@ def _landing_files(folder: Path) -> list[Path]:
     )
 
 
-def landing_changes(folder: Path, cursor: str | None, now: float | None = None) -> tuple[list[str], str]:
+def landing_changes(
+    folder: Path, cursor: str | None, now: float | None = None, settle_s: float = 5.0
+) -> tuple[list[str], str]:
     """Files new or changed since ``cursor``, and the cursor that marks them handled.
 
     The cursor is JSON ``{relative path: [mtime_ns, size]}`` of every file handled, so a
     file triggers once however its modification time compares with others' (a copy that
     keeps an old mtime still counts), a rewritten file triggers again, and a half-written
-    file (changed in the last ``LANDING_SETTLE_S`` seconds) waits for the next tick.
+    file (changed in the last ``settle_s`` seconds, ``SYNTH_LANDING_SETTLE_S``) waits for the next tick.
     """
     seen: dict[str, list[int]] = json.loads(cursor) if cursor and cursor.startswith("{") else {}
     now = time.time() if now is None else now
@@ -157,7 +154,7 @@ def landing_changes(folder: Path, cursor: str | None, now: float | None = None) 
         stat = path.stat()
         key = path.relative_to(folder).as_posix()
         state = [stat.st_mtime_ns, stat.st_size]
-        if seen.get(key) == state or now - stat.st_mtime < LANDING_SETTLE_S:
+        if seen.get(key) == state or now - stat.st_mtime < settle_s:
             continue
         seen[key] = state
         fresh.append(key)
@@ -187,7 +184,7 @@ def new_corpus_files_sensor(context: SensorEvaluationContext):
     """
     settings = load_settings()
     folder = settings.landing_dir
-    fresh, cursor = landing_changes(folder, context.cursor)
+    fresh, cursor = landing_changes(folder, context.cursor, settle_s=settings.landing_settle_s)
     if not fresh:
         return SkipReason(f"no new files in {folder}")
     today = daily_partitions.get_last_partition_key()

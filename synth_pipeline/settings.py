@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         None, description="Folder the new-corpus-files sensor watches; default $SYNTH_HOME/landing."
     )
+    landing_settle_s: float = Field(
+        5.0, ge=0, description="A landed file modified this recently may still be being written: it waits."
+    )
 
     # --- corpus ------------------------------------------------------------------
     corpus: str = Field(

@@ -38,7 +38,7 @@ def _records(home: Path, day: str) -> set[tuple[int, int]]:
 def test_growing_corpus_keeps_every_built_partition_and_feeds_new_ones(tmp_path):
     corpus, home = tmp_path / "corpus", tmp_path / "home"
     _write_jsonl(corpus / "b.jsonl", _real_texts(tmp_path, 0, 150))
-    env = {"SYNTH_CORPUS": str(corpus), "SYNTH_DOCS_PER_PARTITION": "100"}
+    env = {"SYNTH_CORPUS": str(corpus), "SYNTH_DOCS_PER_PARTITION": "100", "SYNTH_LANDING_SETTLE_S": "0"}
 
     for day in DAYS[:2]:
         result = run_graph(home, day, selection=CORPUS_ONLY, **env)
@@ -138,3 +138,14 @@ def test_a_document_repeated_in_a_later_file_is_an_exact_duplicate_of_its_first_
     (first_ten_accepted,) = query(home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ? AND source_row <= 10", [DAYS[0]])[0]
     assert first_ten_accepted > 5 and len(details) == first_ten_accepted
     assert all(DAYS[0] in d for d in details)
+
+
+def test_a_landed_file_still_being_written_waits_for_a_later_partition(tmp_path):
+    home = tmp_path / "home"
+    _write_jsonl(home / "landing" / "arriving.jsonl", _real_texts(tmp_path, 0, 20))
+    env = {"SYNTH_CORPUS": str(tmp_path / "nothing-else"), "SYNTH_DOCS_PER_PARTITION": "100", "SYNTH_LANDING_SETTLE_S": "3600"}
+    assert run_graph(home, DAYS[0], selection=CORPUS_ONLY, **env).success
+    assert _doc_ids(home, DAYS[0]) == set(), "modified within the settle time: not read yet"
+    env["SYNTH_LANDING_SETTLE_S"] = "0"
+    assert run_graph(home, DAYS[1], selection=CORPUS_ONLY, **env).success
+    assert len(_doc_ids(home, DAYS[1])) > 10

@@ -15,6 +15,7 @@ be read at all is one file reject in the partition that first met it.
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list
     listed: list[tuple[str, Path | None]] = []
     unresolved: list[tuple[str, str, str]] = []
     seen: set[Path] = set()
+    landing_folder = str(settings.landing_dir)
     for source in corpus_sources(settings):
+        landing = source == landing_folder
         if source.startswith("builtin:"):
             if source == builtin.NAME:
                 listed.append((source, None))
@@ -152,9 +155,11 @@ def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list
                 unresolved.append((source, "unknown_builtin", f"known: {builtin.NAME}"))
             continue
         paths = readers.expand_source(source)
-        if not paths:
+        if not paths and not landing:
             unresolved.append((source, "not_found", "no file matches this source"))
         for path in paths:
+            if landing and time.time() - path.stat().st_mtime < settings.landing_settle_s:
+                continue  # may still be being written: the next partition takes it
             resolved = path.resolve()
             if resolved not in seen:  # a file named by two sources is one file
                 seen.add(resolved)
