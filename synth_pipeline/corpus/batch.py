@@ -96,9 +96,12 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
     allocations: list[registry.Allocation] = []
     need = settings.docs_per_partition
 
-    def take(f: registry.RegisteredFile, start: int) -> None:
+    def take(f: registry.RegisteredFile, start: int, readable_left: int) -> None:
         nonlocal need
-        end, readable = staging.range_end(Path(f.staged_path), start, f.records, need)
+        if readable_left <= need:  # the whole rest of the file: no need to look inside it
+            end, readable = f.records, readable_left
+        else:
+            end, readable = staging.range_end(Path(f.staged_path), start, f.records, need)
         allocations.append(registry.Allocation(f.file_id, start, end, readable))
         need -= readable
 
@@ -114,16 +117,16 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
             if changed is not None:
                 allocations.append(registry.Allocation(changed, 0, 0, 0))
     for f in known:
-        start = taken.get(f.file_id, 0)
+        start, readable_taken = taken.get(f.file_id, (0, 0))
         if need > 0 and f.status == "staged" and start < f.records:
-            take(f, start)
+            take(f, start, f.readable - readable_taken)
     for source, path in fresh:
         if need <= 0:
             break
         f = _register(settings, warehouse, partition, source, path)
         if f.status == "staged":
             if f.records:
-                take(f, 0)
+                take(f, 0, f.readable)
             else:
                 allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
         else:

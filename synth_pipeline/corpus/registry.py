@@ -102,9 +102,10 @@ def files_table(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> pl.DataF
     return con.execute(f"SELECT * FROM {FILES} WHERE list_contains(?, file_id) ORDER BY file_id", [file_ids]).pl()
 
 
-def taken_so_far(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
-    """End of the last range taken from each file (ranges of one file are consecutive)."""
-    return dict(con.execute(f"SELECT file_id, max(record_to) FROM {ALLOCATIONS} GROUP BY file_id").fetchall())
+def taken_so_far(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int]]:
+    """Per file: (end of the last range taken, readable records taken); ranges of a file are consecutive."""
+    rows = con.execute(f"SELECT file_id, max(record_to), sum(readable) FROM {ALLOCATIONS} GROUP BY file_id").fetchall()
+    return {file_id: (int(end), int(readable)) for file_id, end, readable in rows}
 
 
 def register_file(con: duckdb.DuckDBPyConnection, partition: str, **fields: object) -> int:
