@@ -101,7 +101,7 @@ def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_pa
     today = daily_partitions.get_last_partition_key()
     with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
         registry.ensure_tables(con)
-        registry.record_partition(con, today, [], docs_per_partition=60)
+        registry.record_partition(con, today, [], 60, new_files=[], touched=[])
     context = build_sensor_context(cursor=None)
     with synth_env(tmp_path):
         data = new_corpus_files_sensor.evaluate_tick(context)

@@ -14,9 +14,14 @@ be read at all is one file reject in the partition that first met it.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import platform
 import time
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +43,7 @@ REJECT_SCHEMA = {
     "file_id": pl.Int64, "record_no": pl.Int64,
 }
 PREVIEW_CHARS = 200
+STAGING_THREADS = 2  # new files read at once: the machines this targets have two cores
 
 
 @dataclass
@@ -80,6 +86,23 @@ def build_corpus_batch(settings: Settings, warehouse: Warehouse, partition_key: 
 
 
 # --- 1. allocation -------------------------------------------------------------------
+@dataclass
+class _Registration:
+    """Registry changes of one first build, written with its ranges in one transaction."""
+
+    next_file_id: int
+    files: list[dict[str, object]] = field(default_factory=list)
+    touched: list[tuple[int, int, int]] = field(default_factory=list)  # (file_id, size, mtime_ns)
+
+    def add(self, source: str, fields: dict[str, object]) -> registry.RegisteredFile:
+        row = {"file_id": self.next_file_id + len(self.files), "source": source, **fields}
+        self.files.append(row)
+        return registry.RegisteredFile(
+            int(row["file_id"]), source, str(row["path"]), int(row["size"]), int(row["mtime_ns"]), str(row["content_hash"]),
+            str(row["status"]), int(row["records"]), int(row["readable"]), row.get("staged_path"),  # type: ignore[arg-type]
+        )
+
+
 def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
     """The partition's ranges: recorded ones, or new ones taken from the corpus now."""
     with warehouse.connect() as con:
@@ -90,9 +113,8 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
         known = registry.registered_files(con)
         taken = registry.taken_so_far(con)
     listed, unresolved = _list_files(settings)
-    by_path: dict[str, registry.RegisteredFile] = {}
-    for f in known:
-        by_path[f.path] = f  # the latest version of each path
+    latest = {f.path: f for f in known}  # the latest version of each path
+    new = _Registration(next_file_id=max((f.file_id for f in known), default=0) + 1)
     allocations: list[registry.Allocation] = []
     need = settings.docs_per_partition
 
@@ -108,31 +130,30 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
     # Files met before: detect changed content first, so no partition reads a mixed file.
     fresh: list[tuple[str, Path | None]] = []
     for source, path in listed:
-        key = str(path) if path is not None else _builtin_key()
-        old = by_path.get(key)
+        old = latest.get(str(path) if path is not None else _builtin_key())
         if old is None:
             fresh.append((source, path))
         elif path is not None and registry.stat_of(path) != (old.size, old.mtime_ns):
-            changed = _changed_version(settings, warehouse, partition, source, path, old)
-            if changed is not None:
-                allocations.append(registry.Allocation(changed, 0, 0, 0))
+            changed = _changed_version(path, old)
+            if changed is None:
+                new.touched.append((old.file_id, *registry.stat_of(path)))
+            else:
+                allocations.append(registry.Allocation(new.add(source, changed).file_id, 0, 0, 0))
     for f in known:
         start, readable_taken = taken.get(f.file_id, (0, 0))
         if need > 0 and f.status == "staged" and start < f.records:
             take(f, start, f.readable - readable_taken)
-    for source, path in fresh:
-        if need <= 0:
-            break
-        f = _register(settings, warehouse, partition, source, path)
-        if f.status == "staged":
-            if f.records:
+    with contextlib.closing(_staged_in_order(settings, fresh if need > 0 else [])) as staged_in_order:
+        for source, fields in staged_in_order:
+            f = new.add(source, fields)
+            if f.status == "staged" and f.records:
                 take(f, 0, f.readable)
-            else:
+            else:  # a file of no records, or one nothing could be read of: reported by this partition
                 allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
-        else:
-            allocations.append(registry.Allocation(f.file_id, 0, 0, 0))
+            if need <= 0:
+                break
     with warehouse.connect() as con:
-        registry.record_partition(con, partition, allocations, settings.docs_per_partition)
+        registry.record_partition(con, partition, allocations, settings.docs_per_partition, new.files, new.touched)
         files = registry.files_table(con, [a.file_id for a in allocations])
     return allocations, files, True, unresolved
 
@@ -170,8 +191,25 @@ def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list
     return listed, unresolved
 
 
-def _register(settings: Settings, warehouse: Warehouse, partition: str, source: str, path: Path | None) -> registry.RegisteredFile:
-    """Stage a file seen for the first time (or reject it whole) and register it."""
+def _staged_in_order(settings: Settings, fresh: list[tuple[str, Path | None]]) -> Iterator[tuple[str, dict[str, object]]]:
+    """Stage new files two at a time (their readers release the GIL), yielding them in order.
+
+    The consumer stops once the partition is full; the one file staged ahead is then left as a
+    finished snapshot that the next partition reuses instead of reading the file again.
+    """
+    items = iter(fresh)
+    with ThreadPoolExecutor(max_workers=STAGING_THREADS) as pool:
+        pending = deque((source, pool.submit(_stage, settings, path)) for source, path in itertools.islice(items, STAGING_THREADS))
+        while pending:
+            source, future = pending.popleft()
+            following = next(items, None)
+            if following is not None:
+                pending.append((following[0], pool.submit(_stage, settings, following[1])))
+            yield source, future.result()
+
+
+def _stage(settings: Settings, path: Path | None) -> dict[str, object]:
+    """Registry fields of a file seen for the first time, once staged or rejected whole."""
     stage_dir = settings.home / "corpus_stage"
     fields: dict[str, object]
     if path is None:
@@ -186,42 +224,29 @@ def _register(settings: Settings, warehouse: Warehouse, partition: str, source: 
             staged = staging.stage_file(path, content_hash, read_options(settings), stage_dir)
         except readers.FileRejected as exc:
             fields.update(content_hash=content_hash, status="rejected", records=0, readable=0, reason=exc.reason, detail=exc.detail[:500])
-            return _insert(warehouse, partition, source, fields)
+            return fields
     fields.update(
         content_hash=content_hash, status="staged", records=staged.records, readable=staged.readable,
         staged_path=str(staged.staged_path),
     )
-    return _insert(warehouse, partition, source, fields)
+    return fields
 
 
-def _insert(warehouse: Warehouse, partition: str, source: str, fields: dict[str, object]) -> registry.RegisteredFile:
-    with warehouse.connect() as con:
-        file_id = registry.register_file(con, partition, source=source, **fields)
-    return registry.RegisteredFile(
-        file_id, source, str(fields["path"]), int(fields["size"]), int(fields["mtime_ns"]), str(fields["content_hash"]),
-        str(fields["status"]), int(fields["records"]), int(fields["readable"]), fields.get("staged_path"),  # type: ignore[arg-type]
-    )
-
-
-def _changed_version(
-    settings: Settings, warehouse: Warehouse, partition: str, source: str, path: Path, old: registry.RegisteredFile
-) -> int | None:
-    """A registered path with a new size or mtime: same bytes → remember the stat; other
-    bytes → register the new version as ``changed`` (reported here, never read)."""
+def _changed_version(path: Path, old: registry.RegisteredFile) -> dict[str, object] | None:
+    """A registered path with a new size or mtime: None when the bytes are the same (a copy, a
+    touch), else the fields of a ``changed`` version: reported by this partition, never read."""
     size, mtime_ns = registry.stat_of(path)
     content_hash = staging.file_content_hash(path)
-    with warehouse.connect() as con:
-        if content_hash == old.content_hash:
-            registry.touch_file(con, old.file_id, size, mtime_ns)
-            return None
-        detail = (
-            f"{path} now holds other bytes (size {old.size} -> {size}, hash {old.content_hash[:12]} -> {content_hash[:12]}) "
-            f"than the version registered as file {old.file_id}; the new content is not read. Land new data as a new file."
-        )
-        return registry.register_file(
-            con, partition, source=source, path=str(path), size=size, mtime_ns=mtime_ns, content_hash=content_hash,
-            format=None, records=0, readable=0, staged_path=None, status="changed", reason="file_changed", detail=detail,
-        )
+    if content_hash == old.content_hash:
+        return None
+    detail = (
+        f"{path} now holds other bytes (size {old.size} -> {size}, hash {old.content_hash[:12]} -> {content_hash[:12]}) "
+        f"than the version registered as file {old.file_id}; the new content is not read. Land new data as a new file."
+    )
+    return {
+        "path": str(path), "size": size, "mtime_ns": mtime_ns, "content_hash": content_hash, "format": None,
+        "records": 0, "readable": 0, "staged_path": None, "status": "changed", "reason": "file_changed", "detail": detail,
+    }
 
 
 # --- 2. reading the ranges ---------------------------------------------------------------

@@ -108,37 +108,28 @@ def taken_so_far(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int]]:
     return {file_id: (int(end), int(readable)) for file_id, end, readable in rows}
 
 
-def register_file(con: duckdb.DuckDBPyConnection, partition: str, **fields: object) -> int:
-    """Add one file version; returns its id (ids grow in registration order)."""
-    (next_id,) = con.execute(f"SELECT coalesce(max(file_id), 0) + 1 FROM {FILES}").fetchone()
-    row = {
-        "file_id": next_id,
-        "registered_partition": _as_date(partition),
-        "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        **fields,
-    }
-    columns = ", ".join(row)
-    con.execute(f"INSERT INTO {FILES} ({columns}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-    return int(next_id)
-
-
-def touch_file(con: duckdb.DuckDBPyConnection, file_id: int, size: int, mtime_ns: int) -> None:
-    """Same bytes, new mtime (a copy, a touch): remember the new stat so it is not re-hashed."""
-    con.execute(f"UPDATE {FILES} SET size = ?, mtime_ns = ? WHERE file_id = ?", [size, mtime_ns, file_id])
-
-
 def record_partition(
-    con: duckdb.DuckDBPyConnection, partition: str, allocations: list[Allocation], docs_per_partition: int
+    con: duckdb.DuckDBPyConnection,
+    partition: str,
+    allocations: list[Allocation],
+    docs_per_partition: int,
+    new_files: list[dict[str, object]],
+    touched: list[tuple[int, int, int]],
 ) -> None:
-    """Write the partition's ranges once, in one transaction."""
+    """Write a first build's registry changes and ranges once, in one transaction: files seen
+    for the first time, new stats of files whose bytes did not change, and the ranges."""
     day = _as_date(partition)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
+        for fields in new_files:
+            row = {**fields, "registered_partition": day, "registered_at": now}
+            select = ", ".join(f'? AS "{name}"' for name in row)
+            con.execute(f"INSERT INTO {FILES} BY NAME SELECT {select}", list(row.values()))
+        for file_id, size, mtime_ns in touched:
+            con.execute(f"UPDATE {FILES} SET size = ?, mtime_ns = ? WHERE file_id = ?", [size, mtime_ns, file_id])
         (order,) = con.execute(f"SELECT coalesce(max(build_order), 0) + 1 FROM {PARTITIONS}").fetchone()
-        con.execute(
-            f"INSERT INTO {PARTITIONS} VALUES (?, ?, ?, ?)",
-            [day, order, dt.datetime.now(dt.UTC).replace(tzinfo=None), docs_per_partition],
-        )
+        con.execute(f"INSERT INTO {PARTITIONS} VALUES (?, ?, ?, ?)", [day, order, now, docs_per_partition])
         for a in allocations:
             con.execute(f"INSERT INTO {ALLOCATIONS} VALUES (?, ?, ?, ?, ?)", [day, a.file_id, a.record_from, a.record_to, a.readable])
         con.execute("COMMIT")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,25 @@ def file_content_hash(path: Path) -> str:
 
 
 def stage_file(path: Path, content_hash: str, options: readers.ReadOptions, stage_dir: Path) -> StagedFile:
-    """Stream ``path`` through its reader into the stage; raises ``readers.FileRejected``."""
-    return _write_stage(readers.read_records(path, options), content_hash, stage_dir)
+    """Stream ``path`` through its reader into the stage; raises ``readers.FileRejected``.
+
+    The snapshot is named by the content and the reading options (another text field reads
+    other records out of the same bytes); a complete snapshot already there is reused.
+    """
+    tag = xxhash.xxh3_64_hexdigest(repr(options).encode())
+    name = f"{content_hash}-{tag}"
+    existing = stage_dir / f"{name}.parquet"
+    if existing.exists():
+        return _existing_stage(existing, content_hash)
+    return _write_stage(readers.read_records(path, options), name, stage_dir, content_hash)
+
+
+def _existing_stage(staged: Path, content_hash: str) -> StagedFile:
+    """Counts of a finished snapshot from its footer (snapshots are renamed into place whole)."""
+    meta = pq.ParquetFile(staged).metadata
+    text = readers.RECORD_SCHEMA.get_field_index("text")
+    nulls = sum(meta.row_group(i).column(text).statistics.null_count for i in range(meta.num_row_groups))
+    return StagedFile(content_hash, staged, meta.num_rows, meta.num_rows - nulls)
 
 
 def stage_builtin(cache_dir: Path, stage_dir: Path) -> tuple[str, StagedFile]:
@@ -83,13 +101,13 @@ def stage_builtin(cache_dir: Path, stage_dir: Path) -> tuple[str, StagedFile]:
         },
         schema=readers.RECORD_SCHEMA,
     )
-    return content_hash, _write_stage(iter(table.to_batches(ROW_GROUP_RECORDS)), content_hash, stage_dir)
+    return content_hash, _write_stage(iter(table.to_batches(ROW_GROUP_RECORDS)), content_hash, stage_dir, content_hash)
 
 
-def _write_stage(batches, content_hash: str, stage_dir: Path) -> StagedFile:
+def _write_stage(batches, name: str, stage_dir: Path, content_hash: str) -> StagedFile:
     stage_dir.mkdir(parents=True, exist_ok=True)
-    final = stage_dir / f"{content_hash}.parquet"
-    tmp = final.with_suffix(f".{os.getpid()}.tmp")
+    final = stage_dir / f"{name}.parquet"
+    tmp = final.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     records = readable = 0
     writer = pq.ParquetWriter(tmp, readers.RECORD_SCHEMA, compression="zstd")
     try:
