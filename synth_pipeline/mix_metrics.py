@@ -11,11 +11,15 @@ import duckdb
 import polars as pl
 
 from synth_pipeline.dedup.decontamination import load_evaluation_set
-from synth_pipeline.metrics import diversity_metrics, quality_metrics
+from synth_pipeline.metrics import distinct_n, quality_metrics
 from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import _COLUMNS_TABLE as PARTITION_COLUMNS
 from synth_pipeline.warehouse import write_partition
 
 TABLE = "mix_metrics"
+# The report's two tables of the partition, computed here from the drift tokenisation.
+TABLE_TABLES = {"bias": "mix_term_groups", "overrepresented": "mix_overrepresented_ngrams"}
+TICS_N, TICS_K = 2, 15  # the report's "verbal tics": top 15 over-represented bigrams
 SCOPES = {"partition": "m.partition_date = $d", "cumulative": "m.partition_date <= $d"}
 # Distinct-n falls as a corpus grows (Heaps' law): the absolute floor is measured on a
 # sample of at most this many words so that it means the same at every partition size.
@@ -47,19 +51,36 @@ def _first_words(texts: list[str], budget: int) -> list[str]:
 
 
 def read_texts(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, tuple[list[str], list[str], list[str]]]:
-    """``{scope: (synthetic, their source passages, real)}``: the only part that needs the warehouse."""
-    return {scope: _scope_texts(con, where, partition) for scope, where in SCOPES.items()}
+    """``{scope: (synthetic, their source passages, real)}``: the only part that needs the warehouse.
+
+    With no earlier partition the cumulative scope is the partition itself: the same
+    tuple is returned for both instead of a second copy of every text.
+    """
+    texts = {"partition": _scope_texts(con, SCOPES["partition"], partition)}
+    (earlier,) = con.execute(
+        "SELECT count(*) FROM synth.deduplicated_mix m WHERE m.partition_date < $d", {"d": partition}
+    ).fetchone()
+    texts["cumulative"] = texts["partition"] if not earlier else _scope_texts(con, SCOPES["cumulative"], partition)
+    return texts
 
 
-def compute(texts: dict[str, tuple[list[str], list[str], list[str]]], settings: Settings) -> dict[str, dict[str, float]]:
-    """``{scope: {metric: value}}``; pure CPU work, run outside the warehouse lock."""
+def compute(
+    texts: dict[str, tuple[list[str], list[str], list[str]]],
+    settings: Settings,
+    tables: dict[str, pl.DataFrame] | None = None,
+) -> dict[str, dict[str, float]]:
+    """``{scope: {metric: value}}``; pure CPU work, run outside the warehouse lock.
+
+    ``tables`` receives the partition's term-group and over-represented bigram tables
+    (see ``quality_metrics``), so the report shows them without tokenising again.
+    """
     evaluation = None
     if settings.decontaminate.strip():
         paths = [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
         evaluation = [text for _, text in load_evaluation_set(paths)]
     figures: dict[str, dict[str, float]] = {}
     for scope, (synthetic, sources, real) in texts.items():
-        same = next((done for done in figures if texts[done] == (synthetic, sources, real)), None)
+        same = next((done for done in figures if texts[done] is texts[scope] or texts[done] == texts[scope]), None)
         if same is not None:
             # The first partition's cumulative mix is the partition itself: same texts, same figures.
             figures[scope] = dict(figures[same])
@@ -67,20 +88,59 @@ def compute(texts: dict[str, tuple[list[str], list[str], list[str]]], settings: 
         values = {"n_synthetic": float(len(synthetic)), "n_real": float(len(real))}
         if synthetic and real:
             values.update(
-                quality_metrics(synthetic, real, sources=sources, decontamination=evaluation, seed=settings.seed)
+                quality_metrics(
+                    synthetic, real, sources=sources, decontamination=evaluation, seed=settings.seed,
+                    tables=tables if scope == "partition" and tables is not None else None,
+                    tics_n=TICS_N, tics_k=TICS_K,
+                )
             )
             sample = _first_words(synthetic, FLOOR_SAMPLE_WORDS)
-            floor = diversity_metrics(sample, self_bleu_sample=0, seed=settings.seed)
-            values["synthetic.distinct_2_floor_sample"] = float(floor["distinct_2"])
+            # Only distinct-2 of the sample is used: the other diversity metrics cost more than it.
+            values["synthetic.distinct_2_floor_sample"] = float(distinct_n(sample, max_n=2)["distinct_2"])
             values["synthetic.floor_sample_words"] = float(sum(len(t.split()) for t in sample))
         figures[scope] = values
     return figures
 
 
-def store(con: duckdb.DuckDBPyConnection, partition: str, figures: dict[str, dict[str, float]]) -> None:
+def store(
+    con: duckdb.DuckDBPyConnection,
+    partition: str,
+    figures: dict[str, dict[str, float]],
+    tables: dict[str, pl.DataFrame] | None = None,
+) -> None:
     rows = [(scope, k, float(v)) for scope, values in figures.items() for k, v in values.items()]
     frame = pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row")
     write_partition(con, TABLE, partition, frame)
+    for name, table in TABLE_TABLES.items():
+        # Replaced every time, empty when the partition has no synthetic-vs-real metrics.
+        frame = (tables or {}).get(name)
+        if frame is None:
+            frame = pl.DataFrame(schema={"rank": pl.Int64})
+        else:
+            frame = frame.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
+        write_partition(con, table, partition, frame)
+
+
+def load_tables(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, pl.DataFrame] | None:
+    """The tables :func:`store` wrote for the partition (in their order), or None when a
+    table was never written (a warehouse from before they were stored)."""
+    out = {}
+    for name, table in TABLE_TABLES.items():
+        (written,) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'synth' AND table_name = ?", [table]
+        ).fetchone()
+        if not written:
+            return None
+        (has,) = con.execute(
+            f"SELECT count(*) FROM {PARTITION_COLUMNS} WHERE table_name = ? AND partition_date = ?", [table, partition]
+        ).fetchone()
+        if not has:
+            return None
+        frame = con.execute(
+            f"SELECT * EXCLUDE (partition_date) FROM synth.{table} WHERE partition_date = ? ORDER BY rank", [partition]
+        ).pl()
+        out[name] = frame.drop("rank") if frame.height else None
+    return out
 
 
 def load(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, dict[str, float]]:

@@ -125,3 +125,20 @@ def test_log_odds_no_tic_when_corpora_match():
 def test_overrepresented_empty_inputs():
     table = overrepresented_ngrams([], [], n=2)
     assert table.height == 0 and table.columns[:4] == ["ngram", "z_score", "count_synthetic", "count_real"]
+
+
+def test_one_tokenisation_gives_the_same_drift_tics_and_term_groups():
+    from synth_pipeline.metrics import drift_and_tables, drift_metrics, term_group_drift
+
+    synthetic = [t.replace("the", "The police officer said she") for t in REAL[:200:2]] + ["", "police"]
+    real = REAL[1:300:2] + ["officer police Officer he his", ""]
+    groups = {"officers": ["police officer", "officer"], "she": ["she", "her"], "none": ["zzqx"], "he": ["he"]}
+    drift, tics, bias = drift_and_tables(synthetic, real, seed=3, n=2, k=10, term_groups=groups)
+    reference = drift_metrics(synthetic, real, seed=3)
+    assert drift.keys() == reference.keys()
+    assert all(math.isclose(drift[k], reference[k], rel_tol=1e-12, abs_tol=1e-15) for k in drift)
+    assert tics.equals(overrepresented_ngrams(synthetic, real, n=2, k=10))
+    assert bias.equals(term_group_drift(synthetic, real, groups))
+    assert bias.filter(bias["group"] == "officers")["count_synthetic"][0] > 0
+    empty = drift_and_tables([], [], term_groups=groups)
+    assert empty[1].height == 0 and empty[2].equals(term_group_drift([], [], groups))

@@ -11,8 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import polars as pl
 
-from ._tokens import word_lists
+from ._tokens import word_counts
 from .bias import DEFAULT_TERM_GROUPS, term_group_drift, term_group_summary
 from .diversity import (
     compression_and_ngram_diversity,
@@ -23,7 +24,7 @@ from .diversity import (
     self_bleu,
     self_repetition_score,
 )
-from .drift import drift_metrics, jensen_shannon_divergence, ks_statistic, overrepresented_ngrams
+from .drift import drift_and_tables, drift_metrics, jensen_shannon_divergence, ks_statistic, overrepresented_ngrams
 from .leakage import contamination_flags, contamination_rate, copy_leakage, copy_leakage_flags
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "copy_leakage_flags",
     "distinct_n",
     "diversity_metrics",
+    "drift_and_tables",
     "drift_metrics",
     "jensen_shannon_divergence",
     "ks_statistic",
@@ -69,8 +71,8 @@ def size_matched(
     random subset of whole documents of the larger corpus, the smaller one unchanged.
     """
     syn, rea = list(synthetic), list(real)
-    lens_s = word_lists(syn).list.len().to_numpy() if syn else np.zeros(0, dtype=np.int64)
-    lens_r = word_lists(rea).list.len().to_numpy() if rea else np.zeros(0, dtype=np.int64)
+    lens_s = word_counts(syn) if syn else np.zeros(0, dtype=np.int64)
+    lens_r = word_counts(rea) if rea else np.zeros(0, dtype=np.int64)
     n_s, n_r = int(lens_s.sum()), int(lens_r.sum())
 
     def cut(texts: list[str], lens: np.ndarray, target: int) -> list[str]:
@@ -102,6 +104,9 @@ def quality_metrics(
     seed: int = 0,
     leakage_n: int = 13,
     bias_min_support: int = 100,
+    tables: dict[str, pl.DataFrame] | None = None,
+    tics_n: int = 2,
+    tics_k: int = 15,
 ) -> dict[str, float]:
     """All scalar metrics of one scope as ``{metric_name: value}``.
 
@@ -111,7 +116,10 @@ def quality_metrics(
     ``drift.<k>`` for each drift key; ``bias.<group>.{share_synthetic,share_real,ratio}``
     and ``bias.max_abs_log_ratio``; ``leakage.copy_rate`` when ``sources`` (aligned
     with ``synthetic``) is given and ``leakage.contamination_rate`` when
-    ``decontamination`` is given.
+    ``decontamination`` is given. A ``tables`` dict receives the two tables the report
+    shows, computed from the same tokenisation as the drift metrics: ``"bias"``
+    (:func:`term_group_drift`) and ``"overrepresented"`` (:func:`overrepresented_ngrams`
+    with ``n=tics_n, k=tics_k``).
     """
     out: dict[str, float] = {}
     div = {
@@ -130,8 +138,10 @@ def quality_metrics(
     for k in RELATIVE_METRICS:
         out[f"relative.{k}"] = _ratio(rel["synthetic"][k], rel["real"][k])
     out["relative.matched_tokens"] = float(min(rel["synthetic"]["n_tokens"], rel["real"]["n_tokens"]))
-    out.update({f"drift.{k}": float(v) for k, v in drift_metrics(synthetic, real, seed=seed).items()})
-    table = term_group_drift(synthetic, real, term_groups)
+    drift, tics, table = drift_and_tables(synthetic, real, seed=seed, n=tics_n, k=tics_k, term_groups=term_groups)
+    out.update({f"drift.{k}": float(v) for k, v in drift.items()})
+    if tables is not None:
+        tables.update(bias=table, overrepresented=tics)
     for row in table.iter_rows(named=True):
         for col in ("share_synthetic", "share_real", "ratio"):
             out[f"bias.{row['group']}.{col}"] = float(row[col])

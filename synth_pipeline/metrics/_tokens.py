@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 WORD_PATTERN = r"\w+"
@@ -48,6 +49,12 @@ def word_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
     """Per-document list of lower-cased ``\\w+`` words (the project tokenisation)."""
     s = text_series(texts).fill_null("")
     return s.str.to_lowercase().str.extract_all(WORD_PATTERN)
+
+
+def word_counts(texts: Sequence[str] | pl.Series) -> np.ndarray:
+    """Words per document (int64), equal to ``word_lists(texts).list.len()`` without
+    building the lists: counting the matches costs a fraction of extracting them."""
+    return text_series(texts).fill_null("").str.to_lowercase().str.count_matches(WORD_PATTERN).to_numpy().astype(np.int64)
 
 
 def explode_tokens(lists: pl.Series) -> pl.DataFrame:

@@ -117,6 +117,57 @@ def term_group_drift(
     tuples = {g: _term_tuples(ts) for g, ts in groups.items()}
     c_s, n_s = _count_terms(synthetic, tuples)
     c_r, n_r = _count_terms(real, tuples)
+    return _table(groups, c_s, n_s, c_r, n_r)
+
+
+def term_group_drift_from_frame(
+    df: pl.DataFrame, vocab: pl.Series, groups: Mapping[str, Sequence[str]] | None = None
+) -> pl.DataFrame:
+    """:func:`term_group_drift` of both corpora from their joint word ids (``drift._joint_frame``:
+    ``doc`` numbered across corpora, ``id`` with ``vocab[id]`` its word, ``corpus`` 0/1).
+
+    Same counts as tokenising each corpus again: a term is its id sequence, and an
+    n-gram never crosses a document, so it never crosses the two corpora either.
+    """
+    groups = DEFAULT_TERM_GROUPS if groups is None else groups
+    tuples = {g: _term_tuples(ts) for g, ts in groups.items()}
+    words = sorted({w for ts in tuples.values() for t in ts for w in t})
+    known = (
+        pl.DataFrame({"tok": vocab.cast(pl.String)}).with_row_index("id")
+        .filter(pl.col("tok").is_in(pl.Series(words, dtype=pl.String).implode()))
+    )
+    word_id = dict(zip(known["tok"].to_list(), known["id"].to_list()))
+    corpus = df["corpus"]
+    n_r = int(corpus.sum()) if df.height else 0
+    n_s = df.height - n_r
+    counts: list[dict[str, int]] = [{g: 0 for g in groups}, {g: 0 for g in groups}]
+    if df.height:
+        ids = df.select(pl.col("id").cast(pl.Int64), "doc", "corpus")
+        for length in sorted({len(t) for ts in tuples.values() for t in ts}):
+            wanted = {t for ts in tuples.values() for t in ts if len(t) == length and all(w in word_id for w in t)}
+            if not wanted:
+                continue
+            cols = [pl.col("id").shift(-i).alias(f"t{i}") for i in range(length)]
+            same_doc = (pl.col("doc").shift(-(length - 1)) == pl.col("doc")).fill_null(True if length == 1 else False)
+            firsts = pl.Series([word_id[t[0]] for t in wanted], dtype=pl.Int64).unique()
+            grams = (
+                ids.lazy()
+                .select(pl.col("id").is_in(firsts.implode()).alias("first"), same_doc.alias("ok"), "corpus", *cols)
+                .filter(pl.col("first") & pl.col("ok"))
+                .group_by(["corpus", *[f"t{i}" for i in range(length)]]).len()
+                .collect()
+            )
+            found = {(r[0], *r[1:-1]): r[-1] for r in grams.iter_rows()}
+            for g, ts in tuples.items():
+                for t in ts:
+                    if len(t) == length and t in wanted:
+                        key = tuple(word_id[w] for w in t)
+                        counts[0][g] += found.get((0, *key), 0)
+                        counts[1][g] += found.get((1, *key), 0)
+    return _table(groups, counts[0], n_s, counts[1], n_r)
+
+
+def _table(groups, c_s: dict[str, int], n_s: int, c_r: dict[str, int], n_r: int) -> pl.DataFrame:
     rows = []
     for g in groups:
         share_s = c_s[g] / n_s if n_s else float("nan")

@@ -35,7 +35,7 @@ Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin' Words", eqs. 16 and 18
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -106,7 +106,36 @@ def _ngram_counts(df: pl.DataFrame, n: int, *, with_pos: bool = False) -> pl.Dat
 def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> dict[str, float]:
     """Drift between a synthetic and a real corpus (keys in the module docstring)."""
     df, lengths, _ = _joint_frame(synthetic, real)
-    n_syn, n_real = len(synthetic), len(real)
+    return _drift_from_frame(df, lengths, len(synthetic), len(real), _ngram_counts(df, 2), seed=seed)
+
+
+def drift_and_tables(
+    synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0, n: int = 2, k: int = 15,
+    term_groups: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[dict[str, float], pl.DataFrame, pl.DataFrame]:
+    """:func:`drift_metrics`, :func:`overrepresented_ngrams` (``n``, ``k``) and
+    ``bias.term_group_drift`` from one tokenisation of both corpora.
+
+    The three read the same words; tokenising once (and counting the bigrams once)
+    saves two passes over both corpora in the mix step, and the report reads the
+    stored tables instead of tokenising again.
+    """
+    from .bias import term_group_drift_from_frame
+
+    df, lengths, vocab = _joint_frame(synthetic, real)
+    counts = _ngram_counts(df, n, with_pos=True)
+    bigrams = counts if n == 2 else _ngram_counts(df, 2)
+    drift = _drift_from_frame(df, lengths, len(synthetic), len(real), bigrams, seed=seed)
+    del bigrams
+    tics = _overrepresented_from_counts(df, vocab, counts, n=n, k=k, prior_scale=None)
+    del counts
+    bias = term_group_drift_from_frame(df, vocab, term_groups)
+    return drift, tics, bias
+
+
+def _drift_from_frame(
+    df: pl.DataFrame, lengths: np.ndarray, n_syn: int, n_real: int, bi: pl.DataFrame, *, seed: int
+) -> dict[str, float]:
     out: dict[str, float] = {}
     ids = df["id"].to_numpy().astype(np.int64)
     real_row = df["corpus"].to_numpy().astype(bool)
@@ -114,7 +143,6 @@ def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 
     uni_s = np.bincount(ids[~real_row], minlength=vocab)
     uni_r = np.bincount(ids[real_row], minlength=vocab)
     out["unigram_jsd"] = jensen_shannon_divergence(uni_s, uni_r) if ids.size else NAN
-    bi = _ngram_counts(df, 2)
     out["bigram_jsd"] = (
         jensen_shannon_divergence(bi["count_synthetic"].to_numpy(), bi["count_real"].to_numpy())
         if bi.height else NAN
@@ -143,6 +171,12 @@ def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 
     out["n_tokens_synthetic"] = float(n_tok_s)
     out["n_tokens_real"] = float(uni_r.sum())
     return out
+
+
+_TICS_SCHEMA = {
+    "ngram": pl.String, "z_score": pl.Float64, "count_synthetic": pl.Int64,
+    "count_real": pl.Int64, "log_odds": pl.Float64,
+}
 
 
 def log_odds_dirichlet(
@@ -177,12 +211,14 @@ def overrepresented_ngrams(
     Columns: ``ngram`` (words joined by one space), ``z_score``, ``count_synthetic``,
     ``count_real``, ``log_odds`` (the point estimate delta, natural log).
     """
-    schema = {
-        "ngram": pl.String, "z_score": pl.Float64, "count_synthetic": pl.Int64,
-        "count_real": pl.Int64, "log_odds": pl.Float64,
-    }
     df, _, vocab = _joint_frame(synthetic, real)
-    counts = _ngram_counts(df, n, with_pos=True)
+    return _overrepresented_from_counts(df, vocab, _ngram_counts(df, n, with_pos=True), n=n, k=k, prior_scale=prior_scale)
+
+
+def _overrepresented_from_counts(
+    df: pl.DataFrame, vocab: pl.Series, counts: pl.DataFrame, *, n: int, k: int, prior_scale: float | None
+) -> pl.DataFrame:
+    schema = _TICS_SCHEMA
     if counts.height == 0:
         return pl.DataFrame(schema=schema)
     ys = counts["count_synthetic"].to_numpy().astype(np.float64)

@@ -172,10 +172,15 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
     _cost(con, d, figures.metrics)
     _cumulative(con, d, figures, stored["cumulative"])
 
-    synthetic, real = _texts(con, d, "synthetic"), _texts(con, d, "real")
-    if synthetic and real:
-        figures.overrepresented = overrepresented_ngrams(synthetic, real, n=2, k=15)
-        figures.bias = term_group_drift(synthetic, real)
+    tables = mix_metrics.load_tables(con, partition)
+    if tables is not None:
+        # Computed by the mix step from the tokenisation of its drift metrics.
+        figures.overrepresented, figures.bias = tables["overrepresented"], tables["bias"]
+    else:
+        synthetic, real = _texts(con, d, "synthetic"), _texts(con, d, "real")
+        if synthetic and real:
+            figures.overrepresented = overrepresented_ngrams(synthetic, real, n=mix_metrics.TICS_N, k=mix_metrics.TICS_K)
+            figures.bias = term_group_drift(synthetic, real)
 
     figures.exclusions = _frame(
         con, "SELECT origin, reason, count(*) AS items FROM synth.mix_exclusions WHERE partition_date = $d GROUP BY ALL ORDER BY items DESC", d
