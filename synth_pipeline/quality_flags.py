@@ -55,6 +55,10 @@ class FlagBatch:
     source_words: pl.DataFrame | None  # the passages' words
 
 
+# Key of ``GradeResult.extra`` under which a judge that already ran :func:`flag_batch` on
+# a sample and its passage (the offline judge) returns its flags, so grading does not
+# flag every sample twice.
+HEURISTIC_FLAGS = "heuristic_flags"
 CHUNK = 20_000  # samples per vectorised pass: bounds the memory of the word frames
 
 

@@ -33,7 +33,7 @@ from synth_pipeline.llm.interface import (
     ProgressCallback,
 )
 from synth_pipeline.llm.rubric import CRITERIA
-from synth_pipeline.quality_flags import CHUNK, flag_batch
+from synth_pipeline.quality_flags import CHUNK, HEURISTIC_FLAGS, flag_batch
 from synth_pipeline.text import stable_hash
 from synth_pipeline.text_frames import (
     content_mask,
@@ -319,5 +319,7 @@ class OfflineJudge:
             )
             # json.dumps of the reply, spelled out: every value is an int or plain ASCII.
             body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values))
-            results.append(GradeResult(request_id=request.request_id, raw_text=f'{{{body}, "rationale": "{rationale}"}}'))
+            results.append(GradeResult(
+                request_id=request.request_id, raw_text=f'{{{body}, "rationale": "{rationale}"}}', extra={HEURISTIC_FLAGS: f}
+            ))
         return results
