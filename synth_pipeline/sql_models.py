@@ -15,6 +15,7 @@ A model in ``dbt_like_sql/NAME.sql`` becomes the daily-partitioned asset ``NAME`
 
 import datetime as dt
 import hashlib
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from synth_pipeline.resources import SynthResource
 from synth_pipeline.settings import Settings
 from synth_pipeline.warehouse import SCHEMA, Warehouse, write_partition
 
-SQL_DIR = Path(os.environ.get("SYNTH_SQL_DIR", Path(__file__).resolve().parent.parent / "dbt_like_sql"))
+_REPO_SQL_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # (warehouse, partition key, settings) -> check results, for checks that run inside the model's step.
@@ -70,8 +71,24 @@ def load_model(path: Path) -> SqlModel:
     return SqlModel(name=path.stem, path=path, sql=sql, upstream=tuple(upstream), parameters=parameters)
 
 
-def discover_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
-    return [load_model(p) for p in sorted(sql_dir.glob("*.sql"))]
+def models_dir() -> Path:
+    """Where the SQL models are: ``$SYNTH_SQL_DIR``, else the ``dbt_like_sql`` package data
+    installed with the wheel, else the checkout's ``dbt_like_sql/``."""
+    if os.environ.get("SYNTH_SQL_DIR"):
+        return Path(os.environ["SYNTH_SQL_DIR"])
+    spec = importlib.util.find_spec("dbt_like_sql")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return _REPO_SQL_DIR
+
+
+def discover_models(sql_dir: Path | None = None) -> list[SqlModel]:
+    """Every model; none found is an error, never a graph that silently lacks the mix."""
+    folder = sql_dir or models_dir()
+    models = [load_model(p) for p in sorted(folder.glob("*.sql"))]
+    if not models:
+        raise FileNotFoundError(f"no SQL model (*.sql) in {folder}: the dbt_like_sql package data is missing from this install")
+    return models
 
 
 def bind_parameters(model: SqlModel, partition_key: str, settings: Settings) -> dict[str, object]:
@@ -112,7 +129,7 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
         description=model.description,
         check_specs=hooks.check_specs or None,
         kinds={"sql", "duckdb"},
-        metadata={"sql_file": str(model.path.relative_to(model.path.parent.parent)), "parameters": ", ".join(model.parameters)},
+        metadata={"sql_file": f"dbt_like_sql/{model.path.name}", "parameters": ", ".join(model.parameters)},
     )
     def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
         settings = synth.settings()
