@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup dev bench clean browser screenshots
+.PHONY: run test lint setup dev bench clean browser screenshots
 
 # `make run` needs only the runtime; `make test` adds the test-only references and browser driver.
 $(STAMP): pyproject.toml
@@ -28,6 +28,12 @@ run: $(STAMP)
 
 test: $(DEV_STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint, format check and type check; rules and their reasons are in pyproject.toml.
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Debian's chromium for the browser test of the UI (Playwright never downloads a browser).
 CHROMIUM ?= /usr/bin/chromium
