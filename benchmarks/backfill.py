@@ -69,8 +69,13 @@ def control(workdir: Path, writes: int = 20) -> dict:
         path = workdir / f"control_{mode}.duckdb"
         started = time.perf_counter()
         procs = [
-            subprocess.Popen([sys.executable, "-c", _WRITER, str(path), mode, day, str(writes)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+            subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(path), mode, day, str(writes)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=ROOT,
+            )
             for day in WEEK
         ]
         logs = [p.communicate()[0] for p in procs]
@@ -80,11 +85,16 @@ def control(workdir: Path, writes: int = 20) -> dict:
         if path.exists():
             with duckdb.connect(str(path), read_only=True) as con:
                 if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'control'").fetchone()[0]:
-                    rows = dict(con.execute(
-                        "SELECT CAST(partition_date AS VARCHAR), count(*) FROM synth.control GROUP BY ALL"
-                    ).fetchall())
+                    rows = dict(
+                        con.execute(
+                            "SELECT CAST(partition_date AS VARCHAR), count(*) FROM synth.control GROUP BY ALL"
+                        ).fetchall()
+                    )
         out[mode] = {
-            "processes": len(procs), "writes_each": writes, "wall_s": round(wall, 2), "lock_errors": lock_errors,
+            "processes": len(procs),
+            "writes_each": writes,
+            "wall_s": round(wall, 2),
+            "lock_errors": lock_errors,
             "partitions_complete": sum(1 for d in WEEK if rows.get(d) == 200),
         }
         print(f"control/{mode}: {out[mode]}", flush=True)
@@ -98,15 +108,21 @@ def processes(workdir: Path, docs: int, cache: Path | None) -> dict:
         shutil.copytree(cache, home / "cache")
     lock_log = workdir / "processes_lock.log"
     result = run_partitions_concurrently(
-        WEEK, home, workdir / "processes_dagster",
+        WEEK,
+        home,
+        workdir / "processes_dagster",
         env={"SYNTH_DOCS_PER_PARTITION": str(docs), "SYNTH_WAREHOUSE_LOCK_LOG": str(lock_log)},
     )
     print(result.summary(), flush=True)
     lock = _lock_use(lock_log)
     print(f"warehouse lock: {lock}", flush=True)
     return {
-        "runs": len(result.runs), "succeeded": result.succeeded, "wall_s": round(result.wall_seconds, 1),
-        "lock_errors": len(result.lock_errors), "warehouse_lock": lock, "rows": _rows(home),
+        "runs": len(result.runs),
+        "succeeded": result.succeeded,
+        "wall_s": round(result.wall_seconds, 1),
+        "lock_errors": len(result.lock_errors),
+        "warehouse_lock": lock,
+        "rows": _rows(home),
     }
 
 
@@ -123,9 +139,13 @@ def _lock_use(path: Path) -> dict:
         by_caller[caller] = by_caller.get(caller, 0.0) + float(r[2])
     return {
         "hold_s_by_caller": {k: round(v, 2) for k, v in sorted(by_caller.items(), key=lambda kv: -kv[1])},
-        "acquisitions": len(rows), "processes": len({r[0] for r in rows}),
-        "wait_total_s": round(sum(waited), 2), "wait_max_s": round(waited[-1], 2),
-        "hold_total_s": round(sum(held), 2), "hold_p50_s": round(held[len(held) // 2], 3), "hold_max_s": round(held[-1], 2),
+        "acquisitions": len(rows),
+        "processes": len({r[0] for r in rows}),
+        "wait_total_s": round(sum(waited), 2),
+        "wait_max_s": round(waited[-1], 2),
+        "hold_total_s": round(sum(held), 2),
+        "hold_p50_s": round(held[len(held) // 2], 3),
+        "hold_max_s": round(held[-1], 2),
     }
 
 
@@ -145,16 +165,39 @@ def daemon(workdir: Path, docs: int, cache: Path | None, timeout_s: float = 1200
         f"  config:\n    max_concurrent_runs: {len(WEEK)}\n"
     )
     prepare_instance(dagster_home)
-    env = {**os.environ, "SYNTH_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "SYNTH_DOCS_PER_PARTITION": str(docs)}
+    env = {
+        **os.environ,
+        "SYNTH_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "SYNTH_DOCS_PER_PARTITION": str(docs),
+    }
     daemon_log = (workdir / "daemon.log").open("w")
-    daemon_proc = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                                   env=env, cwd=ROOT, stdout=daemon_log, stderr=subprocess.STDOUT)
+    daemon_proc = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        env=env,
+        cwd=ROOT,
+        stdout=daemon_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         started = time.perf_counter()
         submit = subprocess.run(
-            [str(BIN / "dagster"), "job", "backfill", "-w", str(ROOT / "workspace.yaml"), "-j", "synth_backfill_job",
-             "--partitions", ",".join(WEEK), "--noprompt"],
-            env=env, cwd=ROOT, capture_output=True, text=True,
+            [
+                str(BIN / "dagster"),
+                "job",
+                "backfill",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+                "-j",
+                "synth_backfill_job",
+                "--partitions",
+                ",".join(WEEK),
+                "--noprompt",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         if submit.returncode:
             raise RuntimeError(submit.stdout + submit.stderr)
@@ -183,7 +226,9 @@ def daemon(workdir: Path, docs: int, cache: Path | None, timeout_s: float = 1200
                 max_running = max(max_running, sum(1 for s, e in spans if s <= start < e))
             statuses = sorted(r.dagster_run.status.value for r in records)
             steps = sum(
-                1 for record in records for entry in instance.all_logs(record.dagster_run.run_id)
+                1
+                for record in records
+                for entry in instance.all_logs(record.dagster_run.run_id)
                 if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_SUCCESS"
             )
     finally:
@@ -193,11 +238,20 @@ def daemon(workdir: Path, docs: int, cache: Path | None, timeout_s: float = 1200
     daemon_text = (workdir / "daemon.log").read_text(errors="replace")
     lock_lines += [line for line in daemon_text.splitlines() if LOCK_ERROR.search(line)]
     out = {
-        "runs": len(records), "statuses": statuses, "step_successes": steps, "max_runs_at_once": max_running,
-        "wall_s": round(wall, 1), "lock_errors": len(lock_lines), "lock_error_lines": lock_lines[:5], "rows": _rows(home),
+        "runs": len(records),
+        "statuses": statuses,
+        "step_successes": steps,
+        "max_runs_at_once": max_running,
+        "wall_s": round(wall, 1),
+        "lock_errors": len(lock_lines),
+        "lock_error_lines": lock_lines[:5],
+        "rows": _rows(home),
     }
-    print(f"daemon backfill: {len(records)} runs {statuses}, wall {wall:.1f}s, at most {max_running} at once, "
-          f"{steps} steps, {len(lock_lines)} lock errors", flush=True)
+    print(
+        f"daemon backfill: {len(records)} runs {statuses}, wall {wall:.1f}s, at most {max_running} at once, "
+        f"{steps} steps, {len(lock_lines)} lock errors",
+        flush=True,
+    )
     return out
 
 
@@ -211,7 +265,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="control,processes,daemon")
     parser.add_argument("--docs", type=int, default=60, help="SYNTH_DOCS_PER_PARTITION")
-    parser.add_argument("--cache", type=Path, help="a $SYNTH_HOME/cache with the parsed built-in corpus (saves ~10 s per process)")
+    parser.add_argument(
+        "--cache", type=Path, help="a $SYNTH_HOME/cache with the parsed built-in corpus (saves ~10 s per process)"
+    )
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="synth-backfill-"))
@@ -225,7 +281,9 @@ def main() -> None:
         figures["daemon"] = daemon(workdir, args.docs, args.cache)
     if "processes" in figures and "daemon" in figures:
         a, b = figures["processes"]["rows"], figures["daemon"]["rows"]
-        figures["rows_differ_between_modes"] = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+        figures["rows_differ_between_modes"] = {
+            k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+        }
     text = json.dumps(figures, indent=2, default=str)
     if args.out:
         args.out.write_text(text)

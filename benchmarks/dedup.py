@@ -104,9 +104,7 @@ def run_ours(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]
 
     from synth_pipeline.dedup.near_duplicates import find_near_duplicates
 
-    df = pl.DataFrame(
-        {"item_id": [str(i) for i in range(len(texts))], "origin": ["real"] * len(texts), "text": texts}
-    )
+    df = pl.DataFrame({"item_id": [str(i) for i in range(len(texts))], "origin": ["real"] * len(texts), "text": texts})
     res = find_near_duplicates(df, threshold=threshold, shingle_size=n)
     a = res.pairs["item_id"].cast(pl.Int64).to_list()
     b = res.pairs["other_id"].cast(pl.Int64).to_list()
@@ -281,8 +279,10 @@ def lsh_curve(texts, families, threshold, n) -> None:
             continue
         err = g["estimate"] - g["J"]
         label = "1.0" if lo == 0.999 else f"({lo}, {hi}]"
-        print(f"| {label} | {g.height} | {g['candidate'].mean():.4f} | {lsh_probability(g['J'].mean(), b, r):.4f} | "
-              f"{err.mean():+.4f} | {(err.std() or 0.0):.4f} |")
+        print(
+            f"| {label} | {g.height} | {g['candidate'].mean():.4f} | {lsh_probability(g['J'].mean(), b, r):.4f} | "
+            f"{err.mean():+.4f} | {(err.std() or 0.0):.4f} |"
+        )
 
 
 def main() -> None:
@@ -296,9 +296,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20240)
     ap.add_argument("--methods", default="synth_pipeline,rensa,rensa-prehashed,datasketch,synth_pipeline-2-partitions")
     ap.add_argument("--lsh-curve", action="store_true", help="also print the LSH candidate rate by Jaccard bin")
-    ap.add_argument("--non-ascii", type=float, default=0.0, metavar="SHARE",
-                    help="share of documents whose first space becomes a no-break space (U+00A0): same words, "
-                         "but not ASCII, so this project's stage takes its Unicode path for them")
+    ap.add_argument(
+        "--non-ascii",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of documents whose first space becomes a no-break space (U+00A0): same words, "
+        "but not ASCII, so this project's stage takes its Unicode path for them",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -318,9 +323,12 @@ def main() -> None:
     if args.non_ascii > 0:
         pick = random.Random(args.seed + 1)
         texts = [t.replace(" ", "\u00a0", 1) if pick.random() < args.non_ascii else t for t in texts]
-    print(f"corpus: {len(texts)} docs, {sum(map(len, corpus.families))} in {len(corpus.families)} planted families, "
-          f"{sum(not t.isascii() for t in texts) / len(texts):.0%} non-ASCII, "
-          f"{time.perf_counter() - t0:.1f}s to build (seed {args.seed})", flush=True)
+    print(
+        f"corpus: {len(texts)} docs, {sum(map(len, corpus.families))} in {len(corpus.families)} planted families, "
+        f"{sum(not t.isascii() for t in texts) / len(texts):.0%} non-ASCII, "
+        f"{time.perf_counter() - t0:.1f}s to build (seed {args.seed})",
+        flush=True,
+    )
     planted = {(min(a, b), max(a, b)) for fam in corpus.families for a in fam for b in fam if a != b}
     rng = random.Random(args.seed)
     randoms = set()
@@ -332,8 +340,11 @@ def main() -> None:
     cache: dict[int, set] = {}
     truth = {p: exact_jaccard(texts, p[0], p[1], args.shingle_size, cache) for p in eval_pairs}
     pos = sum(1 for p in planted if truth[p] >= args.threshold)
-    print(f"evaluated pairs: {len(planted)} planted ({pos} with exact J >= {args.threshold}), "
-          f"{len(randoms)} random (max exact J {max(truth[p] for p in randoms):.3f})", flush=True)
+    print(
+        f"evaluated pairs: {len(planted)} planted ({pos} with exact J >= {args.threshold}), "
+        f"{len(randoms)} random (max exact J {max(truth[p] for p in randoms):.3f})",
+        flush=True,
+    )
 
     if args.lsh_curve:
         lsh_curve(texts, corpus.families, args.threshold, args.shingle_size)
@@ -354,13 +365,31 @@ def main() -> None:
         for rep in range(args.repeats):
             for m, limit in plan:
                 out = os.path.join(tmp, f"{m}-{limit}-{rep}.json")
-                cmd = [sys.executable, __file__, "--child", m, "--corpus", path, "--limit", str(limit),
-                       "--threshold", str(args.threshold), "--shingle-size", str(args.shingle_size),
-                       "--repeats", "1", "--out", out]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    m,
+                    "--corpus",
+                    path,
+                    "--limit",
+                    str(limit),
+                    "--threshold",
+                    str(args.threshold),
+                    "--shingle-size",
+                    str(args.shingle_size),
+                    "--repeats",
+                    "1",
+                    "--out",
+                    out,
+                ]
                 subprocess.run(cmd, check=True)
                 r = json.loads(Path(out).read_text())
-                print(f"  run {rep + 1}/{args.repeats}: {m} on {r['docs']} docs: {r['times'][0]:.2f}s wall, "
-                      f"{r['cpu'][0]:.2f}s CPU", flush=True)
+                print(
+                    f"  run {rep + 1}/{args.repeats}: {m} on {r['docs']} docs: {r['times'][0]:.2f}s wall, "
+                    f"{r['cpu'][0]:.2f}s CPU",
+                    flush=True,
+                )
                 agg = results.setdefault((m, limit), {**r, "times": [], "cpu": [], "peak_rss_mib": 0.0})
                 agg["times"] += r["times"]
                 agg["cpu"] += r["cpu"]
@@ -373,11 +402,15 @@ def main() -> None:
             runs.append(r)
 
     ours_full = next((r for r in runs if r["method"] == "synth_pipeline" and r["docs"] == args.docs), None)
-    header = ("| method | docs | median s | docs/s | our speed-up | CPU s | CPU speed-up | recall | "
-              "precision (evaluated) | precision (all reported) | pairs | peak RSS MiB (delta) |")
+    header = (
+        "| method | docs | median s | docs/s | our speed-up | CPU s | CPU speed-up | recall | "
+        "precision (evaluated) | precision (all reported) | pairs | peak RSS MiB (delta) |"
+    )
     print()
-    print(f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
-          f"repeats {args.repeats}, load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after")
+    print(
+        f"threshold {args.threshold}, shingle size {args.shingle_size}, 128 permutations, {os.cpu_count()} cores, "
+        f"repeats {args.repeats}, load average {load_before[0]:.1f} before / {os.getloadavg()[0]:.1f} after"
+    )
     print(header)
     print("|" + "---|" * 12)
     for r in runs:
@@ -393,19 +426,32 @@ def main() -> None:
             lim = r["docs"] if r["docs"] < args.docs else None
             two = r["method"] == "synth_pipeline-2-partitions"
             recall, precision, precision_all, _, npairs = score(
-                r["pairs"], texts, eval_pairs, truth, args.threshold, args.shingle_size, cache, limit=lim,
-                unindexed=frozenset(r["removed_in_first"]), half=r["docs"] // 2 if two else None)
+                r["pairs"],
+                texts,
+                eval_pairs,
+                truth,
+                args.threshold,
+                args.shingle_size,
+                cache,
+                limit=lim,
+                unindexed=frozenset(r["removed_in_first"]),
+                half=r["docs"] // 2 if two else None,
+            )
             rec, prec, prec_all = f"{recall:.4f}", f"{precision:.4f}", f"{precision_all:.4f}"
-        print(f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
-              f"{'%.1f×' % ratio if ratio else '-'} | {r['cpu_median']:.2f} | {'%.1f×' % cpu_ratio if cpu_ratio else '-'} | "
-              f"{rec} | {prec} | {prec_all} | {npairs} | "
-              f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |")
+        print(
+            f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
+            f"{'%.1f×' % ratio if ratio else '-'} | {r['cpu_median']:.2f} | {'%.1f×' % cpu_ratio if cpu_ratio else '-'} | "
+            f"{rec} | {prec} | {prec_all} | {npairs} | "
+            f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |"
+        )
     if ours_full:
         print(f"\nour peak RSS at {args.docs} docs: {ours_full['peak_rss_mib']:.0f} MiB (target <= 2048)")
         ds = next((r for r in runs if r["method"] == "datasketch"), None)
         if ds:
-            print(f"docs/s ratio, ours at {args.docs} docs vs datasketch at {ds['docs']} docs: "
-                  f"{(args.docs / ours_full['median']) / (ds['docs'] / ds['median']):.1f}×")
+            print(
+                f"docs/s ratio, ours at {args.docs} docs vs datasketch at {ds['docs']} docs: "
+                f"{(args.docs / ours_full['median']) / (ds['docs'] / ds['median']):.1f}×"
+            )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,13 @@ def child_ours(corpus: str, docs_per_partition: str) -> dict:
         batch = ic.build_batch(home, str(Path(corpus) / GLOB), int(docs_per_partition), PARTITION)
         work = time.perf_counter() - t0
         reasons = Counter(batch.rejects.get_column("reason").to_list())
-        return {"work_s": work, "documents": batch.documents.height, "rejects": batch.rejects.height,
-                "records": batch.documents.height + batch.rejects.height, "reasons": dict(reasons)}
+        return {
+            "work_s": work,
+            "documents": batch.documents.height,
+            "rejects": batch.rejects.height,
+            "records": batch.documents.height + batch.rejects.height,
+            "reasons": dict(reasons),
+        }
 
 
 def child_ours_reader(corpus: str) -> dict:
@@ -74,8 +79,13 @@ def child_ours_reader(corpus: str) -> dict:
             with_text += batch.num_rows - text.null_count
             chars += pc.sum(pc.utf8_length(text)).as_py() or 0
             reasons.update(r for r in batch.column("reason").to_pylist() if r)
-    return {"work_s": time.perf_counter() - t0, "records": records, "with_text": with_text, "chars": chars,
-            "reasons": dict(reasons)}
+    return {
+        "work_s": time.perf_counter() - t0,
+        "records": records,
+        "with_text": with_text,
+        "chars": chars,
+        "reasons": dict(reasons),
+    }
 
 
 def child_duckdb(corpus: str) -> dict:
@@ -93,11 +103,15 @@ def child_polars(corpus: str) -> dict:
     import polars as pl
 
     t0 = time.perf_counter()
-    frame = pl.scan_ndjson(str(Path(corpus) / GLOB), ignore_errors=True).select(
-        pl.len().alias("rows"),
-        pl.col("text").filter(pl.col("text").str.len_bytes() > 0).count().alias("with_text"),
-        pl.col("text").str.len_chars().sum().alias("chars"),
-    ).collect()
+    frame = (
+        pl.scan_ndjson(str(Path(corpus) / GLOB), ignore_errors=True)
+        .select(
+            pl.len().alias("rows"),
+            pl.col("text").filter(pl.col("text").str.len_bytes() > 0).count().alias("with_text"),
+            pl.col("text").str.len_chars().sum().alias("chars"),
+        )
+        .collect()
+    )
     rows, with_text, chars = frame.row(0)
     return {"work_s": time.perf_counter() - t0, "records": rows, "with_text": with_text, "chars": chars}
 
@@ -132,20 +146,24 @@ def child_probe(tool: str, probe_dir: str) -> dict:
                 with tempfile.TemporaryDirectory() as home:
                     b = ic.build_batch(home, str(kind_dir / GLOB), 1000, PARTITION)
                     res = f"{b.documents.height} docs, rejects: " + (
-                        ", ".join(f"{r}" for r in b.rejects.get_column("reason").to_list()) or "none")
+                        ", ".join(f"{r}" for r in b.rejects.get_column("reason").to_list()) or "none"
+                    )
             elif tool == "duckdb":
                 import duckdb
+
                 rows, with_text = duckdb.sql(
                     f"SELECT count(*), count(text) FILTER (WHERE length(text) > 0) FROM read_json('{kind_dir / GLOB}', ignore_errors=true)"
                 ).fetchone()
                 res = f"{rows} rows, {with_text} with text, {rows - with_text} NULL/empty rows, no reason"
             elif tool == "polars":
                 import polars as pl
+
                 f = pl.scan_ndjson(str(kind_dir / GLOB), ignore_errors=True).collect()
                 with_text = f.filter(pl.col("text").str.len_bytes() > 0).height if "text" in f.columns else 0
                 res = f"{f.height} rows, {with_text} with text, no reason"
             else:
                 from datatrove.pipeline.readers import JsonlReader
+
                 docs = list(JsonlReader(str(kind_dir), glob_pattern=GLOB).run())
                 res = f"{len(docs)} docs, dropped lines only in a log warning"
         except Exception as exc:  # noqa: BLE001 - the failure is the finding
@@ -154,7 +172,14 @@ def child_probe(tool: str, probe_dir: str) -> dict:
     return {"probe": out}
 
 
-CHILDREN = {"ours": child_ours, "ours_reader": child_ours_reader, "duckdb": child_duckdb, "polars": child_polars, "datatrove": child_datatrove, "probe": child_probe}
+CHILDREN = {
+    "ours": child_ours,
+    "ours_reader": child_ours_reader,
+    "duckdb": child_duckdb,
+    "polars": child_polars,
+    "datatrove": child_datatrove,
+    "probe": child_probe,
+}
 
 
 # --- parent -----------------------------------------------------------------------------
@@ -197,10 +222,12 @@ def main() -> None:
         dirty = ic.write_corpus(root / "dirty", docs, pool=pool, bad_rate=args.bad_rate)
         clean = ic.write_corpus(root / "clean", docs, pool=pool, bad_rate=0.0)
         mb, mb_gz = dirty.bytes_uncompressed / 1e6, dirty.bytes_on_disk / 1e6
-        print(f"corpus: {dirty.lines:,} lines in {len(dirty.files)} .jsonl.gz shards, {mb:.0f} MB uncompressed, {mb_gz:.0f} MB gzip; "
-              f"{dirty.good:,} documents from a pool of {len(pool):,} real docstrings; "
-              f"bad lines: {sum(dirty.bad.values())} ({', '.join(f'{k} {v}' for k, v in sorted(dirty.bad.items()))}); "
-              f"clean twin: {clean.lines:,} lines, {clean.bytes_uncompressed / 1e6:.0f} MB (written in {time.perf_counter() - t0:.0f} s)")
+        print(
+            f"corpus: {dirty.lines:,} lines in {len(dirty.files)} .jsonl.gz shards, {mb:.0f} MB uncompressed, {mb_gz:.0f} MB gzip; "
+            f"{dirty.good:,} documents from a pool of {len(pool):,} real docstrings; "
+            f"bad lines: {sum(dirty.bad.values())} ({', '.join(f'{k} {v}' for k, v in sorted(dirty.bad.items()))}); "
+            f"clean twin: {clean.lines:,} lines, {clean.bytes_uncompressed / 1e6:.0f} MB (written in {time.perf_counter() - t0:.0f} s)"
+        )
 
         # Warm-up (not timed): the first process on a machine compiles our JSONL and text kernels.
         run_child("ours", str(root / "probe" / "empty_text"), "100")
@@ -236,7 +263,10 @@ def main() -> None:
             for name, corpus, child in configs:
                 figures = run_child(*child)
                 runs[(name, corpus)].append(figures)
-                print(f"  round {r + 1}: {name:24s} {corpus:5s} rc={figures.get('rc')} wall {figures.get('wall_s', 0):7.2f} s", flush=True)
+                print(
+                    f"  round {r + 1}: {name:24s} {corpus:5s} rc={figures.get('rc')} wall {figures.get('wall_s', 0):7.2f} s",
+                    flush=True,
+                )
 
         written = {"dirty": dirty, "clean": clean}
         table = {}
@@ -251,21 +281,33 @@ def main() -> None:
             # datatrove stops reading a file at invalid UTF-8: its rates count the lines it read.
             lines = records if name.startswith("datatrove") else w.lines
             mb_in = w.bytes_uncompressed / 1e6 * lines / w.lines
-            med.update(records=records, lines=lines, docs_s=lines / med["wall_s"], work_docs_s=lines / med["work_s"],
-                       mb_s=mb_in / med["wall_s"], docs_cpu=lines / med["cpu_s"], mb_cpu=mb_in / med["cpu_s"],
-                       n=len(ok), last=ok[-1])
+            med.update(
+                records=records,
+                lines=lines,
+                docs_s=lines / med["wall_s"],
+                work_docs_s=lines / med["work_s"],
+                mb_s=mb_in / med["wall_s"],
+                docs_cpu=lines / med["cpu_s"],
+                mb_cpu=mb_in / med["cpu_s"],
+                n=len(ok),
+                last=ok[-1],
+            )
             table[(name, corpus)] = med
 
         print(f"\n== speed, median of {args.repeat} fresh processes (wall includes start-up) ==")
-        print(f"{'tool':24s} {'corpus':6s} {'wall s':>7s} {'work s':>7s} {'CPU s':>7s} {'docs/s':>9s} {'MB/s':>6s} "
-              f"{'docs/CPU-s':>10s} {'MB/CPU-s':>8s} {'RSS MiB':>7s}  records out / lines in")
+        print(
+            f"{'tool':24s} {'corpus':6s} {'wall s':>7s} {'work s':>7s} {'CPU s':>7s} {'docs/s':>9s} {'MB/s':>6s} "
+            f"{'docs/CPU-s':>10s} {'MB/CPU-s':>8s} {'RSS MiB':>7s}  records out / lines in"
+        )
         for (name, corpus), m in table.items():
             w = written[corpus]
             if "failed" in m:
                 print(f"{name:24s} {corpus:6s} FAILED: {m['failed'][0][:110]}")
                 continue
-            print(f"{name:24s} {corpus:6s} {m['wall_s']:7.2f} {m['work_s']:7.2f} {m['cpu_s']:7.2f} {m['docs_s']:9,.0f} {m['mb_s']:6.1f} "
-                  f"{m['docs_cpu']:10,.0f} {m['mb_cpu']:8.1f} {m['peak_rss_mib']:7.0f}  {m['records']:,} / {w.lines:,}")
+            print(
+                f"{name:24s} {corpus:6s} {m['wall_s']:7.2f} {m['work_s']:7.2f} {m['cpu_s']:7.2f} {m['docs_s']:9,.0f} {m['mb_s']:6.1f} "
+                f"{m['docs_cpu']:10,.0f} {m['mb_cpu']:8.1f} {m['peak_rss_mib']:7.0f}  {m['records']:,} / {w.lines:,}"
+            )
 
         # 3. accounting: ours must account for every line
         print("\n== records accounted ==")
@@ -275,12 +317,16 @@ def main() -> None:
                 print(f"ours on {corpus}: FAILED")
                 continue
             last = m["last"]
-            print(f"ours {corpus}: documents {last['documents']:,} + rejects {last['rejects']:,} = {last['records']:,}; "
-                  f"lines written {written[corpus].lines:,}; reject reasons {json.dumps(last['reasons'], sort_keys=True)}")
+            print(
+                f"ours {corpus}: documents {last['documents']:,} + rejects {last['rejects']:,} = {last['records']:,}; "
+                f"lines written {written[corpus].lines:,}; reject reasons {json.dumps(last['reasons'], sort_keys=True)}"
+            )
             missing = {k: v for k, v in written[corpus].bad.items() if last["reasons"].get(k, 0) < v}
             if missing:
                 print(f"  bad lines written but not rejected under their kind: {missing}")
-            assert last["records"] == written[corpus].lines, f"ours on {corpus}: {last['records']} records != {written[corpus].lines} lines"
+            assert last["records"] == written[corpus].lines, (
+                f"ours on {corpus}: {last['records']} records != {written[corpus].lines} lines"
+            )
         for name in ("duckdb read_json", "polars scan_ndjson", "datatrove JsonlReader", "datatrove Jsonl+Gopher"):
             m = table.get((name, "dirty"))
             if m is None:
@@ -290,15 +336,20 @@ def main() -> None:
             else:
                 last = m["last"]
                 extra = (f", {last['with_text']:,} with text" if "with_text" in last else "") + (
-                    f", Gopher forwarded {last['forwarded']:,}" if "forwarded" in last else "")
-                print(f"{name}: {last['records']:,} records out of {dirty.lines:,} lines{extra}; "
-                      f"{dirty.lines - last['records']:,} lines unaccounted, no reason given for any bad line")
+                    f", Gopher forwarded {last['forwarded']:,}" if "forwarded" in last else ""
+                )
+                print(
+                    f"{name}: {last['records']:,} records out of {dirty.lines:,} lines{extra}; "
+                    f"{dirty.lines - last['records']:,} lines unaccounted, no reason given for any bad line"
+                )
 
         # 4. ratios, like for like: readers against readers, the whole ingestion against the
         # peer that also applies Gopher's rules.
         print("\n== ratios ours / peer (>1: ours faster), same corpus ==")
-        tiers = {"ours reader only": ("duckdb read_json", "polars scan_ndjson", "datatrove JsonlReader"),
-                 "ours": ("datatrove Jsonl+Gopher", "duckdb read_json", "polars scan_ndjson")}
+        tiers = {
+            "ours reader only": ("duckdb read_json", "polars scan_ndjson", "datatrove JsonlReader"),
+            "ours": ("datatrove Jsonl+Gopher", "duckdb read_json", "polars scan_ndjson"),
+        }
         for corpus in ("dirty", "clean"):
             for mine, peers_of_tier in tiers.items():
                 ours = table.get((mine, corpus), {"failed": ["not run"]})
@@ -306,17 +357,25 @@ def main() -> None:
                     m = table.get((name, corpus))
                     if m is None or "failed" in m or "failed" in ours:
                         continue
-                    print(f"{corpus:5s} {mine:17s} vs {name:24s} docs/s (wall) x{ours['docs_s'] / m['docs_s']:.2f}   "
-                          f"work only x{ours['work_docs_s'] / m['work_docs_s']:.2f}   per core (docs/CPU-s) x{ours['docs_cpu'] / m['docs_cpu']:.2f}")
+                    print(
+                        f"{corpus:5s} {mine:17s} vs {name:24s} docs/s (wall) x{ours['docs_s'] / m['docs_s']:.2f}   "
+                        f"work only x{ours['work_docs_s'] / m['work_docs_s']:.2f}   per core (docs/CPU-s) x{ours['docs_cpu'] / m['docs_cpu']:.2f}"
+                    )
         for mine, peers_of_tier in tiers.items():
             ours = table.get((mine, "dirty"), {"failed": ["not run"]})
-            peers = [(n, table[(n, "dirty")]) for n in peers_of_tier[:2] if (n, "dirty") in table and "failed" not in table[(n, "dirty")]]
+            peers = [
+                (n, table[(n, "dirty")])
+                for n in peers_of_tier[:2]
+                if (n, "dirty") in table and "failed" not in table[(n, "dirty")]
+            ]
             if peers and "failed" not in ours:
                 name, fastest = max(peers, key=lambda nm: nm[1]["docs_s"])
                 met = ours["docs_s"] >= fastest["docs_s"]
-                print(f"goal, {mine} (corpus with bad lines): at least the fastest comparable peer that completes ({name}, "
-                      f"{fastest['docs_s']:,.0f} docs/s) while accounting for every line: {'met' if met else 'NOT met'} "
-                      f"(ours {ours['docs_s']:,.0f} docs/s, per core x{ours['docs_cpu'] / fastest['docs_cpu']:.2f})")
+                print(
+                    f"goal, {mine} (corpus with bad lines): at least the fastest comparable peer that completes ({name}, "
+                    f"{fastest['docs_s']:,.0f} docs/s) while accounting for every line: {'met' if met else 'NOT met'} "
+                    f"(ours {ours['docs_s']:,.0f} docs/s, per core x{ours['docs_cpu'] / fastest['docs_cpu']:.2f})"
+                )
     print(ic.machine_line())
 
 

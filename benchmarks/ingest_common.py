@@ -85,7 +85,13 @@ def _bad_line(kind: str, text: str) -> bytes:
         line = json.dumps({"text": text}, ensure_ascii=False).encode()
         return line[: max(4, len(line) // 2)]
     if kind == "invalid_utf8":
-        return b'{"text": "' + json.dumps(text[:80], ensure_ascii=False)[1:-1].encode() + b'\xff\xfe ' + json.dumps(text[80:], ensure_ascii=False)[1:].encode() + b"}"
+        return (
+            b'{"text": "'
+            + json.dumps(text[:80], ensure_ascii=False)[1:-1].encode()
+            + b"\xff\xfe "
+            + json.dumps(text[80:], ensure_ascii=False)[1:].encode()
+            + b"}"
+        )
     if kind == "missing_text_field":
         return json.dumps({"content": text}, ensure_ascii=False).encode()
     if kind == "empty_text":
@@ -193,7 +199,9 @@ def build_batch(home: str | Path, sources: str, docs_per_partition: int, partiti
     from synth_pipeline.settings import Settings
     from synth_pipeline.warehouse import Warehouse
 
-    settings = Settings(home=Path(home), corpus=sources, docs_per_partition=docs_per_partition, corpus_text_field="text")
+    settings = Settings(
+        home=Path(home), corpus=sources, docs_per_partition=docs_per_partition, corpus_text_field="text"
+    )
     return build_corpus_batch(settings, Warehouse(settings.warehouse_path), partition_key)
 
 
@@ -221,15 +229,24 @@ with open(out_path, "w") as f:
 """
 
 
-def measure(cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None, timeout: float | None = None) -> dict:
+def measure(
+    cmd: list[str], *, env: dict | None = None, cwd: str | Path | None = None, timeout: float | None = None
+) -> dict:
     """Run ``cmd`` in a fresh process; its last stdout line must be JSON (merged into the result)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rusage.json"
         stdout = Path(tmp) / "stdout"
         stderr = Path(tmp) / "stderr"
         with stdout.open("wb") as so, stderr.open("wb") as se:
-            subprocess.run([sys.executable, "-c", _WRAPPER, str(out), *cmd], env=env, cwd=cwd, stdout=so, stderr=se,
-                           timeout=timeout, check=False)
+            subprocess.run(
+                [sys.executable, "-c", _WRAPPER, str(out), *cmd],
+                env=env,
+                cwd=cwd,
+                stdout=so,
+                stderr=se,
+                timeout=timeout,
+                check=False,
+            )
         figures = json.loads(out.read_text()) if out.exists() else {"rc": -1}
         lines = [ln for ln in stdout.read_text(errors="replace").splitlines() if ln.startswith("{")]
         if lines:
@@ -244,7 +261,9 @@ def code_line() -> str:
     import importlib.util
 
     origin = Path(importlib.util.find_spec("synth_pipeline").origin).parent.parent
-    commit = subprocess.run(["git", "-C", str(origin), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(origin), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     if not commit and (origin / "COMMIT").exists():
         commit = (origin / "COMMIT").read_text().strip()
     return f"code measured: synth_pipeline from {origin} (commit {commit or 'unknown'})"
@@ -252,5 +271,7 @@ def code_line() -> str:
 
 def machine_line() -> str:
     load = os.getloadavg()
-    return (f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-            f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min; shared machine, figures taken under that load)")
+    return (
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min; shared machine, figures taken under that load)"
+    )

@@ -65,7 +65,10 @@ def make_requests(n: int, tag: str, model: str) -> list[GenerationRequest]:
             request_id=f"{tag}-{i}",
             messages=[
                 {"role": "system", "content": "You write clear, faithful training material."},
-                {"role": "user", "content": f"Passage {tag}/{i}:\n{PASSAGE}\n\nExplain this passage to a student, step by step."},
+                {
+                    "role": "user",
+                    "content": f"Passage {tag}/{i}:\n{PASSAGE}\n\nExplain this passage to a student, step by step.",
+                },
             ],
             model=model,
             temperature=0.8,
@@ -77,7 +80,13 @@ def make_requests(n: int, tag: str, model: str) -> list[GenerationRequest]:
 
 
 def _kwargs(r: GenerationRequest) -> dict:
-    return {"model": r.model, "messages": r.messages, "temperature": r.temperature, "max_tokens": r.max_tokens, "seed": r.seed}
+    return {
+        "model": r.model,
+        "messages": r.messages,
+        "temperature": r.temperature,
+        "max_tokens": r.max_tokens,
+        "seed": r.seed,
+    }
 
 
 def measure(fn) -> tuple[float, float]:
@@ -142,13 +151,25 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with running_server(latency_s=args.latency, mode="process") as (base_url, stats):
         settings = Settings(
-            llm_backend="openai", generator_model="local-generator", generator_base_url=base_url,
-            request_timeout_s=30, progress_interval_s=3600,
+            llm_backend="openai",
+            generator_model="local-generator",
+            generator_base_url=base_url,
+            request_timeout_s=30,
+            progress_interval_s=3600,
         )
         seq = make_requests(args.sequential, "seq", "local-generator")
         wall, cpu = measure(lambda: run_sequential(settings, seq))
-        rows.append({"mode": "sequential", "concurrency": 1, "requests": len(seq), "wall_s": wall,
-                     "req_s": len(seq) / wall, "ideal_req_s": 1 / args.latency, "cpu_ms_per_req": 1000 * cpu / len(seq)})
+        rows.append(
+            {
+                "mode": "sequential",
+                "concurrency": 1,
+                "requests": len(seq),
+                "wall_s": wall,
+                "req_s": len(seq) / wall,
+                "ideal_req_s": 1 / args.latency,
+                "cpu_ms_per_req": 1000 * cpu / len(seq),
+            }
+        )
         for c in args.concurrency:
             ideal = c / args.latency
             n = max(c * 4, int(ideal * args.seconds))
@@ -160,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             found: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
             for k in range(args.rounds):
                 cs = settings.model_copy(update={"max_concurrency": c})
-                for mode in (modes if k % 2 == 0 else modes[::-1]):
+                for mode in modes if k % 2 == 0 else modes[::-1]:
                     requests = make_requests(n, f"{mode}{c}r{k}", "local-generator")
                     if mode == "stage":
                         found[mode].append(measure(lambda: run_stage(cs, requests)))
@@ -172,41 +193,69 @@ def main(argv: list[str] | None = None) -> None:
                 # Each round runs bare and stage back to back, so their ratio within a round
                 # cancels most of the load other work puts on a shared machine.
                 paired = statistics.median(r / b for r, b in zip(rates, bare_rates))
-                rows.append({"mode": mode, "concurrency": c, "requests": n, "rounds": args.rounds,
-                             "req_s": statistics.median(rates), "best_req_s": max(rates), "ideal_req_s": ideal,
-                             "share_of_ideal": statistics.median(rates) / ideal, "best_share_of_ideal": max(rates) / ideal,
-                             "share_of_bare": paired, "best_share_of_bare": max(rates) / max(bare_rates),
-                             "cpu_ms_per_req": statistics.median(1000 * cpu / n for _, cpu in found[mode]),
-                             "all_req_s": [round(r, 1) for r in rates]})
+                rows.append(
+                    {
+                        "mode": mode,
+                        "concurrency": c,
+                        "requests": n,
+                        "rounds": args.rounds,
+                        "req_s": statistics.median(rates),
+                        "best_req_s": max(rates),
+                        "ideal_req_s": ideal,
+                        "share_of_ideal": statistics.median(rates) / ideal,
+                        "best_share_of_ideal": max(rates) / ideal,
+                        "share_of_bare": paired,
+                        "best_share_of_bare": max(rates) / max(bare_rates),
+                        "cpu_ms_per_req": statistics.median(1000 * cpu / n for _, cpu in found[mode]),
+                        "all_req_s": [round(r, 1) for r in rates],
+                    }
+                )
         final = stats.snapshot()
         received = final["received"]
         server_cpu_ms = 1000 * final["process_cpu_s"] / max(1, received)
 
-    print(f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
-          f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n")
-    print(f"{'mode':<11} {'conc':>4} {'requests':>8} {'req/s':>7} {'best':>7} {'ideal':>6} {'% ideal':>8} "
-          f"{'best %ideal':>11} {'% bare':>7} {'best/best':>9} {'CPU ms/req':>10}")
+    print(
+        f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
+        f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n"
+    )
+    print(
+        f"{'mode':<11} {'conc':>4} {'requests':>8} {'req/s':>7} {'best':>7} {'ideal':>6} {'% ideal':>8} "
+        f"{'best %ideal':>11} {'% bare':>7} {'best/best':>9} {'CPU ms/req':>10}"
+    )
     for row in rows:
+
         def pct(key):
             return f"{row[key]:.1%}" if key in row else "-"
 
-        print(f"{row['mode']:<11} {row['concurrency']:>4} {row['requests']:>8} {row['req_s']:>7.1f} "
-              f"{row.get('best_req_s', row['req_s']):>7.1f} {row['ideal_req_s']:>6.0f} {row['req_s'] / row['ideal_req_s']:>8.1%} "
-              f"{pct('best_share_of_ideal'):>11} {pct('share_of_bare'):>7} {pct('best_share_of_bare'):>9} {row['cpu_ms_per_req']:>10.2f}")
-    print("\nreq/s and % ideal: median over rounds; % bare: median of the per-round stage/bare ratios; "
-          "best: the fastest round of each (closest to an idle machine).")
+        print(
+            f"{row['mode']:<11} {row['concurrency']:>4} {row['requests']:>8} {row['req_s']:>7.1f} "
+            f"{row.get('best_req_s', row['req_s']):>7.1f} {row['ideal_req_s']:>6.0f} {row['req_s'] / row['ideal_req_s']:>8.1%} "
+            f"{pct('best_share_of_ideal'):>11} {pct('share_of_bare'):>7} {pct('best_share_of_bare'):>9} {row['cpu_ms_per_req']:>10.2f}"
+        )
+    print(
+        "\nreq/s and % ideal: median over rounds; % bare: median of the per-round stage/bare ratios; "
+        "best: the fastest round of each (closest to an idle machine)."
+    )
     verdicts = []
     for row in rows:
         if row["mode"] == "stage":
-            verdicts.append(f"c={row['concurrency']}: stage/bare {row['share_of_bare']:.1%} paired, "
-                            f"{row['best_share_of_bare']:.1%} best/best (target >= 95%)")
+            verdicts.append(
+                f"c={row['concurrency']}: stage/bare {row['share_of_bare']:.1%} paired, "
+                f"{row['best_share_of_bare']:.1%} best/best (target >= 95%)"
+            )
             if row["concurrency"] == 32:
-                verdicts.append(f"c=32: stage/ideal {row['share_of_ideal']:.1%} median, "
-                                f"{row['best_share_of_ideal']:.1%} best (target >= 85%)")
+                verdicts.append(
+                    f"c=32: stage/ideal {row['share_of_ideal']:.1%} median, "
+                    f"{row['best_share_of_ideal']:.1%} best (target >= 85%)"
+                )
     print("\n".join(verdicts))
     if args.json:
-        args.json.write_text(json.dumps({"latency_s": args.latency, "load_average": [load_before, os.getloadavg()[0]], "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"latency_s": args.latency, "load_average": [load_before, os.getloadavg()[0]], "rows": rows}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

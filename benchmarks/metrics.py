@@ -170,8 +170,13 @@ def calibration_scenarios(real: list[str], seed: int = 0) -> dict[str, tuple[lis
     # The docs mention people rarely; add one sentence about a person to 60% of the
     # documents on both sides, subject drawn uniformly (she/he/they) on the real side and
     # with the generator's skew (he twice as often as she) on the skewed synthetic side.
-    verbs = ["explained how the function works", "wrote the first version of this module",
-             "reported the bug", "reviewed the patch", "maintains the documentation"]
+    verbs = [
+        "explained how the function works",
+        "wrote the first version of this module",
+        "reported the bug",
+        "reviewed the patch",
+        "maintains the documentation",
+    ]
 
     def with_people(docs: list[str], subjects: list[str], p: list[float]) -> list[str]:
         out = []
@@ -183,8 +188,11 @@ def calibration_scenarios(real: list[str], seed: int = 0) -> dict[str, tuple[lis
 
     uniform = [1 / 3, 1 / 3, 1 / 3]
     b_people = with_people(b, ["She", "He", "They"], uniform)
-    openers = ["Certainly! Here is a clear explanation.", "Great question! Let's delve into it.",
-               "Sure, here's an overview."]
+    openers = [
+        "Certainly! Here is a clear explanation.",
+        "Great question! Let's delve into it.",
+        "Sure, here's an overview.",
+    ]
     return {
         "other real half (noise floor)": (a, b),
         "sentences resampled with replacement": (resample(1.0), b),
@@ -192,30 +200,49 @@ def calibration_scenarios(real: list[str], seed: int = 0) -> dict[str, tuple[lis
         "mode collapse: 10% sentence pool": (resample(0.1), b),
         "mode collapse: 3% sentence pool": (resample(0.03), b),
         "verbal tics (opener + closer)": (
-            [f"{openers[i % 3]} {d} In summary, it is important to note this." for i, d in enumerate(a)], b),
+            [f"{openers[i % 3]} {d} In summary, it is important to note this." for i, d in enumerate(a)],
+            b,
+        ),
         "people sentences, no skew": (with_people(a, ["She", "He", "They"], uniform), b_people),
         "people sentences, he 2x she": (with_people(a, ["She", "He", "They"], [0.2, 0.4, 0.4]), b_people),
-        "half the documents truncated": ([" ".join(d.split()[: max(5, len(d.split()) // 2)]) if i % 2 else d
-                                          for i, d in enumerate(a)], b),
+        "half the documents truncated": (
+            [" ".join(d.split()[: max(5, len(d.split()) // 2)]) if i % 2 else d for i, d in enumerate(a)],
+            b,
+        ),
     }
 
 
 def calibrate() -> None:
     real = real_documents()
     mb = sum(len(t.encode()) for t in real) / 1e6
-    print(f"# calibration on {len(real)} real documents ({mb:.1f} MB, Python docs topics + stdlib docstrings), "
-          "split in halves; the first half is degraded to play the synthetic side")
-    cols = ["synthetic.distinct_2", "synthetic.compression_ratio", "synthetic.self_bleu", "relative.distinct_2", "relative.compression_ratio", "relative.ngram_diversity",
-            "relative.self_bleu", "relative.self_repetition", "drift.unigram_jsd", "drift.bigram_jsd",
-            "drift.unigram_jsd_real_halves", "drift.length_ks", "bias.max_abs_log_ratio"]
-    short = [c.replace("relative.", "rel.").replace("_real_halves", "_baseline").replace("synthetic.", "syn.") for c in cols]
+    print(
+        f"# calibration on {len(real)} real documents ({mb:.1f} MB, Python docs topics + stdlib docstrings), "
+        "split in halves; the first half is degraded to play the synthetic side"
+    )
+    cols = [
+        "synthetic.distinct_2",
+        "synthetic.compression_ratio",
+        "synthetic.self_bleu",
+        "relative.distinct_2",
+        "relative.compression_ratio",
+        "relative.ngram_diversity",
+        "relative.self_bleu",
+        "relative.self_repetition",
+        "drift.unigram_jsd",
+        "drift.bigram_jsd",
+        "drift.unigram_jsd_real_halves",
+        "drift.length_ks",
+        "bias.max_abs_log_ratio",
+    ]
+    short = [
+        c.replace("relative.", "rel.").replace("_real_halves", "_baseline").replace("synthetic.", "syn.") for c in cols
+    ]
     print("| scenario | " + " | ".join(short) + " | top tic |")
     print("|---" * (len(cols) + 2) + "|")
     for name, (syn, rea) in calibration_scenarios(real).items():
         m = quality_metrics(syn, rea)
         tic = overrepresented_ngrams(syn, rea, n=2, k=1)["ngram"].to_list()
-        print(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + f" | {tic[0] if tic else '-'} |",
-              flush=True)
+        print(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + f" | {tic[0] if tic else '-'} |", flush=True)
 
 
 class Timing(float):
@@ -266,8 +293,18 @@ def peak_memory_child(path: str) -> None:
     t0 = time.perf_counter()
     m = quality_metrics(synthetic, real, sources=real)
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall_s": wall, "peak_rss_mib": _vm_hwm_mib(), "rss_before_mib": base,
-                      "diversity_wall_s": wall_div, "diversity_peak_rss_mib": peak_div, "n_metrics": len(m)}))
+    print(
+        json.dumps(
+            {
+                "wall_s": wall,
+                "peak_rss_mib": _vm_hwm_mib(),
+                "rss_before_mib": base,
+                "diversity_wall_s": wall_div,
+                "diversity_peak_rss_mib": peak_div,
+                "n_metrics": len(m),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -277,8 +314,9 @@ def main() -> None:
     ap.add_argument("--selfrep-docs", type=int, default=5_000)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--calibrate", action="store_true",
-                    help="print the metric values behind the default thresholds and exit")
+    ap.add_argument(
+        "--calibrate", action="store_true", help="print the metric values behind the default thresholds and exit"
+    )
     ap.add_argument("--peak-memory-child", metavar="PARQUET", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peak_memory_child:
@@ -292,9 +330,11 @@ def main() -> None:
     texts = make_corpus(args.docs, seed=0, tic_rate=0.2)
     real = make_corpus(args.docs, seed=1)
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    print(f"# corpus: {len(texts)} documents, {mb:.1f} MB, "
-          f"{sum(len(t.split()) for t in texts) / len(texts):.0f} words/doc "
-          f"(generated in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"# corpus: {len(texts)} documents, {mb:.1f} MB, "
+        f"{sum(len(t.split()) for t in texts) / len(texts):.0f} words/doc "
+        f"(generated in {time.perf_counter() - t0:.1f} s)"
+    )
     print(f"# python {platform.python_version()}, {platform.machine()}, median of {args.repeat} runs for ours")
 
     ref = None if args.skip_reference else load_diversity()
@@ -304,9 +344,11 @@ def main() -> None:
         rows.append((name, ref_s, ours_s, ref_v, ours_v, note))
         sp = f"{ref_s / ours_s:6.1f}x cpu {ref_s.cpu / ours_s.cpu:5.1f}x" if ref_s else "     -"
         rs = f"{ref_s:8.2f} (cpu {ref_s.cpu:6.2f})" if ref_s is not None else "       -"
-        print(f"{name:34s} ref {rs} s  ours {ours_s:7.2f} (cpu {ours_s.cpu:6.2f}) s  speedup {sp}  "
-              f"ref={ref_v}  ours={ours_v} {note}  [load {open('/proc/loadavg').read().split()[0]}]",
-              flush=True)
+        print(
+            f"{name:34s} ref {rs} s  ours {ours_s:7.2f} (cpu {ours_s.cpu:6.2f}) s  speedup {sp}  "
+            f"ref={ref_v}  ours={ours_v} {note}  [load {open('/proc/loadavg').read().split()[0]}]",
+            flush=True,
+        )
 
     # --- compression ratio + n-gram diversity: the headline comparison
     ours_c_s, ours_c = timed(lambda: compression_ratio(texts), args.repeat)
@@ -322,13 +364,25 @@ def main() -> None:
     add("compression + ngram_diversity", both_ref, ours_both, None, None, "(sequential)")
     ov_s, ov = timed(lambda: compression_and_ngram_diversity(texts), args.repeat)
     assert ov == (ours_c, ours_n)
-    add("compression ‖ ngram_diversity", both_ref, ov_s, None, None,
-        "(compression_and_ngram_diversity: gzip thread overlaps the n-gram count)")
+    add(
+        "compression ‖ ngram_diversity",
+        both_ref,
+        ov_s,
+        None,
+        None,
+        "(compression_and_ngram_diversity: gzip thread overlaps the n-gram count)",
+    )
 
     # --- everything diversity_metrics computes, one call (gzip overlaps n-gram counting)
     dm_s, dm = timed(lambda: diversity_metrics(texts), args.repeat)
-    add("diversity_metrics (all 11 values)", both_ref, dm_s, None, None,
-        "(vs reference compression + ngram_diversity only)")
+    add(
+        "diversity_metrics (all 11 values)",
+        both_ref,
+        dm_s,
+        None,
+        None,
+        "(vs reference compression + ngram_diversity only)",
+    )
     dn_s, _ = timed(lambda: distinct_n(texts), args.repeat)
     add("distinct_1..4 (ours only)", None, dn_s, None, {k: round(v, 4) for k, v in distinct_n(texts).items()})
 
@@ -338,8 +392,13 @@ def main() -> None:
     ref_sr_s = ref_sr = None
     if ref:
         ref_sr_s, ref_sr = timed(lambda: ref.self_repetition_score(sub, 4, verbose=False))
-    add(f"self_repetition ({len(sub)} docs)", ref_sr_s, ours_sr_s,
-        None if ref_sr is None else round(ref_sr, 9), round(ours_sr, 9))
+    add(
+        f"self_repetition ({len(sub)} docs)",
+        ref_sr_s,
+        ours_sr_s,
+        None if ref_sr is None else round(ref_sr, 9),
+        round(ours_sr, 9),
+    )
     full_sr_s, full_sr = timed(lambda: self_repetition_score(texts), args.repeat)
     add(f"self_repetition ({len(texts)} docs)", None, full_sr_s, None, round(full_sr, 6))
 
@@ -351,17 +410,31 @@ def main() -> None:
     try:
         import sacrebleu
 
-        ref_b_s, ref_b = timed(lambda: float(np.mean(
-            [sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1:]).score for i, d in enumerate(docs)])))
+        ref_b_s, ref_b = timed(
+            lambda: float(
+                np.mean([sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1 :]).score for i, d in enumerate(docs)])
+            )
+        )
     except ImportError:
         pass
-    add("self_bleu (200-doc sample)", ref_b_s, ours_b_s,
-        None if ref_b is None else round(ref_b, 9), round(ours_b, 9), "(sacrebleu sentence_bleu)")
+    add(
+        "self_bleu (200-doc sample)",
+        ref_b_s,
+        ours_b_s,
+        None if ref_b is None else round(ref_b, 9),
+        round(ours_b, 9),
+        "(sacrebleu sentence_bleu)",
+    )
 
     # --- drift, bias, leakage (no reference package; scipy equality is in the tests)
     dr_s, dr = timed(lambda: drift_metrics(texts, real), args.repeat)
-    add("drift_metrics (100k vs 100k)" if args.docs == 100_000 else "drift_metrics", None, dr_s, None,
-        {k: round(v, 4) for k, v in dr.items() if k in ("unigram_jsd", "bigram_jsd", "length_ks")})
+    add(
+        "drift_metrics (100k vs 100k)" if args.docs == 100_000 else "drift_metrics",
+        None,
+        dr_s,
+        None,
+        {k: round(v, 4) for k, v in dr.items() if k in ("unigram_jsd", "bigram_jsd", "length_ks")},
+    )
     on_s, on = timed(lambda: overrepresented_ngrams(texts, real, n=2, k=20), args.repeat)
     add("overrepresented_ngrams (n=2)", None, on_s, None, on["ngram"].head(5).to_list())
     tg_s, tg = timed(lambda: term_group_drift(texts, real), args.repeat)
@@ -375,20 +448,25 @@ def main() -> None:
     for name, ref_s, ours_s, ref_v, ours_v, _ in rows:
         sp = f"{ref_s / ours_s:.1f}x ({ref_s.cpu / ours_s.cpu:.1f}x)" if ref_s else "-"
         rs = f"{ref_s:.2f} ({ref_s.cpu:.2f})" if ref_s is not None else "-"
-        print(f"| {name} | {rs} | {ours_s:.2f} ({ours_s.cpu:.2f}) | {sp} | {'-' if ref_v is None else ref_v} | "
-              f"{'-' if ours_v is None else ours_v} |")
+        print(
+            f"| {name} | {rs} | {ours_s:.2f} ({ours_s.cpu:.2f}) | {sp} | {'-' if ref_v is None else ref_v} | "
+            f"{'-' if ours_v is None else ours_v} |"
+        )
     if ref:
-        ok = (round(ours_c, 3) == ref_c, round(ours_n, 3) == ref_n,
-              abs(ours_sr - ref_sr) <= 1e-9 * max(1, abs(ref_sr)))
-        print(f"\nvalues equal: compression {ok[0]}, ngram_diversity {ok[1]}, self_repetition {ok[2]}"
-              + ("" if ref_b is None else f", self_bleu {abs(ours_b - ref_b) <= 1e-9}"))
+        ok = (round(ours_c, 3) == ref_c, round(ours_n, 3) == ref_n, abs(ours_sr - ref_sr) <= 1e-9 * max(1, abs(ref_sr)))
+        print(
+            f"\nvalues equal: compression {ok[0]}, ngram_diversity {ok[1]}, self_repetition {ok[2]}"
+            + ("" if ref_b is None else f", self_bleu {abs(ours_b - ref_b) <= 1e-9}")
+        )
         ours_both = ours_c_s + ours_n_s
-        print(f"headline: reference compression+ngram_diversity {both_ref:.1f} s wall / {both_ref.cpu:.1f} s cpu; "
-              f"ours {ours_both:.1f} s / {ours_both.cpu:.1f} s sequential "
-              f"({both_ref / ours_both:.1f}x wall, {both_ref.cpu / ours_both.cpu:.1f}x cpu); "
-              f"overlapped {ov_s:.1f} s / {ov_s.cpu:.1f} s ({both_ref / ov_s:.1f}x wall, "
-              f"{both_ref.cpu / ov_s.cpu:.1f}x cpu); all 11 diversity metrics in one call {dm_s:.1f} s / {dm_s.cpu:.1f} s "
-              f"({both_ref / dm_s:.1f}x wall, {both_ref.cpu / dm_s.cpu:.1f}x cpu)")
+        print(
+            f"headline: reference compression+ngram_diversity {both_ref:.1f} s wall / {both_ref.cpu:.1f} s cpu; "
+            f"ours {ours_both:.1f} s / {ours_both.cpu:.1f} s sequential "
+            f"({both_ref / ours_both:.1f}x wall, {both_ref.cpu / ours_both.cpu:.1f}x cpu); "
+            f"overlapped {ov_s:.1f} s / {ov_s.cpu:.1f} s ({both_ref / ov_s:.1f}x wall, "
+            f"{both_ref.cpu / ov_s.cpu:.1f}x cpu); all 11 diversity metrics in one call {dm_s:.1f} s / {dm_s.cpu:.1f} s "
+            f"({both_ref / dm_s:.1f}x wall, {both_ref.cpu / dm_s.cpu:.1f}x cpu)"
+        )
 
     if not args.skip_memory:
         import polars as pl
@@ -396,14 +474,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = str(Path(tmp) / "corpora.parquet")
             pl.DataFrame({"synthetic": texts, "real": real}).write_parquet(path)
-            out = subprocess.run([sys.executable, __file__, "--peak-memory-child", path],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--peak-memory-child", path], capture_output=True, text=True, check=True
+            )
         mem = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"peak memory (fresh process, corpora loaded: {mem['rss_before_mib']:.0f} MiB): "
-              f"diversity_metrics on {args.docs} docs {mem['diversity_wall_s']:.1f} s, peak RSS "
-              f"{mem['diversity_peak_rss_mib']:.0f} MiB; full quality_metrics (synthetic + real diversity, "
-              f"word-matched relative, drift, bias, leakage) on {args.docs} + {args.docs} docs "
-              f"{mem['wall_s']:.1f} s, peak RSS {mem['peak_rss_mib']:.0f} MiB")
+        print(
+            f"peak memory (fresh process, corpora loaded: {mem['rss_before_mib']:.0f} MiB): "
+            f"diversity_metrics on {args.docs} docs {mem['diversity_wall_s']:.1f} s, peak RSS "
+            f"{mem['diversity_peak_rss_mib']:.0f} MiB; full quality_metrics (synthetic + real diversity, "
+            f"word-matched relative, drift, bias, leakage) on {args.docs} + {args.docs} docs "
+            f"{mem['wall_s']:.1f} s, peak RSS {mem['peak_rss_mib']:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

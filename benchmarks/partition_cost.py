@@ -49,13 +49,28 @@ def child(sources: str, home: str, partition: str, docs_per_partition: str) -> d
     t0 = time.perf_counter()
     batch = ic.build_batch(home, sources, int(docs_per_partition), partition)
     work = time.perf_counter() - t0
-    return {"work_s": work, "documents": batch.documents.height, "rejects": batch.rejects.height, "records": batch.records}
+    return {
+        "work_s": work,
+        "documents": batch.documents.height,
+        "rejects": batch.rejects.height,
+        "records": batch.records,
+    }
 
 
 def run_partition(sources: str, home: Path, n: int, docs_per_partition: int = DOCS_PER_PARTITION) -> dict:
     env = {**os.environ, "SYNTH_HOME": str(home), "SYNTH_PARTITION_START": FIRST.isoformat()}
-    figures = ic.measure([sys.executable, os.path.abspath(__file__), "--child", sources, str(home), partition_key(n),
-                          str(docs_per_partition)], env=env)
+    figures = ic.measure(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            sources,
+            str(home),
+            partition_key(n),
+            str(docs_per_partition),
+        ],
+        env=env,
+    )
     if figures.get("rc") != 0:
         raise SystemExit(f"partition {n} of {sources} failed:\n{figures.get('stderr_tail', '')}")
     return figures
@@ -86,7 +101,9 @@ def main() -> None:
     parser.add_argument("--big-only", action="store_true", help="only the 5 GB case")
     parser.add_argument("--big-gb", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--workdir", default=None, help="where corpora and homes are written (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir", default=None, help="where corpora and homes are written (default: a temporary folder)"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -104,14 +121,17 @@ def main() -> None:
         warm_up = ic.write_corpus(root / "warm-up", 3000, pool=pool, docs_per_shard=None, compress="gzip")
         run_partition(str(warm_up.files[0]), root / "home-warm-up", 1)
         layouts = {}
-        for size in ([] if args.big_only else sizes):
+        for size in [] if args.big_only else sizes:
             t0 = time.perf_counter()
             shards = ic.write_corpus(root / f"shards-{size}", size, pool=pool, docs_per_shard=10_000, compress="gzip")
             single = ic.write_corpus(root / f"single-{size}", size, pool=pool, docs_per_shard=None, compress=None)
             layouts[(size, "shards")] = (str(root / f"shards-{size}" / "*.jsonl.gz"), shards)
             layouts[(size, "single")] = (str(single.files[0]), single)
-            print(f"corpus {size:,} documents: {len(shards.files)} .jsonl.gz shards ({shards.bytes_on_disk / 1e6:.0f} MB gzip) and "
-                  f"one .jsonl ({single.bytes_uncompressed / 1e6:.0f} MB); written in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(
+                f"corpus {size:,} documents: {len(shards.files)} .jsonl.gz shards ({shards.bytes_on_disk / 1e6:.0f} MB gzip) and "
+                f"one .jsonl ({single.bytes_uncompressed / 1e6:.0f} MB); written in {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
 
         results: dict[tuple[int, str], dict[str, list[dict]]] = {}
         for r in range(repeat):
@@ -123,43 +143,62 @@ def main() -> None:
                 results.setdefault((size, layout), {"cold": [], "warm": []})
                 results[(size, layout)]["cold"].append(cold)
                 results[(size, layout)]["warm"].append(warm)
-                print(f"  round {r + 1}: {size:>9,} {layout:6s} cold work {cold['work_s']:6.2f} s (wall {cold['wall_s']:6.2f}, "
-                      f"RSS {cold['peak_rss_mib']:5.0f} MiB)  warm work {warm['work_s']:6.2f} s (wall {warm['wall_s']:6.2f}, "
-                      f"RSS {warm['peak_rss_mib']:5.0f} MiB)  docs {cold['documents']}+{cold['rejects']} / {warm['documents']}+{warm['rejects']}",
-                      flush=True)
+                print(
+                    f"  round {r + 1}: {size:>9,} {layout:6s} cold work {cold['work_s']:6.2f} s (wall {cold['wall_s']:6.2f}, "
+                    f"RSS {cold['peak_rss_mib']:5.0f} MiB)  warm work {warm['work_s']:6.2f} s (wall {warm['wall_s']:6.2f}, "
+                    f"RSS {warm['peak_rss_mib']:5.0f} MiB)  docs {cold['documents']}+{cold['rejects']} / {warm['documents']}+{warm['rejects']}",
+                    flush=True,
+                )
                 for run in (cold, warm):
                     assert run["documents"] + run["rejects"] == run["records"] == DOCS_PER_PARTITION, run
                 shutil.rmtree(home, ignore_errors=True)
 
         if results:
-            med = {key: {phase: {k: statistics.median(x[k] for x in runs) for k in ("work_s", "wall_s", "cpu_s", "peak_rss_mib")}
-                         for phase, runs in phases.items()} for key, phases in results.items()}
+            med = {
+                key: {
+                    phase: {
+                        k: statistics.median(x[k] for x in runs) for k in ("work_s", "wall_s", "cpu_s", "peak_rss_mib")
+                    }
+                    for phase, runs in phases.items()
+                }
+                for key, phases in results.items()
+            }
             print(f"\n== one partition of {DOCS_PER_PARTITION:,} documents, median of {repeat} fresh processes ==")
-            print(f"{'corpus':>10s} {'layout':7s} {'phase':5s} {'work s':>7s} {'wall s':>7s} {'CPU s':>7s} {'RSS MiB':>8s}")
+            print(
+                f"{'corpus':>10s} {'layout':7s} {'phase':5s} {'work s':>7s} {'wall s':>7s} {'CPU s':>7s} {'RSS MiB':>8s}"
+            )
             for (size, layout), phases in med.items():
                 for phase, m in phases.items():
-                    print(f"{size:>10,} {layout:7s} {phase:5s} {m['work_s']:7.2f} {m['wall_s']:7.2f} {m['cpu_s']:7.2f} {m['peak_rss_mib']:8.0f}")
+                    print(
+                        f"{size:>10,} {layout:7s} {phase:5s} {m['work_s']:7.2f} {m['wall_s']:7.2f} {m['cpu_s']:7.2f} {m['peak_rss_mib']:8.0f}"
+                    )
             small, large = sizes
             print(f"\n== {large:,} / {small:,} documents (target: <= 2x) ==")
             for layout in ("shards", "single"):
                 for phase in ("cold", "warm"):
                     a, b = med[(small, layout)][phase], med[(large, layout)][phase]
                     ratio = b["work_s"] / a["work_s"]
-                    print(f"{layout:6s} {phase:5s} work x{ratio:5.2f} ({a['work_s']:.2f} -> {b['work_s']:.2f} s)  "
-                          f"wall x{b['wall_s'] / a['wall_s']:5.2f}  RSS {a['peak_rss_mib']:.0f} -> {b['peak_rss_mib']:.0f} MiB  "
-                          f"{'met' if ratio <= 2 else 'NOT met'}")
+                    print(
+                        f"{layout:6s} {phase:5s} work x{ratio:5.2f} ({a['work_s']:.2f} -> {b['work_s']:.2f} s)  "
+                        f"wall x{b['wall_s'] / a['wall_s']:5.2f}  RSS {a['peak_rss_mib']:.0f} -> {b['peak_rss_mib']:.0f} MiB  "
+                        f"{'met' if ratio <= 2 else 'NOT met'}"
+                    )
 
         if args.big or args.big_only:
             big = root / "big.jsonl"
             t0 = time.perf_counter()
             lines, size_bytes = write_big(big, int(args.big_gb * 1e9), pool)
-            print(f"\n== {size_bytes / 1e9:.2f} GB single .jsonl, {lines:,} documents (written in {time.perf_counter() - t0:.0f} s) ==")
+            print(
+                f"\n== {size_bytes / 1e9:.2f} GB single .jsonl, {lines:,} documents (written in {time.perf_counter() - t0:.0f} s) =="
+            )
             try:
                 cold = run_partition(str(big), root / "home-big", 1)
-                print(f"cold partition of {DOCS_PER_PARTITION:,}: work {cold['work_s']:.1f} s, wall {cold['wall_s']:.1f} s, "
-                      f"CPU {cold['cpu_s']:.1f} s, peak RSS {cold['peak_rss_mib']:.0f} MiB "
-                      f"(target <= 1024 MiB: {'met' if cold['peak_rss_mib'] <= 1024 else 'NOT met'}); "
-                      f"documents {cold['documents']} + rejects {cold['rejects']}")
+                print(
+                    f"cold partition of {DOCS_PER_PARTITION:,}: work {cold['work_s']:.1f} s, wall {cold['wall_s']:.1f} s, "
+                    f"CPU {cold['cpu_s']:.1f} s, peak RSS {cold['peak_rss_mib']:.0f} MiB "
+                    f"(target <= 1024 MiB: {'met' if cold['peak_rss_mib'] <= 1024 else 'NOT met'}); "
+                    f"documents {cold['documents']} + rejects {cold['rejects']}"
+                )
             finally:
                 big.unlink(missing_ok=True)
     print(ic.machine_line())

@@ -16,7 +16,6 @@
   06:00, which is what a daily consumer needs.
 """
 
-
 import datetime as dt
 import hashlib
 import json
@@ -132,7 +131,8 @@ def _landing_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
@@ -189,7 +189,9 @@ def new_corpus_files_sensor(context: SensorEvaluationContext):
         return SkipReason(f"no new files in {folder}")
     today = daily_partitions.get_last_partition_key()
     if partition_built(settings, today):
-        return SkipReason(f"{len(fresh)} new files wait: partition {today} already took its records; the next partition takes them")
+        return SkipReason(
+            f"{len(fresh)} new files wait: partition {today} already took its records; the next partition takes them"
+        )
     context.update_cursor(cursor)
     digest = hashlib.sha256("\n".join(fresh).encode() + cursor.encode()).hexdigest()[:16]
     return RunRequest(

@@ -48,8 +48,10 @@ def run(partition: str | None) -> int:
     wall = time.perf_counter() - started
     checks = result.get_asset_check_evaluations()
     failed = [c for c in checks if not c.passed]
-    print(f"\npartition {partition}: run {'succeeded' if result.success else 'FAILED'} in {wall:.1f}s "
-          f"(backend {settings.llm_backend}; warehouse {settings.warehouse_path})")
+    print(
+        f"\npartition {partition}: run {'succeeded' if result.success else 'FAILED'} in {wall:.1f}s "
+        f"(backend {settings.llm_backend}; warehouse {settings.warehouse_path})"
+    )
     print(f"checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
     for check in failed:
         values = {k: getattr(v, "value", v) for k, v in check.metadata.items()}
@@ -59,22 +61,33 @@ def run(partition: str | None) -> int:
     reported = "quality_report" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     if reported and path.exists():
         rows = warehouse.query(
-            "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'", [partition]
+            "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'",
+            [partition],
         )
         m = dict(rows.iter_rows())
         print(f"quality report: {path.resolve()}")
         if settings.llm_backend == "offline":
             print("  (offline backend: extractive generator and heuristic judge, no language model)")
         print(f"  quality score:                                {m['score.headline']:.0f}/100")
-        print(f"  items in mix:                                 {m['mix.items']:.0f} ({m['mix.real_items']:.0f} real, {m['mix.synthetic_items']:.0f} synthetic)")
-        print(f"  synthetic share (items):                      {m['mix.synthetic_item_share']:.3f} (cap {settings.max_synthetic_item_ratio})")
-        print(f"  synthetic share (tokens):                     {m['mix.synthetic_token_share']:.3f} (cap {settings.max_synthetic_ratio})")
+        print(
+            f"  items in mix:                                 {m['mix.items']:.0f} ({m['mix.real_items']:.0f} real, {m['mix.synthetic_items']:.0f} synthetic)"
+        )
+        print(
+            f"  synthetic share (items):                      {m['mix.synthetic_item_share']:.3f} (cap {settings.max_synthetic_item_ratio})"
+        )
+        print(
+            f"  synthetic share (tokens):                     {m['mix.synthetic_token_share']:.3f} (cap {settings.max_synthetic_ratio})"
+        )
         print(f"  acceptance rate:                              {m['grading.acceptance_rate']:.3f}")
         for key in ("distinct_2", "compression_ratio", "self_bleu"):
             if f"synthetic.{key}" in m:
                 label = f"{key} (synthetic / real, ratio):"
-                print(f"  {label:46}{m[f'synthetic.{key}']:.3f} / {m[f'real.{key}']:.3f}, {m.get(f'relative.{key}', float('nan')):.3f}")
-        print(f"  checks passed/failed/warnings:                {m['checks.passed']:.0f}/{m['checks.failed']:.0f}/{m['checks.warnings']:.0f}")
+                print(
+                    f"  {label:46}{m[f'synthetic.{key}']:.3f} / {m[f'real.{key}']:.3f}, {m.get(f'relative.{key}', float('nan')):.3f}"
+                )
+        print(
+            f"  checks passed/failed/warnings:                {m['checks.passed']:.0f}/{m['checks.failed']:.0f}/{m['checks.warnings']:.0f}"
+        )
     else:
         print("quality report: not materialised in this run (a blocking check failed or a step failed; see above)")
     return 0 if result.success and not any(c.severity.value == "ERROR" for c in failed) else 1
@@ -89,11 +102,15 @@ def trace(item_id: str | None, doc_id: str | None, partition: str | None, random
     warehouse = Warehouse(load_settings().warehouse_path)
     with warehouse.connect() as con:
         if not lineage.ensure_views(con):
-            print(f"the warehouse {warehouse.path} has no complete partition yet: run `synth run` first", file=sys.stderr)
+            print(
+                f"the warehouse {warehouse.path} has no complete partition yet: run `synth run` first", file=sys.stderr
+            )
             return 1
         if random_item:
             where, params = ("WHERE partition_date = ?", [partition]) if partition else ("", [])
-            row = con.execute(f"SELECT item_id FROM synth.deduplicated_mix {where} ORDER BY random() LIMIT 1", params).fetchone()
+            row = con.execute(
+                f"SELECT item_id FROM synth.deduplicated_mix {where} ORDER BY random() LIMIT 1", params
+            ).fetchone()
             if row is None:
                 print("the mix is empty", file=sys.stderr)
                 return 1

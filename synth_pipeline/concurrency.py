@@ -92,11 +92,29 @@ def partition_command(partition: str, executor: str = "in_process") -> list[str]
     ``multiprocess``: ``synth_backfill_job``, each step in its own process.
     """
     if executor == "in_process":
-        return [_dagster_bin(), "asset", "materialize", "-m", "synth_pipeline.definitions",
-                "--select", BACKFILL_SELECTION, "--partition", partition]
+        return [
+            _dagster_bin(),
+            "asset",
+            "materialize",
+            "-m",
+            "synth_pipeline.definitions",
+            "--select",
+            BACKFILL_SELECTION,
+            "--partition",
+            partition,
+        ]
     if executor == "multiprocess":
-        return [_dagster_bin(), "job", "execute", "-m", "synth_pipeline.definitions", "-j", "synth_backfill_job",
-                "--tags", json.dumps({"dagster/partition": partition})]
+        return [
+            _dagster_bin(),
+            "job",
+            "execute",
+            "-m",
+            "synth_pipeline.definitions",
+            "-j",
+            "synth_backfill_job",
+            "--tags",
+            json.dumps({"dagster/partition": partition}),
+        ]
     raise ValueError(f"executor must be in_process or multiprocess, not {executor!r}")
 
 
@@ -142,7 +160,10 @@ def run_partitions_concurrently(
         log_path = logs_dir / f"{executor}-{partition}.log"
         handle = log_path.open("w")
         proc = subprocess.Popen(
-            partition_command(partition, executor), env=full_env, stdout=handle, stderr=subprocess.STDOUT,
+            partition_command(partition, executor),
+            env=full_env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
             cwd=str(synth_home),
         )
         procs.append((partition, proc, handle, log_path, time.perf_counter()))
@@ -154,7 +175,9 @@ def run_partitions_concurrently(
             proc.kill()
             code = proc.wait()
         handle.close()
-        result.runs.append(PartitionRun(partition, code, time.perf_counter() - t0, log_path.read_text(errors="replace")))
+        result.runs.append(
+            PartitionRun(partition, code, time.perf_counter() - t0, log_path.read_text(errors="replace"))
+        )
     result.wall_seconds = time.perf_counter() - started
     return result
 

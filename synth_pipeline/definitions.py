@@ -32,7 +32,16 @@ sql_assets = [build_sql_asset(model, SQL_HOOKS.get(model.name)) for model in dis
 
 defs = Definitions(
     assets=with_automation(
-        [raw_corpus, seed_prompts, generated_samples, graded_samples, mix_candidates, *sql_assets, quality_report, dataset_release]
+        [
+            raw_corpus,
+            seed_prompts,
+            generated_samples,
+            graded_samples,
+            mix_candidates,
+            *sql_assets,
+            quality_report,
+            dataset_release,
+        ]
     ),
     asset_checks=[*mix_freshness_checks],
     jobs=[pipeline_job, backfill_job],

@@ -123,7 +123,9 @@ def xxh3_64(b, p, n, tbl):
             x *= _PMX2
             return x ^ (x >> _U(28))
         if n > 0:
-            combined = (_U(tbl[b[p]]) << _U(16)) | (_U(tbl[b[p + (n >> 1)]]) << _U(24)) | _U(tbl[b[p + n - 1]]) | (un << _U(8))
+            combined = (
+                (_U(tbl[b[p]]) << _U(16)) | (_U(tbl[b[p + (n >> 1)]]) << _U(24)) | _U(tbl[b[p + n - 1]]) | (un << _U(8))
+            )
             return _xxh64_avalanche(combined ^ (_le(_SECRET, 0, 4, IDENTITY) ^ _le(_SECRET, 4, 4, IDENTITY)))
         return _xxh64_avalanche(_secret64(56) ^ _secret64(64))
     acc = un * _P64_1

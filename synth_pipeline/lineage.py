@@ -66,8 +66,18 @@ DERIVED: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "mix_candidates": {
         "item_id": ("raw_corpus.doc_id", "generated_samples.sample_id"),
-        "exclusion_reason": ("graded_samples.accepted", "graded_samples.rejection_reason", "raw_corpus.text", "generated_samples.text"),
-        "duplicate_of": ("raw_corpus.doc_id", "generated_samples.sample_id", "raw_corpus.text", "generated_samples.text"),
+        "exclusion_reason": (
+            "graded_samples.accepted",
+            "graded_samples.rejection_reason",
+            "raw_corpus.text",
+            "generated_samples.text",
+        ),
+        "duplicate_of": (
+            "raw_corpus.doc_id",
+            "generated_samples.sample_id",
+            "raw_corpus.text",
+            "generated_samples.text",
+        ),
         "similarity": ("raw_corpus.text", "generated_samples.text"),
         "priority": ("graded_samples.score",),
     },
@@ -189,8 +199,13 @@ WHERE doc_id IS NOT NULL
 """
 
 VIEW_TABLES = (
-    "raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples",
-    "deduplicated_mix", "mix_exclusions",
+    "raw_corpus",
+    "raw_corpus_rejects",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "deduplicated_mix",
+    "mix_exclusions",
 )
 
 
@@ -231,7 +246,9 @@ def format_item(rows: list[dict]) -> str:
         return "no such item in synth.deduplicated_mix"
     out = []
     for r in rows:
-        out.append(f"mix item {r['item_id']}  ({r['origin']}, partition {r['partition_date']}, {r['item_tokens']} tokens)")
+        out.append(
+            f"mix item {r['item_id']}  ({r['origin']}, partition {r['partition_date']}, {r['item_tokens']} tokens)"
+        )
         if r["origin"] == "synthetic":
             out.append(
                 f"  grade    judge {r['judge_backend']}:{r['judge_model']} rubric {r['rubric_version']}: "
@@ -251,8 +268,10 @@ def format_item(rows: list[dict]) -> str:
             own_id = f"  id {r['source_id']}" if r.get("source_id") else ""
             out.append(f"  record   #{r['record_no']} of registered file {r['file_id']} (synth.corpus_files){own_id}")
         versions = [
-            ("mix", r["mix_pipeline_version"]), ("grade", r["grade_pipeline_version"]),
-            ("sample", r["sample_pipeline_version"]), ("prompt", r["prompt_pipeline_version"]),
+            ("mix", r["mix_pipeline_version"]),
+            ("grade", r["grade_pipeline_version"]),
+            ("sample", r["sample_pipeline_version"]),
+            ("prompt", r["prompt_pipeline_version"]),
             ("corpus", r["corpus_pipeline_version"]),
         ]
         out.append("  versions " + ", ".join(f"{k}={v}" for k, v in versions if v))

@@ -7,6 +7,7 @@ import polars as pl
 
 def md_table(frame: pl.DataFrame, max_rows: int = 50) -> str:
     """A Markdown table of ``frame`` (first ``max_rows`` rows); floats to 4 significant digits."""
+
     def cell(v: object) -> str:
         if isinstance(v, float):
             return f"{v:.4g}"

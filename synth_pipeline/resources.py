@@ -27,7 +27,9 @@ class WarehouseIOManager(ConfigurableIOManager):
         if obj is None:
             return  # SQL models and report assets write their own tables.
         if not isinstance(obj, pl.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, expected polars.DataFrame")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, expected polars.DataFrame"
+            )
         table = context.asset_key.path[-1]
         warehouse = Warehouse(load_settings().warehouse_path)
         rows = warehouse.write_partition(table, context.partition_key, obj)

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     )
     corpus_text_field: str = Field("text", description="Text field of records; dotted for nested fields (meta.text).")
     corpus_id_field: str = Field(
-        "id", description="Records' own id field, kept as raw_corpus.source_id (empty: none). doc_id stays the content hash."
+        "id",
+        description="Records' own id field, kept as raw_corpus.source_id (empty: none). doc_id stays the content hash.",
     )
     docs_per_partition: int = Field(
         500, ge=1, description="Readable records a partition takes from the corpus when it is first built."
@@ -74,14 +75,25 @@ class Settings(BaseSettings):
         "stable only while the real share is large enough (Bertrand et al., ICLR 2024).",
     )
     max_synthetic_item_ratio: float = Field(
-        0.8, gt=0, le=1, description="Blocking cap on the synthetic share of mix items (samples are shorter than documents)."
+        0.8,
+        gt=0,
+        le=1,
+        description="Blocking cap on the synthetic share of mix items (samples are shorter than documents).",
     )
-    max_generation_error_rate: float = Field(0.05, ge=0, le=1, description="Warning above this share of failed generations.")
+    max_generation_error_rate: float = Field(
+        0.05, ge=0, le=1, description="Warning above this share of failed generations."
+    )
     max_task_share: float = Field(0.5, gt=0, le=1, description="Largest share one task may take of synthetic items.")
-    near_dup_threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity of word shingles above which two texts are near duplicates (MinHash-LSH candidates, verified exactly).")
+    near_dup_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Jaccard similarity of word shingles above which two texts are near duplicates (MinHash-LSH candidates, verified exactly).",
+    )
     shingle_size: int = Field(5, ge=1, le=16, description="Word n-gram size of near-duplicate shingles.")
     decontaminate: str = Field(
-        "", description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded."
+        "",
+        description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded.",
     )
     # Diversity thresholds: relative to the real text of the same partition (word-matched
     # corpora), with absolute floors. Calibration: docs/metrics.md "Proposed thresholds".
@@ -109,7 +121,9 @@ class Settings(BaseSettings):
     max_copy_rate: float = Field(
         0.2, ge=0, le=1, description="Warning (model backends): share of samples with a 13-gram of their own passage."
     )
-    max_near_dup_rate: float = Field(0.2, ge=0, le=1, description="Ceiling on the share of synthetic candidates removed as near duplicates.")
+    max_near_dup_rate: float = Field(
+        0.2, ge=0, le=1, description="Ceiling on the share of synthetic candidates removed as near duplicates."
+    )
 
     # --- openai backend (issue: real generation) ----------------------------------
     max_concurrency: int = Field(32, ge=1)
@@ -117,13 +131,21 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1)
     # Keys are never settings: OPENAI_API_KEY (or SYNTH_GENERATOR_API_KEY / SYNTH_JUDGE_API_KEY
     # per role) is read from the environment at call time, so it cannot reach public_dict().
-    generator_base_url: str | None = Field(None, description="Generator endpoint; default $OPENAI_BASE_URL, else OpenAI.")
+    generator_base_url: str | None = Field(
+        None, description="Generator endpoint; default $OPENAI_BASE_URL, else OpenAI."
+    )
     judge_base_url: str | None = Field(None, description="Judge endpoint; default $OPENAI_BASE_URL, else OpenAI.")
-    requests_per_minute: float | None = Field(None, gt=0, description="Optional client-side request rate limit per role.")
-    tokens_per_minute: float | None = Field(None, gt=0, description="Optional client-side token rate limit (prompt + max_tokens).")
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="Optional client-side request rate limit per role."
+    )
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="Optional client-side token rate limit (prompt + max_tokens)."
+    )
     retry_base_delay_s: float = Field(0.5, ge=0, description="First retry delay; doubles per attempt, with jitter.")
     retry_max_delay_s: float = Field(30.0, ge=0, description="Cap on one backoff delay (Retry-After may ask for more).")
-    max_retry_after_s: float = Field(120.0, ge=0, description="A Retry-After longer than this fails the request instead.")
+    max_retry_after_s: float = Field(
+        120.0, ge=0, description="A Retry-After longer than this fails the request instead."
+    )
     judge_temperature: float = Field(0.0, ge=0.0, le=2.0)
     judge_max_tokens: int = Field(400, ge=16)
     judge_response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
@@ -132,22 +154,30 @@ class Settings(BaseSettings):
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         "max_tokens", description="OpenAI reasoning models need max_completion_tokens; most servers take max_tokens."
     )
-    price_table: str | None = Field(None, description="JSON or JSON file: {model: {input, output, cached_input}} USD per 1M tokens.")
+    price_table: str | None = Field(
+        None, description="JSON or JSON file: {model: {input, output, cached_input}} USD per 1M tokens."
+    )
     llm_cache: bool = Field(True, description="Reuse responses stored in synth.llm_response_cache (never pay twice).")
     cache_flush_rows: int = Field(
         1000, ge=1, description="Responses per warehouse write during generation (each is journaled at once anyway)."
     )
-    cache_flush_interval_s: float = Field(2.0, gt=0, description="Longest wait before journaled responses are written to the warehouse.")
+    cache_flush_interval_s: float = Field(
+        2.0, gt=0, description="Longest wait before journaled responses are written to the warehouse."
+    )
     progress_interval_s: float = Field(5.0, gt=0, description="Seconds between progress reports to the run log.")
 
     # --- dataset release (issue 6: export) -----------------------------------------
     release_shard_max_bytes: int = Field(
-        500_000_000, ge=1024,
+        500_000_000,
+        ge=1024,
         description="Upper bound on one Parquet/JSONL shard's uncompressed size (the `datasets` push_to_hub default, 500 MB).",
     )
-    release_chat_jsonl: bool = Field(False, description="Also write synthetic items as chat-messages JSONL (chat/*.jsonl).")
+    release_chat_jsonl: bool = Field(
+        False, description="Also write synthetic items as chat-messages JSONL (chat/*.jsonl)."
+    )
     release_license: str | None = Field(
-        None, description="Licence id for the dataset card; default derived from the corpus (builtin: other/psf-2.0, else unknown)."
+        None,
+        description="Licence id for the dataset card; default derived from the corpus (builtin: other/psf-2.0, else unknown).",
     )
     release_license_name: str | None = Field(None, description="Licence name when release_license is 'other'.")
     release_license_link: str | None = Field(None, description="Link to the licence text.")

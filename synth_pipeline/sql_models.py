@@ -12,7 +12,6 @@ A model in ``dbt_like_sql/NAME.sql`` becomes the daily-partitioned asset ``NAME`
 * its result replaces exactly its partition of ``synth.NAME`` (see ``warehouse``).
 """
 
-
 import datetime as dt
 import hashlib
 import importlib.util
@@ -23,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    asset,
+)
 
 from synth_pipeline import lineage
 from synth_pipeline.checks import record_check_results
@@ -87,7 +94,9 @@ def discover_models(sql_dir: Path | None = None) -> list[SqlModel]:
     folder = sql_dir or models_dir()
     models = [load_model(p) for p in sorted(folder.glob("*.sql"))]
     if not models:
-        raise FileNotFoundError(f"no SQL model (*.sql) in {folder}: the dbt_like_sql package data is missing from this install")
+        raise FileNotFoundError(
+            f"no SQL model (*.sql) in {folder}: the dbt_like_sql package data is missing from this install"
+        )
     return models
 
 

@@ -51,9 +51,13 @@ def stale_status(
     for assets_def in assets:
         for key in assets_def.keys:
             status = res.get_status(key, partition)
-            causes = tuple(
-                f"{c.key.asset_key.to_user_string()}: {c.reason}" for c in res.get_stale_root_causes(key, partition)
-            ) if status.value == "STALE" else ()
+            causes = (
+                tuple(
+                    f"{c.key.asset_key.to_user_string()}: {c.reason}" for c in res.get_stale_root_causes(key, partition)
+                )
+                if status.value == "STALE"
+                else ()
+            )
             name = key.to_user_string()
             out[name] = PartitionStatus(name, partition, status.value, causes)
     return out
@@ -61,4 +65,8 @@ def stale_status(
 
 def transitions(before: dict[str, PartitionStatus], after: dict[str, PartitionStatus]) -> list[str]:
     """Lines ``asset: FRESH -> STALE`` for every asset whose status changed."""
-    return [f"{name}: {before[name].status} -> {after[name].status}" for name in before if before[name].status != after[name].status]
+    return [
+        f"{name}: {before[name].status} -> {after[name].status}"
+        for name in before
+        if before[name].status != after[name].status
+    ]

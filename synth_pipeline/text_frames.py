@@ -57,8 +57,11 @@ def sentence_frame(texts: pl.Series) -> pl.DataFrame:
     """``row`` (u32), ``sent`` (u32, sentence index in its text), ``sentence``: ``text.sentences`` per text."""
     df = pl.DataFrame({"sentence": texts.str.split("\n\n")}).with_row_index("row").explode("sentence")
     df = df.with_columns(
-        pl.col("sentence").str.replace_all("\n", " ", literal=True).str.strip_chars()
-        .str.replace_all(_SENTENCE_GAP, "${1}" + _MARK + "${2}").str.split(_MARK)
+        pl.col("sentence")
+        .str.replace_all("\n", " ", literal=True)
+        .str.strip_chars()
+        .str.replace_all(_SENTENCE_GAP, "${1}" + _MARK + "${2}")
+        .str.split(_MARK)
     ).explode("sentence")
     df = df.with_columns(pl.col("sentence").str.strip_chars()).filter(pl.col("sentence").str.len_bytes() > 0)
     return df.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over("row").alias("sent"))

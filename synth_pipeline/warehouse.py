@@ -76,9 +76,7 @@ class Warehouse:
             return write_partition(con, table, partition, frame)
 
     # --- reads ---------------------------------------------------------------
-    def read_partitions(
-        self, table: str, partitions: Sequence[str | dt.date] | None = None
-    ) -> pl.DataFrame:
+    def read_partitions(self, table: str, partitions: Sequence[str | dt.date] | None = None) -> pl.DataFrame:
         with self.connect() as con:
             return read_partitions(con, table, partitions)
 
@@ -132,9 +130,7 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]
     return {name: dtype for name, dtype in rows}
 
 
-def write_partition(
-    con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date, frame: pl.DataFrame
-) -> int:
+def write_partition(con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date, frame: pl.DataFrame) -> int:
     """Replace one partition inside ``con`` (caller holds the lock); see module docstring."""
     partition_date = _as_date(partition)
     frame = frame.with_columns(pl.lit(partition_date, dtype=pl.Date).alias("partition_date"))
@@ -216,12 +212,8 @@ def read_partitions(
     return con.execute(f"SELECT {select} FROM {qualified} {where}", params).pl()
 
 
-def read_partitions_before(
-    con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date
-) -> pl.DataFrame | None:
+def read_partitions_before(con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date) -> pl.DataFrame | None:
     """All rows of partitions earlier than ``partition``; None while the table does not exist."""
     if not _table_exists(con, table):
         return None
-    return con.execute(
-        f"SELECT * FROM {SCHEMA}.{_quote(table)} WHERE partition_date < ?", [_as_date(partition)]
-    ).pl()
+    return con.execute(f"SELECT * FROM {SCHEMA}.{_quote(table)} WHERE partition_date < ?", [_as_date(partition)]).pl()

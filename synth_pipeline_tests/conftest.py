@@ -31,7 +31,9 @@ def synth_env(home: Path, **overrides: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_graph(home: Path, partition: str = PARTITION, selection: list[str] | None = None, **env: str) -> ExecuteInProcessResult:
+def run_graph(
+    home: Path, partition: str = PARTITION, selection: list[str] | None = None, **env: str
+) -> ExecuteInProcessResult:
     """Materialise the graph (or ``selection``) for one partition, as ``make run`` does."""
     from synth_pipeline.definitions import defs
 

@@ -63,8 +63,16 @@ _MARKER = re.compile(r"\[\[fault:(429|500|hang|malformed|length|content_filter)(
 _CRITERIA = ("faithfulness", "correctness", "helpfulness", "clarity", "safety")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _FILLERS = (
-    "In practice,", "Put differently,", "This means that", "As a result,", "Note that",
-    "For instance,", "In short,", "Importantly,", "Consequently,", "To see why,",
+    "In practice,",
+    "Put differently,",
+    "This means that",
+    "As a result,",
+    "Note that",
+    "For instance,",
+    "In short,",
+    "Importantly,",
+    "Consequently,",
+    "To see why,",
 )
 
 
@@ -173,7 +181,13 @@ def _is_judge(body: dict) -> bool:
     return isinstance(system, str) and "grader" in system.lower()
 
 
-def demo_requests(n: int, tag: str = "demo", model: str = "local-generator", max_tokens: int = 256, markers: dict[int, str] | None = None):
+def demo_requests(
+    n: int,
+    tag: str = "demo",
+    model: str = "local-generator",
+    max_tokens: int = 256,
+    markers: dict[int, str] | None = None,
+):
     """``n`` generation requests with distinct prompts (``markers``: index -> fault marker text)."""
     from synth_pipeline.llm.interface import GenerationRequest
 
@@ -183,7 +197,10 @@ def demo_requests(n: int, tag: str = "demo", model: str = "local-generator", max
             request_id=f"{tag}-{i:05d}",
             messages=[
                 {"role": "system", "content": "You write clear, faithful training material."},
-                {"role": "user", "content": f"Explain item {i} of {tag}: how caches, retries and rate limits keep a pipeline cheap. {markers.get(i, '')}".strip()},
+                {
+                    "role": "user",
+                    "content": f"Explain item {i} of {tag}: how caches, retries and rate limits keep a pipeline cheap. {markers.get(i, '')}".strip(),
+                },
             ],
             model=model,
             temperature=0.7,
@@ -199,7 +216,14 @@ def _count_words(text: str) -> int:
 
 
 # --- HTTP ------------------------------------------------------------------------
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 
 class _Connection(asyncio.Protocol):
@@ -338,7 +362,9 @@ class OpenAICompatServer:
             attempt = stats.attempts[fingerprint]
         state = {"kind": "cancelled"}  # a hang the client gave up on stays counted as "hang"
         try:
-            status, payload, extra, state["kind"] = await self._chat_reply(headers, raw, token, fingerprint, attempt, state)
+            status, payload, extra, state["kind"] = await self._chat_reply(
+                headers, raw, token, fingerprint, attempt, state
+            )
             conn._write(status, payload, extra)
         finally:
             with stats._lock:
@@ -350,7 +376,14 @@ class OpenAICompatServer:
         cfg = self.config
         if cfg.require_api_key is not None and token != cfg.require_api_key:
             message = f"Incorrect API key provided: {token}."  # echoes it, as some servers do
-            return 401, json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}).encode(), None, "401"
+            return (
+                401,
+                json.dumps(
+                    {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
+                ).encode(),
+                None,
+                "401",
+            )
         try:
             body = json.loads(raw)
             messages = body["messages"]
@@ -360,33 +393,62 @@ class OpenAICompatServer:
         with self.stats._lock:
             self.stats.models[model] += 1
         if cfg.reject_max_tokens and "max_tokens" in body:
-            error = {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
-                     "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}
+            error = {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter",
+            }
             return 400, json.dumps({"error": error}).encode(), None, "unsupported_max_tokens"
         fmt = (body.get("response_format") or {}).get("type")
         if fmt and fmt != "text" and fmt not in cfg.response_formats:
-            error = {"message": f"response_format type {fmt!r} is not supported by this server", "type": "invalid_request_error", "param": "response_format"}
+            error = {
+                "message": f"response_format type {fmt!r} is not supported by this server",
+                "type": "invalid_request_error",
+                "param": "response_format",
+            }
             return 400, json.dumps({"error": error}).encode(), None, f"unsupported_{fmt}"
         fault = self._fault_for(body, fingerprint, attempt)
         if cfg.latency_s:
             await asyncio.sleep(cfg.latency_s)
         if fault == "429":
             extra = {"Retry-After": f"{cfg.retry_after_s:g}"} if cfg.retry_after_s is not None else None
-            return 429, b'{"error":{"message":"Rate limit reached, slow down.","type":"rate_limit_error"}}', extra, "429"
+            return (
+                429,
+                b'{"error":{"message":"Rate limit reached, slow down.","type":"rate_limit_error"}}',
+                extra,
+                "429",
+            )
         if fault == "500":
-            return 500, b'{"error":{"message":"The server had an error processing your request.","type":"server_error"}}', None, "500"
+            return (
+                500,
+                b'{"error":{"message":"The server had an error processing your request.","type":"server_error"}}',
+                None,
+                "500",
+            )
         if fault == "hang":
             state["kind"] = "hang"
             await asyncio.sleep(cfg.hang_s)
             return 500, b'{"error":{"message":"hung","type":"server_error"}}', None, "hang"
         if fault == "malformed":
-            return 200, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess', None, "malformed"
+            return (
+                200,
+                b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"index": 0, "mess',
+                None,
+                "malformed",
+            )
 
         judge = _is_judge(body)
-        content_key = hashlib.sha256(json.dumps([messages, model, body.get("seed"), body.get("temperature")], sort_keys=True).encode()).hexdigest()
+        content_key = hashlib.sha256(
+            json.dumps([messages, model, body.get("seed"), body.get("temperature")], sort_keys=True).encode()
+        ).hexdigest()
         if judge:
             grade = json.dumps(_grade_json(content_key))
-            text = grade if fmt in ("json_schema", "json_object") or not cfg.judge_prose else f"Here is my assessment.\n```json\n{grade}\n```"
+            text = (
+                grade
+                if fmt in ("json_schema", "json_object") or not cfg.judge_prose
+                else f"Here is my assessment.\n```json\n{grade}\n```"
+            )
         else:
             text = _completion_text(body, content_key)
         finish = "stop"
@@ -397,7 +459,9 @@ class OpenAICompatServer:
         elif fault == "length" or (limit and len(words) > int(limit)):
             keep = max(1, min(len(words) // 2, int(limit or 10**9)))
             text, finish = " ".join(words[:keep]), "length"
-        prompt_tokens = sum(_count_words(m.get("content") or "") for m in messages if isinstance(m, dict)) + 4 * len(messages)
+        prompt_tokens = sum(_count_words(m.get("content") or "") for m in messages if isinstance(m, dict)) + 4 * len(
+            messages
+        )
         completion_tokens = _count_words(text or "")
         reply = {
             "id": f"chatcmpl-{content_key[:24]}",
@@ -405,8 +469,19 @@ class OpenAICompatServer:
             "created": 1767225600,
             "model": model,
             "system_fingerprint": "fp_local",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": None}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         kind = finish if finish != "stop" else ("judge_" + (fmt or "plain") if judge else "ok")
         return 200, json.dumps(reply).encode(), None, kind
@@ -424,7 +499,9 @@ class _RemoteStats:
             return json.loads(response.read())
 
     def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.root + "/_reset", data=b"{}", method="POST"), timeout=10).read()
+        urllib.request.urlopen(
+            urllib.request.Request(self.root + "/_reset", data=b"{}", method="POST"), timeout=10
+        ).read()
 
     def __getitem__(self, key: str):
         return self.snapshot()[key]
@@ -443,7 +520,9 @@ class RunningServer:
         """Change latency/faults/... of the running server (both modes)."""
         if isinstance(self.stats, _RemoteStats):
             data = json.dumps(changes).encode()
-            urllib.request.urlopen(urllib.request.Request(self.stats.root + "/_config", data=data, method="POST"), timeout=10).read()
+            urllib.request.urlopen(
+                urllib.request.Request(self.stats.root + "/_config", data=data, method="POST"), timeout=10
+            ).read()
         for key, value in changes.items():
             setattr(self.config, key, tuple(value) if isinstance(value, list) else value)
 
@@ -498,10 +577,22 @@ def running_server(
 
 def _run_process(config: ServerConfig) -> Iterator[RunningServer]:
     args = [
-        sys.executable, __file__, "--host", "127.0.0.1", "--port", "0",
-        "--latency", str(config.latency_s), "--faults", json.dumps(config.faults),
-        "--fault-attempts", str(config.fault_attempts), "--hang", str(config.hang_s),
-        "--response-formats", ",".join(config.response_formats),
+        sys.executable,
+        __file__,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--latency",
+        str(config.latency_s),
+        "--faults",
+        json.dumps(config.faults),
+        "--fault-attempts",
+        str(config.fault_attempts),
+        "--hang",
+        str(config.hang_s),
+        "--response-formats",
+        ",".join(config.response_formats),
     ]
     if config.retry_after_s is not None:
         args += ["--retry-after", str(config.retry_after_s)]

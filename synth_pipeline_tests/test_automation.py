@@ -28,8 +28,14 @@ from synth_pipeline_tests.conftest import synth_env
 
 P = "2026-03-02"
 MIX_AND_UPSTREAM = [
-    "raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples",
-    "mix_candidates", "deduplicated_mix", "mix_exclusions",
+    "raw_corpus",
+    "raw_corpus_rejects",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "mix_candidates",
+    "deduplicated_mix",
+    "mix_exclusions",
 ]
 REPORT, RELEASE, EXCLUSIONS = AssetKey("quality_report"), AssetKey("dataset_release"), AssetKey("mix_exclusions")
 
@@ -114,8 +120,12 @@ def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **
 
     with synth_env(home, SYNTH_DOCS_PER_PARTITION="60", **env):
         return materialize(
-            list(defs.assets), selection=selection, partition_key=P, resources=defs.resources,
-            instance=instance, raise_on_error=False,
+            list(defs.assets),
+            selection=selection,
+            partition_key=P,
+            resources=defs.resources,
+            instance=instance,
+            raise_on_error=False,
         )
 
 

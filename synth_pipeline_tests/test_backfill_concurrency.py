@@ -82,10 +82,7 @@ def test_week_backfill_runs_concurrently_without_lock_errors(tmp_path: Path) -> 
     assert all(got["quality_report", p] == 1 for p in WEEK)
     for partition in WEEK:
         # Every candidate lands in the mix or the exclusions, once.
-        assert (
-            got["deduplicated_mix", partition] + got["mix_exclusions", partition]
-            == got["mix_candidates", partition]
-        )
+        assert got["deduplicated_mix", partition] + got["mix_exclusions", partition] == got["mix_candidates", partition]
     # What a candidate's exclusion depends on alone (its grade) adds up to the same week totals;
     # duplicates and the ratio cap depend on which partitions were written first, so may move.
     order_dependent = ("near_duplicate", "exact_duplicate", "over_synthetic_ratio_cap")
@@ -126,10 +123,14 @@ def test_writer_waits_for_a_reader_outside_the_lock(tmp_path: Path) -> None:
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     warehouse.write_partition("t", "2026-03-02", pl.DataFrame({"x": [1, 2]}))
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(3)",
-         str(warehouse.path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(3)",
+            str(warehouse.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "open"

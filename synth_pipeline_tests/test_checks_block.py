@@ -15,7 +15,9 @@ def test_a_mix_over_its_cap_fails_the_blocking_check_and_stops_the_report(tmp_pa
     assert "deduplicated_mix" in materialized
     assert "quality_report" not in materialized
     assert not (tmp_path / "reports" / f"quality_report_{PARTITION}.html").exists()
-    tables = {t for (t,) in query(tmp_path, "SELECT table_name FROM information_schema.tables WHERE table_schema='synth'")}
+    tables = {
+        t for (t,) in query(tmp_path, "SELECT table_name FROM information_schema.tables WHERE table_schema='synth'")
+    }
     assert "quality_report" not in tables
 
 
@@ -59,7 +61,9 @@ def test_a_repetitive_generator_is_caught_on_its_own_output(tmp_path):
     ]
     assert run_graph(tmp_path).success
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        sample_ids = [r[0] for r in con.execute("SELECT sample_id FROM synth.generated_samples ORDER BY sample_id").fetchall()]
+        sample_ids = [
+            r[0] for r in con.execute("SELECT sample_id FROM synth.generated_samples ORDER BY sample_id").fetchall()
+        ]
         for i, sid in enumerate(sample_ids):
             text = " ".join(pool[(i * 5 + k * 7) % len(pool)] for k in range(4))
             con.execute("UPDATE synth.generated_samples SET text = ? WHERE sample_id = ?", [text, sid])

@@ -73,15 +73,108 @@ def hostile_texts(seed: int, count: int) -> list[str]:
     """Texts built from the pieces that break naive ports of the reference."""
     rng = random.Random(seed)
     pieces = [
-        "the", "The", "THE", "of", "and", "to", "be", "that", "have", "with", "tHaT", "isn't", "don’t",
-        "the's", "'the'", "x'the", "a''b", "’tis", "o'", "'", "’", "''", "word", "words", "python",
-        "lorem ipsum", "Lorem  Ipsum", "LOREM\u00a0IPSUM", "lorem ipſum", "lorem İpsum", "ipsum",
-        "...", "\u2026", "#", "##", "a...", "etc\u2026", "\ufffd", "\ufffd" * 5, "ß", "STRASSE", "straße",
-        "İstanbul", "ΣΊΣΥΦΟΣ", "σοφός", "ς", "ﬁne", "µ", "\u212a", "Kelvin", "ǅ", "Ꭰ", "ꭰ", "e\u0301",
-        "e\u0316\u0301", "\u1100\u1161\u11a8", "\u212b", "😀", "👍🏽", "🇫🇷", "x²", "½", "①", "٣", "_", "__init__",
-        "a_b", "‿", "1.5", "42", "-", "—", "(", ")", ":", "\x00", "\x07", "\x1b", "\x1c", "\x1f", "\x7f",
-        "\t", "\r\n", "\r", "\n", "\n\n\n", " \n \n ", "\x0b", "\x0c", "\u0085", "\u2028", "\u2029",
-        "\u200b", "\u3000", "\u1680", "\u202f", "\u205f", "\u2003", "\u00a0", "\ud7a3", "क्षि", "ﷺ",
+        "the",
+        "The",
+        "THE",
+        "of",
+        "and",
+        "to",
+        "be",
+        "that",
+        "have",
+        "with",
+        "tHaT",
+        "isn't",
+        "don’t",
+        "the's",
+        "'the'",
+        "x'the",
+        "a''b",
+        "’tis",
+        "o'",
+        "'",
+        "’",
+        "''",
+        "word",
+        "words",
+        "python",
+        "lorem ipsum",
+        "Lorem  Ipsum",
+        "LOREM\u00a0IPSUM",
+        "lorem ipſum",
+        "lorem İpsum",
+        "ipsum",
+        "...",
+        "\u2026",
+        "#",
+        "##",
+        "a...",
+        "etc\u2026",
+        "\ufffd",
+        "\ufffd" * 5,
+        "ß",
+        "STRASSE",
+        "straße",
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "σοφός",
+        "ς",
+        "ﬁne",
+        "µ",
+        "\u212a",
+        "Kelvin",
+        "ǅ",
+        "Ꭰ",
+        "ꭰ",
+        "e\u0301",
+        "e\u0316\u0301",
+        "\u1100\u1161\u11a8",
+        "\u212b",
+        "😀",
+        "👍🏽",
+        "🇫🇷",
+        "x²",
+        "½",
+        "①",
+        "٣",
+        "_",
+        "__init__",
+        "a_b",
+        "‿",
+        "1.5",
+        "42",
+        "-",
+        "—",
+        "(",
+        ")",
+        ":",
+        "\x00",
+        "\x07",
+        "\x1b",
+        "\x1c",
+        "\x1f",
+        "\x7f",
+        "\t",
+        "\r\n",
+        "\r",
+        "\n",
+        "\n\n\n",
+        " \n \n ",
+        "\x0b",
+        "\x0c",
+        "\u0085",
+        "\u2028",
+        "\u2029",
+        "\u200b",
+        "\u3000",
+        "\u1680",
+        "\u202f",
+        "\u205f",
+        "\u2003",
+        "\u00a0",
+        "\ud7a3",
+        "क्षि",
+        "ﷺ",
     ]
     texts = []
     for _ in range(count):
@@ -137,7 +230,9 @@ def test_regex_quality_rules_equal_reference():
     got = with_quality(pl.DataFrame({"text": texts}))
     for text, rule, detail in got.iter_rows():
         failure = quality_failure(text)
-        assert (rule, detail) == ((failure.partition(": ")[0], failure.partition(": ")[2]) if failure else (None, None)), text
+        assert (rule, detail) == (
+            (failure.partition(": ")[0], failure.partition(": ")[2]) if failure else (None, None)
+        ), text
 
 
 def test_every_whitespace_character_normalises_like_python():
@@ -169,7 +264,10 @@ def test_texts_without_nfc_unsafe_characters_are_nfc():
     for _ in range(3000):
         text = "".join(rng.choice(safe) for _ in range(rng.randint(1, 12)))
         assert unicodedata.normalize("NFC", text) == text
-    raws = ["".join(rng.choice(safe if rng.random() < 0.7 else unsafe) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    raws = [
+        "".join(rng.choice(safe if rng.random() < 0.7 else unsafe) for _ in range(rng.randint(1, 12)))
+        for _ in range(3000)
+    ]
     assert normalized_text(pl.Series(raws)).to_list() == [normalize_text(t) for t in raws]
 
 
@@ -180,8 +278,10 @@ def test_only_the_kelvin_sign_lowercases_to_one_ascii_letter():
 
 def test_random_unicode_equals_reference():
     rng = random.Random(11)
-    raws = [" ".join("".join(rng.choice(ASSIGNED) for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(0, 40)))
-            for _ in range(2000)]
+    raws = [
+        " ".join("".join(rng.choice(ASSIGNED) for _ in range(rng.randint(1, 6))) for _ in range(rng.randint(0, 40)))
+        for _ in range(2000)
+    ]
     assert mismatches(raws) == []
 
 
@@ -199,8 +299,24 @@ def test_documented_difference_nfc_of_characters_newer_than_pythons_tables():
 
 
 def test_dedup_keys_equal_reference_and_hashes_follow_keys():
-    variants = ["The cat's hat, isn't it?", "the CAT'S hat  isn't it", "THE cat's hat... isn't\tit!", "the cat’s hat isn't it", "the cat s hat isn t it",
-                "Straße", "STRASSE", "strasse", "ΣΟΦΌΣ", "σοφός", "σοφόσ", "", "...", "İx", "i\u0307x", "i x"]
+    variants = [
+        "The cat's hat, isn't it?",
+        "the CAT'S hat  isn't it",
+        "THE cat's hat... isn't\tit!",
+        "the cat’s hat isn't it",
+        "the cat s hat isn t it",
+        "Straße",
+        "STRASSE",
+        "strasse",
+        "ΣΟΦΌΣ",
+        "σοφός",
+        "σοφόσ",
+        "",
+        "...",
+        "İx",
+        "i\u0307x",
+        "i x",
+    ]
     hashes = dedup_hashes(pl.Series(variants)).to_list()
     keys = [dedup_key(v) for v in variants]
     assert dedup_keys(pl.Series(variants)).to_list() == keys
@@ -226,7 +342,9 @@ def test_compiled_xxh64_equals_xxhash():
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     hexes = documents._xxh64_hex(data, offsets).tobytes().decode()
-    assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [f"{xxhash.xxh64_intdigest(b):016x}" for b in blobs]
+    assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [
+        f"{xxhash.xxh64_intdigest(b):016x}" for b in blobs
+    ]
 
 
 def test_compiled_sha256_equals_hashlib():
@@ -235,7 +353,9 @@ def test_compiled_sha256_equals_hashlib():
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     hexes = documents._sha256_hex16(data, offsets, documents._K, documents._H0, documents._HEX).tobytes().decode()
-    assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [hashlib.sha256(b).hexdigest()[:16] for b in blobs]
+    assert [hexes[16 * i : 16 * i + 16] for i in range(len(blobs))] == [
+        hashlib.sha256(b).hexdigest()[:16] for b in blobs
+    ]
 
 
 def test_python_fixed_formats_like_python():
@@ -277,7 +397,10 @@ def _benchmark(n_docs: int = 100_000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         docs = load_builtin_python_docs(Path(tmp))
     copies = -(-n_docs // docs.height)
-    variants = [docs.with_columns(pl.format("Variant {} of:\r\n{}", pl.lit(i), pl.col("text")).alias("text")) for i in range(copies)]
+    variants = [
+        docs.with_columns(pl.format("Variant {} of:\r\n{}", pl.lit(i), pl.col("text")).alias("text"))
+        for i in range(copies)
+    ]
     frame = pl.concat(variants).head(n_docs)
     megabytes = frame.get_column("text").str.len_bytes().sum() / 1e6
     prepare_documents(frame.head(100))  # compile and build the tables first
@@ -296,8 +419,10 @@ def _benchmark(n_docs: int = 100_000) -> None:
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
         wall = statistics.median(walls)
-        print(f"{name}: {wall:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}; cpu {statistics.median(cpus):.2f} s)"
-              f" = {frame.height / wall:,.0f} docs/s, {megabytes / wall:.1f} MB/s")
+        print(
+            f"{name}: {wall:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}; cpu {statistics.median(cpus):.2f} s)"
+            f" = {frame.height / wall:,.0f} docs/s, {megabytes / wall:.1f} MB/s"
+        )
 
 
 if __name__ == "__main__":

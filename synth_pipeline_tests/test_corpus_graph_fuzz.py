@@ -11,7 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth_pipeline_tests.conftest import checks_by_name, query, run_graph
-from synth_pipeline_tests.test_corpus_readers import compress, delimited_corpus, good_text, json_array_corpus, jsonl_corpus
+from synth_pipeline_tests.test_corpus_readers import (
+    compress,
+    delimited_corpus,
+    good_text,
+    json_array_corpus,
+    jsonl_corpus,
+)
 
 
 def _write_corpus(root: Path, rng: random.Random) -> dict[str, list]:
@@ -50,7 +56,11 @@ def test_every_record_of_a_messy_corpus_lands_once_across_partitions(tmp_path, s
     while True:
         result = run_graph(home, day.isoformat(), selection=["raw_corpus", "raw_corpus_rejects"], **env)
         assert result.success and checks_by_name(result)["corpus_accounts_for_every_record"].passed
-        (records,) = query(home, "SELECT coalesce(sum(record_to - record_from), 0) FROM synth.corpus_allocations WHERE partition_date = ?", [day])[0]
+        (records,) = query(
+            home,
+            "SELECT coalesce(sum(record_to - record_from), 0) FROM synth.corpus_allocations WHERE partition_date = ?",
+            [day],
+        )[0]
         if records == 0:
             break
         seen += records

@@ -77,7 +77,11 @@ def test_a_file_changed_under_the_same_path_is_reported_not_mixed_in(tmp_path):
     _write_jsonl(corpus / "a.jsonl", texts[100:])  # rewritten in place with other documents
     result = run_graph(home, DAYS[1], selection=CORPUS_ONLY, **env)
     assert result.success
-    reported = query(home, "SELECT scope, detail FROM synth.raw_corpus_rejects WHERE partition_date = ? AND reason = 'file_changed'", [DAYS[1]])
+    reported = query(
+        home,
+        "SELECT scope, detail FROM synth.raw_corpus_rejects WHERE partition_date = ? AND reason = 'file_changed'",
+        [DAYS[1]],
+    )
     assert len(reported) == 1 and reported[0][0] == "file" and "a.jsonl" in reported[0][1]
     # The second partition takes the rest of the version it registered, never the new bytes.
     second = _doc_ids(home, DAYS[1])
@@ -85,7 +89,12 @@ def test_a_file_changed_under_the_same_path_is_reported_not_mixed_in(tmp_path):
     ids = [content_hash(normalize_text(t)) for t in texts]
     new_bytes = set(ids[100:]) - set(ids[:100])  # the built-in corpus repeats a few docstrings
     assert len(new_bytes) > 50
-    stored = {r[0] for r in query(home, "SELECT doc_id FROM synth.raw_corpus UNION ALL SELECT doc_id FROM synth.raw_corpus_rejects")}
+    stored = {
+        r[0]
+        for r in query(
+            home, "SELECT doc_id FROM synth.raw_corpus UNION ALL SELECT doc_id FROM synth.raw_corpus_rejects"
+        )
+    }
     assert not new_bytes & stored
     assert run_graph(home, DAYS[0], selection=CORPUS_ONLY, **env).success
     assert _doc_ids(home, DAYS[0]) == first
@@ -134,8 +143,17 @@ def test_a_document_repeated_in_a_later_file_is_an_exact_duplicate_of_its_first_
     _write_jsonl(corpus / "b.jsonl", [t.upper() for t in texts[:10]])  # same words, other case
     assert run_graph(home, DAYS[1], selection=CORPUS_ONLY, **env).success
     assert _doc_ids(home, DAYS[1]) == set()
-    details = [r[0] for r in query(home, "SELECT detail FROM synth.raw_corpus_rejects WHERE partition_date = ? AND reason = 'exact_duplicate'", [DAYS[1]])]
-    (first_ten_accepted,) = query(home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ? AND source_row <= 10", [DAYS[0]])[0]
+    details = [
+        r[0]
+        for r in query(
+            home,
+            "SELECT detail FROM synth.raw_corpus_rejects WHERE partition_date = ? AND reason = 'exact_duplicate'",
+            [DAYS[1]],
+        )
+    ]
+    (first_ten_accepted,) = query(
+        home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ? AND source_row <= 10", [DAYS[0]]
+    )[0]
     assert first_ten_accepted > 5 and len(details) == first_ten_accepted
     assert all(DAYS[0] in d for d in details)
 
@@ -143,7 +161,11 @@ def test_a_document_repeated_in_a_later_file_is_an_exact_duplicate_of_its_first_
 def test_a_landed_file_still_being_written_waits_for_a_later_partition(tmp_path):
     home = tmp_path / "home"
     _write_jsonl(home / "landing" / "arriving.jsonl", _real_texts(tmp_path, 0, 20))
-    env = {"SYNTH_CORPUS": str(tmp_path / "nothing-else"), "SYNTH_DOCS_PER_PARTITION": "100", "SYNTH_LANDING_SETTLE_S": "3600"}
+    env = {
+        "SYNTH_CORPUS": str(tmp_path / "nothing-else"),
+        "SYNTH_DOCS_PER_PARTITION": "100",
+        "SYNTH_LANDING_SETTLE_S": "3600",
+    }
     assert run_graph(home, DAYS[0], selection=CORPUS_ONLY, **env).success
     assert _doc_ids(home, DAYS[0]) == set(), "modified within the settle time: not read yet"
     env["SYNTH_LANDING_SETTLE_S"] = "0"

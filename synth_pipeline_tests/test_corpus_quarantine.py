@@ -24,13 +24,24 @@ def test_bad_files_and_rows_land_in_the_reject_table(tmp_path):
     lines = [json.dumps({"text": GOOD.replace("river", f"river {i}")}) for i in range(3)]
     lines += ["{not json", json.dumps({"body": "no text field"}), json.dumps({"text": "too short"})]
     (corpus / "rows.jsonl").write_text("\n".join(lines) + "\n")
-    (corpus / "table.csv").write_text("id,text\n1,\"" + GOOD.replace("river", "stream") + "\"\n2,\"" + GOOD + "\"\n")
+    (corpus / "table.csv").write_text('id,text\n1,"' + GOOD.replace("river", "stream") + '"\n2,"' + GOOD + '"\n')
     (corpus / "nocol.csv").write_text("id,body\n1,hello\n")
 
-    result = run_graph(tmp_path / "home", selection=["raw_corpus", "raw_corpus_rejects"], SYNTH_CORPUS=str(corpus), SYNTH_DOCS_PER_PARTITION="1000")
+    result = run_graph(
+        tmp_path / "home",
+        selection=["raw_corpus", "raw_corpus_rejects"],
+        SYNTH_CORPUS=str(corpus),
+        SYNTH_DOCS_PER_PARTITION="1000",
+    )
     assert result.success
     home = tmp_path / "home"
-    reasons = dict(query(home, "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = ? GROUP BY ALL", [PARTITION]))
+    reasons = dict(
+        query(
+            home,
+            "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = ? GROUP BY ALL",
+            [PARTITION],
+        )
+    )
     assert reasons["binary_file"] == 1
     assert reasons["broken_encoding"] == 1
     assert reasons["empty_file"] == 1

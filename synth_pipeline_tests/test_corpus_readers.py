@@ -348,7 +348,9 @@ def test_empty_parquet_and_single_json_object(tmp_path: Path) -> None:
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "e.parquet")
     assert read_all(tmp_path / "e.parquet") == []
     (tmp_path / "o.json").write_bytes(b'{"text": "only one", "id": 9}')
-    assert [(r["source_row"], r["text"], r["source_id"]) for r in read_all(tmp_path / "o.json")] == [(1, "only one", "9")]
+    assert [(r["source_row"], r["text"], r["source_id"]) for r in read_all(tmp_path / "o.json")] == [
+        (1, "only one", "9")
+    ]
     (tmp_path / "a.json").write_bytes(b"[]")
     assert read_all(tmp_path / "a.json") == []
 
@@ -501,7 +503,12 @@ def test_json_line_parser_agrees_with_python_json(tmp_path: Path, field: str) ->
     rng = random.Random(11)
     lines = list(TRICKY_LINES)
     for _ in range(3000):  # random edits of valid lines: every kind of syntax error
-        value = {"id": rng.randint(0, 9), "meta": {"text": good_text(rng)}, "text": good_text(rng), "x": [1, {"y": None}]}
+        value = {
+            "id": rng.randint(0, 9),
+            "meta": {"text": good_text(rng)},
+            "text": good_text(rng),
+            "x": [1, {"y": None}],
+        }
         raw = bytearray(json.dumps(value, ensure_ascii=rng.random() < 0.5).encode())
         for _ in range(rng.randint(0, 2)):
             at = rng.randrange(len(raw))

@@ -23,7 +23,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 FIRST, RELEASE = "2026-03-01", "2026-03-02"
 SHARD_BYTES = 40_000  # small, so a release of ~120 documents spans several shards
-ENV = {"SYNTH_DOCS_PER_PARTITION": "60", "SYNTH_RELEASE_CHAT_JSONL": "1", "SYNTH_RELEASE_SHARD_MAX_BYTES": str(SHARD_BYTES)}
+ENV = {
+    "SYNTH_DOCS_PER_PARTITION": "60",
+    "SYNTH_RELEASE_CHAT_JSONL": "1",
+    "SYNTH_RELEASE_SHARD_MAX_BYTES": str(SHARD_BYTES),
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ def _md_rows(card: str, header_start: str) -> list[list[str]]:
     lines = card.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
@@ -73,10 +77,22 @@ def test_release_loads_with_datasets_and_polars(released, tmp_path):
     )
     frame = pl.read_parquet(folder / "data" / "*.parquet")
     assert by_card.num_rows == by_files.num_rows == frame.height == expected
-    mix_ids = {r[0] for r in query(released, "SELECT item_id FROM synth.deduplicated_mix WHERE partition_date <= ?", [RELEASE])}
+    mix_ids = {
+        r[0] for r in query(released, "SELECT item_id FROM synth.deduplicated_mix WHERE partition_date <= ?", [RELEASE])
+    }
     assert set(by_card["item_id"]) == set(frame["item_id"]) == mix_ids
     assert frame["item_id"].n_unique() == frame.height, "two disjoint corpus slices: no item repeats"
-    assert {"item_id", "origin", "text", "n_tokens", "doc_id", "prompt_id", "sample_id", "score", "partition_date"} <= set(frame.columns)
+    assert {
+        "item_id",
+        "origin",
+        "text",
+        "n_tokens",
+        "doc_id",
+        "prompt_id",
+        "sample_id",
+        "score",
+        "partition_date",
+    } <= set(frame.columns)
     assert sorted(frame["partition_date"].cast(pl.Utf8).unique().to_list()) == [FIRST, RELEASE]
 
     # The release of the first partition holds that partition only (cumulative up to it).
@@ -88,7 +104,9 @@ def test_chat_jsonl_is_the_messages_shape(released, tmp_path):
     import datasets
 
     folder = released / "releases" / RELEASE
-    chat = datasets.load_dataset("json", data_files=str(folder / "chat" / "*.jsonl"), split="train", cache_dir=str(tmp_path / "hf"))
+    chat = datasets.load_dataset(
+        "json", data_files=str(folder / "chat" / "*.jsonl"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     synthetic = {
         item_id: (text, json.loads(messages))
         for item_id, text, messages in query(
@@ -133,7 +151,9 @@ def test_manifest_hashes_rows_and_lineage(released):
     assert sum(manifest["lineage"]["pipeline_versions"].values()) == manifest["rows"]
     assert {c["name"] for c in manifest["columns"]} >= {"item_id", "text", "origin"}
     # Recorded in the warehouse too, one row per release.
-    ((rows, sha),) = query(released, "SELECT rows, manifest_sha256 FROM synth.dataset_release WHERE partition_date = ?", [RELEASE])
+    ((rows, sha),) = query(
+        released, "SELECT rows, manifest_sha256 FROM synth.dataset_release WHERE partition_date = ?", [RELEASE]
+    )
     assert rows == manifest["rows"] and sha == hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
 
 
@@ -151,7 +171,9 @@ def test_card_matches_the_quality_report(released):
 
     metrics = {
         (str(day), scope, name): value
-        for day, scope, name, value in query(released, "SELECT partition_date, scope, metric, value FROM synth.quality_metrics")
+        for day, scope, name, value in query(
+            released, "SELECT partition_date, scope, metric, value FROM synth.quality_metrics"
+        )
     }
     from synth_pipeline.release.card import COMPOSITION, DIVERSITY_COLUMNS, PARTITION_COLUMNS, fmt
 
@@ -171,15 +193,25 @@ def test_card_matches_the_quality_report(released):
     synthetic = frame.filter(pl.col("origin") == "synthetic")
     assert int(composition["items"]) == frame.height
     assert int(composition["synthetic items"]) == synthetic.height
-    assert float(composition["synthetic share (tokens)"]) == pytest.approx(synthetic["n_tokens"].sum() / frame["n_tokens"].sum(), abs=5e-5)
+    assert float(composition["synthetic share (tokens)"]) == pytest.approx(
+        synthetic["n_tokens"].sum() / frame["n_tokens"].sum(), abs=5e-5
+    )
     # The HTML report of the partition shows the same headline figures.
     report = (released / "reports" / f"quality_report_{RELEASE}.html").read_text()
     part = {r[0]: r for r in _md_rows(card, "partition | items")[1:]}[RELEASE]
-    assert f"<b>{int(metrics[(RELEASE, 'partition', 'mix.items')])}</b>" in report and part[1] == str(int(metrics[(RELEASE, "partition", "mix.items")]))
+    assert f"<b>{int(metrics[(RELEASE, 'partition', 'mix.items')])}</b>" in report and part[1] == str(
+        int(metrics[(RELEASE, "partition", "mix.items")])
+    )
     checks = _md_rows(card, "check | severity")[1:]
-    assert {r[0] for r in checks} >= {"synthetic_ratio_within_cap", "diversity_above_thresholds", "unique_keys_and_text",
-                                      "funnel_accounts_for_every_row"}
-    assert all(r[2] == "passed" for r in checks if r[1] == "ERROR"), "a release never ships past a failed blocking check"
+    assert {r[0] for r in checks} >= {
+        "synthetic_ratio_within_cap",
+        "diversity_above_thresholds",
+        "unique_keys_and_text",
+        "funnel_accounts_for_every_row",
+    }
+    assert all(r[2] == "passed" for r in checks if r[1] == "ERROR"), (
+        "a release never ships past a failed blocking check"
+    )
     assert "as recorded by Dagster in run" in card, "in a run of the graph the card quotes Dagster's own check results"
     assert "offline backend" in card and "Lineage of this release" in card
 
@@ -199,7 +231,9 @@ def test_release_is_reproducible_and_refuses_a_stale_report(released, tmp_path):
             assert [f["sha256"] for f in again.files if f["format"] != "markdown"] == [
                 f["sha256"] for f in before["files"] if f["format"] != "markdown"
             ], "the same mix gives byte-identical shards"
-            con.execute("DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix)")
+            con.execute(
+                "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix)"
+            )
             with pytest.raises(ReleaseBlocked, match="changed after the quality report"):
                 build_release(con, RELEASE, settings)
             con.execute(

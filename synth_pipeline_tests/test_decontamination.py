@@ -80,16 +80,29 @@ def test_load_evaluation_set_all_formats(tmp_path):
         fh.write(json.dumps({"question": EVAL_B}) + "\n")
     pl.DataFrame({"id": ["r1"], "text": [EVAL_B]}).write_csv(tmp_path / "d.csv")
     pl.DataFrame({"passage": [EVAL_A]}).write_parquet(tmp_path / "e.parquet")
-    got = load_evaluation_set([str(tmp_path / "a.txt"), str(tmp_path / "b.md"), str(tmp_path / "c.jsonl"),
-                               str(tmp_path / "d.csv"), str(tmp_path / "e.parquet")])
-    assert [e for e, _ in got] == ["a.txt#0", "a.txt#1", "b.md#0", "b.md#1", "c.jsonl:q1", "c.jsonl:3",
-                                  "d.csv:r1", "e.parquet:0"]
+    got = load_evaluation_set(
+        [
+            str(tmp_path / "a.txt"),
+            str(tmp_path / "b.md"),
+            str(tmp_path / "c.jsonl"),
+            str(tmp_path / "d.csv"),
+            str(tmp_path / "e.parquet"),
+        ]
+    )
+    assert [e for e, _ in got] == [
+        "a.txt#0",
+        "a.txt#1",
+        "b.md#0",
+        "b.md#1",
+        "c.jsonl:q1",
+        "c.jsonl:3",
+        "d.csv:r1",
+        "e.parquet:0",
+    ]
     assert dict(got)["c.jsonl:3"] == EVAL_B and dict(got)["e.parquet:0"] == EVAL_A
     # a directory, a glob and the SYNTH_DECONTAMINATE string form give the same set
     assert load_evaluation_set([str(tmp_path)]) == got
-    assert load_evaluation_set(str(tmp_path / "*.txt") + "," + str(tmp_path / "c.jsonl")) == (
-        got[:2] + got[4:6]
-    )
+    assert load_evaluation_set(str(tmp_path / "*.txt") + "," + str(tmp_path / "c.jsonl")) == (got[:2] + got[4:6])
     with pytest.raises(FileNotFoundError):
         load_evaluation_set([str(tmp_path / "missing.jsonl")])
     # end to end: a candidate quoting the CSV example is excluded

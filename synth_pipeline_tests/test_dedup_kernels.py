@@ -46,7 +46,12 @@ def test_word_hashes_match_the_regex_on_ascii_unicode_and_long_words():
     letters = list("abcXYZ019_ -,.;!?\n\t'\"") + ["é", "ß", "Ж", "東", "—", "’", "\u00a0", "😀"]
     texts: list[str | None] = ["".join(rng.choice(letters, int(rng.integers(0, 120)))) for _ in range(400)]
     texts += [
-        None, "", "   ", "--!!--", "Hello, World!", "MiXeD CaSe_Words 42",
+        None,
+        "",
+        "   ",
+        "--!!--",
+        "Hello, World!",
+        "MiXeD CaSe_Words 42",
         "a" * 240 + " " + "B" * 241 + " c",  # both sides of the library fallback, ASCII path
         "é" * 130 + " x " + "Y" * 300,  # over-long words on the Unicode path
         "café naïve — Straße; TOKYO 東京",  # non-ASCII text next to ASCII ones

@@ -28,7 +28,15 @@ BAD_LINES = [
     '{"text": 42}',
     "[1, 2, 3]",
 ]
-STAGE_TABLES = ["raw_corpus", "seed_prompts", "generated_samples", "graded_samples", "mix_candidates", "deduplicated_mix", "mix_exclusions"]
+STAGE_TABLES = [
+    "raw_corpus",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "mix_candidates",
+    "deduplicated_mix",
+    "mix_exclusions",
+]
 CHECK_NAMES = [spec.name for specs in (MIX_CHECK_SPECS, EXCLUSION_CHECK_SPECS, GRADE_CHECK_SPECS) for spec in specs]
 ALL_ASSETS = {*STAGE_TABLES, "raw_corpus_rejects", "quality_report", "dataset_release"}
 
@@ -94,7 +102,9 @@ def test_every_check_passes_saying_there_is_nothing_to_check(empty_run):
         assert check.passed, name
         assert check.metadata["status"].value.startswith(EMPTY_PARTITION), name
     # The same results are stored for the report and the card.
-    stored = query(home, "SELECT check_name, passed, metadata FROM synth.check_results WHERE partition_date = ?", [PARTITION])
+    stored = query(
+        home, "SELECT check_name, passed, metadata FROM synth.check_results WHERE partition_date = ?", [PARTITION]
+    )
     assert {name for name, _, _ in stored} == set(CHECK_NAMES)
     assert all(passed and json.loads(meta)["status"].startswith(EMPTY_PARTITION) for _, passed, meta in stored)
 
@@ -111,7 +121,8 @@ def test_report_says_the_partition_is_empty_and_gives_no_score(empty_run):
     assert math.isnan(score)  # no score, not a 0 that reads as a failure
     assert note.startswith("Empty partition: 0 documents") and "malformed_json" in note
     (stored,) = query(
-        home, "SELECT value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition' AND metric = 'score.headline'",
+        home,
+        "SELECT value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition' AND metric = 'score.headline'",
         [PARTITION],
     )[0]
     assert math.isnan(stored)
@@ -127,12 +138,20 @@ def test_release_says_the_partition_is_empty(empty_run):
     assert manifest["rows"] == 0 and data.height == 0
     assert {"item_id", "origin", "text"} <= set(data.columns)
     part = manifest["release_partition"]
-    assert (part["status"], part["empty"], part["documents"], part["inputs_read"], part["items"]) == ("empty", True, 0, len(BAD_LINES), 0)
+    assert (part["status"], part["empty"], part["documents"], part["inputs_read"], part["items"]) == (
+        "empty",
+        True,
+        0,
+        len(BAD_LINES),
+        0,
+    )
     assert part["note"].startswith("partition empty: 0 documents")
     assert manifest["empty_partitions"] == [PARTITION]
     assert f"**The partition {PARTITION} is empty: 0 documents (all {len(BAD_LINES)} inputs were rejected).**" in card
     assert "this release has 0 rows" in card
-    (status,) = query(home, "SELECT release_partition_status FROM synth.dataset_release WHERE partition_date = ?", [PARTITION])[0]
+    (status,) = query(
+        home, "SELECT release_partition_status FROM synth.dataset_release WHERE partition_date = ?", [PARTITION]
+    )[0]
     assert status == "empty"
 
 
@@ -145,8 +164,11 @@ def test_a_single_document_too_short_to_keep_gives_an_empty_partition(tmp_path):
     assert result.success
     (reason,) = query(home, "SELECT reason FROM synth.raw_corpus_rejects WHERE partition_date = ?", [PARTITION])[0]
     assert reason.startswith("quality:")
-    assert all(c.passed and c.metadata["status"].value.startswith(EMPTY_PARTITION) for c in result.get_asset_check_evaluations()
-               if c.check_name in CHECK_NAMES)
+    assert all(
+        c.passed and c.metadata["status"].value.startswith(EMPTY_PARTITION)
+        for c in result.get_asset_check_evaluations()
+        if c.check_name in CHECK_NAMES
+    )
     assert query(home, "SELECT status FROM synth.quality_report")[0][0] == "empty"
     manifest, _, _ = _release(home, PARTITION)
     assert manifest["release_partition"]["status"] == "empty"
@@ -154,7 +176,8 @@ def test_a_single_document_too_short_to_keep_gives_an_empty_partition(tmp_path):
 
 def test_partition_status_names_an_empty_corpus_slice():
     assert partition_status({"funnel.documents": 0, "funnel.documents_read": 0}) == (
-        "empty", "empty: 0 documents (no inputs were left for it (the corpus is used up or empty))"
+        "empty",
+        "empty: 0 documents (no inputs were left for it (the corpus is used up or empty))",
     )
     assert partition_status({"funnel.documents": 12, "mix.items": 0})[0] == "no_items"
     assert partition_status({"funnel.documents": 12, "mix.items": 30}) == ("scored", "")
@@ -177,7 +200,9 @@ def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations() if c.severity.value == "ERROR")
     items, real = query(
-        home, "SELECT count(*), count(*) FILTER (WHERE origin = 'real') FROM synth.deduplicated_mix WHERE partition_date = ?", [normal]
+        home,
+        "SELECT count(*), count(*) FILTER (WHERE origin = 'real') FROM synth.deduplicated_mix WHERE partition_date = ?",
+        [normal],
     )[0]
     assert items > real > 0
     assert query(home, "SELECT status FROM synth.quality_report WHERE partition_date = ?", [normal])[0][0] == "scored"
@@ -192,7 +217,13 @@ def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_
     assert ledger.passed
     assert ledger.metadata["real_items_recorded"].value == real and ledger.metadata["real_items_missing"].value == 0
     assert ledger.metadata["status"].value.startswith(EMPTY_PARTITION)
-    cumulative = dict(query(home, "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'cumulative'", [last]))
+    cumulative = dict(
+        query(
+            home,
+            "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'cumulative'",
+            [last],
+        )
+    )
     assert cumulative["mix.items"] == items
     manifest, card, data = _release(home, last)
     assert manifest["rows"] == data.height == items
@@ -201,9 +232,13 @@ def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_
 
     # An empty partition still fails its cumulative checks when earlier data breaks them.
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-        con.execute("DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix WHERE origin = 'real')")
+        con.execute(
+            "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix WHERE origin = 'real')"
+        )
     with synth_env(home, SYNTH_MAX_SYNTHETIC_RATIO="0.01"):
         rerun = {r.check_name: r for r in mix_checks(Warehouse(home / "warehouse.duckdb"), last, load_settings())}
-    assert not rerun["real_data_accumulates"].passed and _meta(rerun["real_data_accumulates"], "real_items_missing") == 1
+    assert (
+        not rerun["real_data_accumulates"].passed and _meta(rerun["real_data_accumulates"], "real_items_missing") == 1
+    )
     assert not rerun["synthetic_ratio_within_cap"].passed
     assert rerun["unique_keys_and_text"].passed and _meta(rerun["unique_keys_and_text"], "status") == EMPTY_PARTITION

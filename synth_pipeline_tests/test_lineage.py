@@ -25,11 +25,14 @@ def test_item_lineage_view_covers_every_mix_item(healthy_run) -> None:
     assert with_file == traced  # every item reaches a source file
     assert synthetic == synthetic_full > 0  # synthetic items carry grade, sample, prompt and their versions
     # The chain is consistent: a synthetic item's document is its prompt's document.
-    assert query(
-        home,
-        """SELECT count(*) FROM synth.item_lineage AS l JOIN synth.seed_prompts AS p USING (prompt_id)
+    assert (
+        query(
+            home,
+            """SELECT count(*) FROM synth.item_lineage AS l JOIN synth.seed_prompts AS p USING (prompt_id)
            WHERE l.origin = 'synthetic' AND p.doc_id <> l.doc_id""",
-    )[0][0] == 0
+        )[0][0]
+        == 0
+    )
 
 
 def test_trace_random_item_prints_chain_to_source_file(healthy_run, capsys) -> None:
@@ -57,7 +60,9 @@ def test_trace_document_lists_everything_derived(healthy_run, capsys) -> None:
         "mix_item": query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE doc_id = ?", [doc_id])[0][0],
         "excluded": query(home, "SELECT count(*) FROM synth.mix_exclusions WHERE doc_id = ?", [doc_id])[0][0],
     }
-    stages = dict(query(home, "SELECT stage, count(*) FROM synth.document_descendants WHERE doc_id = ? GROUP BY ALL", [doc_id]))
+    stages = dict(
+        query(home, "SELECT stage, count(*) FROM synth.document_descendants WHERE doc_id = ? GROUP BY ALL", [doc_id])
+    )
     assert stages["document"] == 1
     assert stages["grade"] == stages["sample"] == expected["sample"] > 0
     for stage, n in expected.items():
@@ -76,7 +81,14 @@ def test_column_lineage_metadata_on_python_and_sql_assets(healthy_run) -> None:
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    for asset in ("seed_prompts", "generated_samples", "graded_samples", "mix_candidates", "deduplicated_mix", "mix_exclusions"):
+    for asset in (
+        "seed_prompts",
+        "generated_samples",
+        "graded_samples",
+        "mix_candidates",
+        "deduplicated_mix",
+        "mix_exclusions",
+    ):
         assert "dagster/column_lineage" in metadata[asset], asset
         assert "dagster/column_schema" in metadata[asset], asset
     mix_deps = metadata["deduplicated_mix"]["dagster/column_lineage"].value.deps_by_column
@@ -86,5 +98,8 @@ def test_column_lineage_metadata_on_python_and_sql_assets(healthy_run) -> None:
     assert {d.asset_key.to_user_string() for d in candidate_deps["text"]} == {"raw_corpus", "generated_samples"}
     assert {d.asset_key.to_user_string() for d in candidate_deps["score"]} == {"graded_samples"}
     sample_deps = metadata["generated_samples"]["dagster/column_lineage"].value.deps_by_column
-    assert TableColumnDep(asset_key=AssetKey("seed_prompts"), column_name="template_version") in sample_deps["template_version"]
+    assert (
+        TableColumnDep(asset_key=AssetKey("seed_prompts"), column_name="template_version")
+        in sample_deps["template_version"]
+    )
     assert "partition_date" not in sample_deps

@@ -28,11 +28,19 @@ def test_a_corpus_landed_twice_adds_nothing_the_second_time(tmp_path):
     second = run_graph(home, "2026-03-03", **env)
     assert second.success
     (first_docs,) = query(home, "SELECT count(*) FROM synth.raw_corpus WHERE partition_date = '2026-03-02'")[0]
-    rejects = dict(query(home, "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = '2026-03-03' GROUP BY ALL"))
+    rejects = dict(
+        query(
+            home,
+            "SELECT reason, count(*) FROM synth.raw_corpus_rejects WHERE partition_date = '2026-03-03' GROUP BY ALL",
+        )
+    )
     assert rejects["exact_duplicate"] == first_docs
     (in_second,) = query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = '2026-03-03'")[0]
     assert in_second == 0
-    (score,) = query(home, "SELECT value FROM synth.quality_metrics WHERE partition_date = '2026-03-03' AND scope = 'partition' AND metric = 'score.headline'")[0]
+    (score,) = query(
+        home,
+        "SELECT value FROM synth.quality_metrics WHERE partition_date = '2026-03-03' AND scope = 'partition' AND metric = 'score.headline'",
+    )[0]
     assert math.isnan(score)  # a partition that adds no items has no score: neither "excellent" nor a failing 0
     (status,) = query(home, "SELECT status FROM synth.quality_report WHERE partition_date = '2026-03-03'")[0]
     assert status == "empty"  # every record was an exact duplicate: 0 documents
@@ -51,6 +59,12 @@ def test_the_mix_still_refuses_repeats_from_partitions_built_before_the_corpus_r
     assert run_graph(home, "2026-03-03", **env).success
     (repeated,) = query(home, "SELECT count(*) - count(DISTINCT item_id) FROM synth.deduplicated_mix")[0]
     assert repeated == 0
-    reasons = dict(query(home, "SELECT reason, count(*) FROM synth.mix_exclusions WHERE partition_date = '2026-03-03' GROUP BY ALL"))
-    (first_real,) = query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = '2026-03-02' AND origin = 'real'")[0]
+    reasons = dict(
+        query(
+            home, "SELECT reason, count(*) FROM synth.mix_exclusions WHERE partition_date = '2026-03-03' GROUP BY ALL"
+        )
+    )
+    (first_real,) = query(
+        home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = '2026-03-02' AND origin = 'real'"
+    )[0]
     assert reasons["exact_duplicate_earlier_partition"] >= first_real

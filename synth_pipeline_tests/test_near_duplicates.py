@@ -23,7 +23,9 @@ from synth_pipeline.dedup.near_duplicates import (
 from synth_pipeline.dedup.planted import build_corpus
 
 _WORD = re.compile(r"\w+")
-MODULES = "json argparse csv timeit socket uuid unittest heapq ssl subprocess inspect sqlite3 typing tempfile difflib".split()
+MODULES = (
+    "json argparse csv timeit socket uuid unittest heapq ssl subprocess inspect sqlite3 typing tempfile difflib".split()
+)
 
 
 def doc_words(module: str, limit: int = 130) -> list[str]:
@@ -60,7 +62,9 @@ def frame(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
 
 
 def removal_map(result) -> dict[str, tuple[str, str, float]]:
-    return {r["item_id"]: (r["reason"], r["duplicate_of"], r["similarity"]) for r in result.removals.iter_rows(named=True)}
+    return {
+        r["item_id"]: (r["reason"], r["duplicate_of"], r["similarity"]) for r in result.removals.iter_rows(named=True)
+    }
 
 
 def test_defaults_give_high_candidate_probability_at_threshold():
@@ -160,19 +164,31 @@ def test_cross_partition_through_duckdb_file(tmp_path, real_texts):
         con.execute("CREATE SCHEMA synth")
         rows = r1.signatures.with_columns(pl.lit("2026-01-01").str.to_date().alias("partition_date"))  # noqa: F841
         con.execute("CREATE TABLE synth.mix_signatures AS SELECT * FROM rows")  # DuckDB reads the frame `rows`
-        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                 "WHERE table_name = 'mix_signatures'").fetchall())
-    assert types == {"item_id": "VARCHAR", "origin": "VARCHAR", "minhash": "BLOB", "shingles": "BLOB",
-                     "shingles_complete": "BOOLEAN", "params": "VARCHAR", "partition_date": "DATE"}
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'mix_signatures'"
+            ).fetchall()
+        )
+    assert types == {
+        "item_id": "VARCHAR",
+        "origin": "VARCHAR",
+        "minhash": "BLOB",
+        "shingles": "BLOB",
+        "shingles_complete": "BOOLEAN",
+        "params": "VARCHAR",
+        "partition_date": "DATE",
+    }
 
     with duckdb.connect(str(db), read_only=True) as con:
         earlier = con.execute("SELECT * FROM synth.mix_signatures WHERE partition_date < DATE '2026-01-02'").pl()
-    day2 = frame([
-        ("d2-json", "real", edit(real_texts["json"], [60])),       # real copy of an earlier real item
-        ("d2-syn", "synthetic", edit(real_texts["json"], [90])),   # synthetic copy of an earlier real item
-        ("d2-ssl", "synthetic", edit(real_texts["ssl"], [33])),    # synthetic copy of earlier synthetic
-        ("d2-new", "real", real_texts["inspect"]),
-    ])
+    day2 = frame(
+        [
+            ("d2-json", "real", edit(real_texts["json"], [60])),  # real copy of an earlier real item
+            ("d2-syn", "synthetic", edit(real_texts["json"], [90])),  # synthetic copy of an earlier real item
+            ("d2-ssl", "synthetic", edit(real_texts["ssl"], [33])),  # synthetic copy of earlier synthetic
+            ("d2-new", "real", real_texts["inspect"]),
+        ]
+    )
     r2 = find_near_duplicates(day2, earlier=earlier)
     got = removal_map(r2)
     assert got["d2-json"][:2] == (REASON_EARLIER, "d1-json")
@@ -230,7 +246,11 @@ def test_normaliser_matches_lowercase_word_regex(real_texts):
     from synth_pipeline.dedup.shingles import word_lists
 
     texts = list(real_texts.values()) + [
-        "Ça va? Très bien — merci!  Straße, naïve café; 東京 2024_x", " (leading", "trailing) ", "", "a-b_c.d",
+        "Ça va? Très bien — merci!  Straße, naïve café; 東京 2024_x",
+        " (leading",
+        "trailing) ",
+        "",
+        "a-b_c.d",
     ]
     got = word_lists(pl.Series(texts)).to_list()
     assert got == [_WORD.findall(t.lower()) for t in texts]

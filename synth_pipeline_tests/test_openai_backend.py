@@ -43,9 +43,18 @@ def env(monkeypatch):
 
 def make_settings(home: Path, base_url: str, **overrides) -> Settings:
     values = dict(
-        home=home, llm_backend="openai", generator_model="local-generator", judge_model="local-judge",
-        generator_base_url=base_url, judge_base_url=base_url, max_concurrency=16, request_timeout_s=1.0,
-        max_attempts=4, retry_base_delay_s=0.01, retry_max_delay_s=0.1, progress_interval_s=0.2,
+        home=home,
+        llm_backend="openai",
+        generator_model="local-generator",
+        judge_model="local-judge",
+        generator_base_url=base_url,
+        judge_base_url=base_url,
+        max_concurrency=16,
+        request_timeout_s=1.0,
+        max_attempts=4,
+        retry_base_delay_s=0.01,
+        retry_max_delay_s=0.1,
+        progress_interval_s=0.2,
     )
     values.update(overrides)
     return Settings(**values)
@@ -56,7 +65,10 @@ def generator(settings: Settings) -> OpenAIGenerator:
 
 
 def essentials(results) -> list[tuple]:
-    return [(r.request_id, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.error) for r in results]
+    return [
+        (r.request_id, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.error)
+        for r in results
+    ]
 
 
 # --- faults ---------------------------------------------------------------------------
@@ -65,7 +77,9 @@ def test_every_prompt_is_accounted_for_under_injected_faults(env, tmp_path):
     requests = demo_requests(150, "faults")
     progress: list[tuple[int, int]] = []
     with running_server(latency_s=0.01, faults=faults, fault_attempts=2, retry_after_s=0.05, hang_s=5) as (url, stats):
-        results = generator(make_settings(tmp_path, url, request_timeout_s=0.4)).generate(requests, lambda d, t: progress.append((d, t)))
+        results = generator(make_settings(tmp_path, url, request_timeout_s=0.4)).generate(
+            requests, lambda d, t: progress.append((d, t))
+        )
         seen = stats.snapshot()
 
     assert [r.request_id for r in results] == [r.request_id for r in requests]  # one each, same order
@@ -185,7 +199,13 @@ def test_rerun_sends_zero_requests_and_returns_the_same_results(env, tmp_path):
         again = generator(settings)
         second = again.generate(requests)
         assert stats["received"] == 0
-    assert again.last_run == {"requests": 80, "cache_hits": 80, "sent": 0, "errors": sum(r.error is not None for r in first), "retries": 0}
+    assert again.last_run == {
+        "requests": 80,
+        "cache_hits": 80,
+        "sent": 0,
+        "errors": sum(r.error is not None for r in first),
+        "retries": 0,
+    }
     assert essentials(first) == essentials(second)
     assert not any(r.cached for r in first) and all(r.cached for r in second)
     rows = Warehouse(settings.warehouse_path).query(f"SELECT count(*) AS n FROM synth.{CACHE_TABLE}")
@@ -224,13 +244,17 @@ def test_resume_after_sigkill_sends_only_the_missing_requests(env, tmp_path):
     n, conc = 300, 8
     with running_server(latency_s=0.03) as (url, stats):
         # Reference: an uninterrupted run in another warehouse.
-        reference = generator(make_settings(tmp_path / "reference", url, max_concurrency=conc)).generate(demo_requests(n, "resume"))
+        reference = generator(make_settings(tmp_path / "reference", url, max_concurrency=conc)).generate(
+            demo_requests(n, "resume")
+        )
         stats.reset()
         home = tmp_path / "killed"
         # The child writes nothing to the warehouse table before it dies (huge flush
         # thresholds): everything it completed must come back from its journal.
         code = _CHILD.format(root=str(ROOT), home=str(home), url=url, conc=conc, n=n)
-        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ))
+        child = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ)
+        )
         deadline = time.monotonic() + 30
         while stats["completed"] < n // 3 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -252,8 +276,10 @@ def test_resume_after_sigkill_sends_only_the_missing_requests(env, tmp_path):
 
     recovered = resumed_gen.last_run["cache_hits"]
     lost = first["received"] - recovered  # sent before the kill but never stored
-    print(f"\nkill/resume: run 1 sent {first['received']} before SIGKILL, {recovered} recovered from its journal, "
-          f"{lost} lost in flight; run 2 sent {second}; run 3 sent 0")
+    print(
+        f"\nkill/resume: run 1 sent {first['received']} before SIGKILL, {recovered} recovered from its journal, "
+        f"{lost} lost in flight; run 2 sent {second}; run 3 sent 0"
+    )
     assert second == n - recovered  # only the missing ones
     assert 0 <= lost <= conc  # at most the requests in flight when it died
     assert essentials(resumed) == essentials(reference) == essentials(third)
@@ -262,9 +288,17 @@ def test_resume_after_sigkill_sends_only_the_missing_requests(env, tmp_path):
 # --- judge ------------------------------------------------------------------------------
 def grade_requests(results) -> list[GradeRequest]:
     return [
-        GradeRequest(request_id=r.request_id, passage="Caches store responses by key.", instruction="Explain caching.",
-                     sample_text=r.text or "", task="explanation", model="local-judge", seed=3)
-        for r in results if r.text
+        GradeRequest(
+            request_id=r.request_id,
+            passage="Caches store responses by key.",
+            instruction="Explain caching.",
+            sample_text=r.text or "",
+            task="explanation",
+            model="local-judge",
+            seed=3,
+        )
+        for r in results
+        if r.text
     ]
 
 

@@ -19,8 +19,11 @@ from synth_pipeline_tests.openai_server import running_server
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-e2e-test-key-7f3a9c"
 ENV = dict(
-    SYNTH_LLM_BACKEND="openai", OPENAI_API_KEY=KEY, SYNTH_GENERATOR_MODEL="local-generator",
-    SYNTH_JUDGE_MODEL="local-judge", SYNTH_MAX_CONCURRENCY="4",
+    SYNTH_LLM_BACKEND="openai",
+    OPENAI_API_KEY=KEY,
+    SYNTH_GENERATOR_MODEL="local-generator",
+    SYNTH_JUDGE_MODEL="local-judge",
+    SYNTH_MAX_CONCURRENCY="4",
 )
 COLUMNS = "sample_id, text, finish_reason, prompt_tokens, completion_tokens, cost_usd, error"
 
@@ -33,8 +36,11 @@ def test_kill_mid_generation_then_resume_sends_only_the_missing_requests(tmp_pat
             f"run_graph(Path({str(home)!r}), OPENAI_BASE_URL={base_url!r}, **{ENV!r})"
         )
         child = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 240
         while stats["received"] < 80 and time.monotonic() < deadline and child.poll() is None:

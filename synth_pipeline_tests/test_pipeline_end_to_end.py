@@ -24,8 +24,14 @@ def test_every_stage_stores_its_partition_in_duckdb(healthy_run):
 def test_all_blocking_checks_pass_on_the_default_corpus(healthy_run):
     _, result = healthy_run
     checks = checks_by_name(result)
-    assert {"synthetic_ratio_within_cap", "diversity_above_thresholds", "unique_keys_and_text", "real_data_accumulates",
-            "funnel_accounts_for_every_row", "acceptance_rate_in_band"} <= set(checks)
+    assert {
+        "synthetic_ratio_within_cap",
+        "diversity_above_thresholds",
+        "unique_keys_and_text",
+        "real_data_accumulates",
+        "funnel_accounts_for_every_row",
+        "acceptance_rate_in_band",
+    } <= set(checks)
     failed = {name: c.metadata for name, c in checks.items() if not c.passed and c.severity.value == "ERROR"}
     assert not failed
 
@@ -60,7 +66,12 @@ def test_funnel_accounts_for_every_row(healthy_run):
     )[0]
     assert candidates == docs + samples
     assert in_mix + excluded == candidates and overlap == 0
-    reasons = {r for (r,) in query(home, "SELECT DISTINCT reason FROM synth.mix_exclusions WHERE partition_date = ?", [PARTITION])}
+    reasons = {
+        r
+        for (r,) in query(
+            home, "SELECT DISTINCT reason FROM synth.mix_exclusions WHERE partition_date = ?", [PARTITION]
+        )
+    }
     assert "over_synthetic_ratio_cap" in reasons or any(r.startswith("not_accepted:") for r in reasons)
 
 
@@ -83,7 +94,9 @@ def test_mix_respects_the_target_ratio_and_keeps_every_real_document(healthy_run
 
 def test_every_row_says_it_came_from_the_offline_backend(healthy_run):
     home, _ = healthy_run
-    assert query(home, "SELECT DISTINCT backend, model FROM synth.generated_samples") == [("offline", "offline-extractive-v1")]
+    assert query(home, "SELECT DISTINCT backend, model FROM synth.generated_samples") == [
+        ("offline", "offline-extractive-v1")
+    ]
     html = (home / "reports" / f"quality_report_{PARTITION}.html").read_text()
     assert "Backend: offline" in html and "not by a language model" in html
     for section in ("headline", "checks", "funnel", "grading", "diversity", "drift", "trend", "cost", "examples"):
@@ -93,10 +106,19 @@ def test_every_row_says_it_came_from_the_offline_backend(healthy_run):
 
 def test_quality_metrics_long_table(healthy_run):
     home, _ = healthy_run
-    rows = dict(query(home, "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'", [PARTITION]))
+    rows = dict(
+        query(
+            home,
+            "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'",
+            [PARTITION],
+        )
+    )
     mix_items = query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = ?", [PARTITION])[0][0]
     assert rows["mix.items"] == mix_items
     assert rows["checks.failed"] == 0
     weights = {"composition": 0.25, "diversity": 0.3, "fidelity": 0.15, "grading": 0.15, "safety": 0.15}
     assert abs(rows["score.headline"] - sum(rows[f"score.{k}"] * w for k, w in weights.items())) < 0.11
-    assert {s for (s,) in query(home, "SELECT DISTINCT scope FROM synth.quality_metrics")} == {"partition", "cumulative"}
+    assert {s for (s,) in query(home, "SELECT DISTINCT scope FROM synth.quality_metrics")} == {
+        "partition",
+        "cumulative",
+    }

@@ -30,7 +30,13 @@ def jsonl_run(tmp_path_factory):
 
 
 def _metrics(home: Path, scope: str = "partition") -> dict[str, float]:
-    return dict(query(home, "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = ?", [PARTITION, scope]))
+    return dict(
+        query(
+            home,
+            "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = ?",
+            [PARTITION, scope],
+        )
+    )
 
 
 def test_report_numbers_match_a_hand_calculation(jsonl_run):
@@ -75,7 +81,19 @@ def test_html_report_renders_in_chromium_with_no_network(jsonl_run):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.on("request", lambda r: requests.append(r.url))
         page.goto(html.as_uri())
-        for section in ("headline", "checks", "funnel", "grading", "diversity", "drift", "bias", "leakage", "trend", "cost", "examples"):
+        for section in (
+            "headline",
+            "checks",
+            "funnel",
+            "grading",
+            "diversity",
+            "drift",
+            "bias",
+            "leakage",
+            "trend",
+            "cost",
+            "examples",
+        ):
             assert page.locator(f"section#{section}").is_visible(), section
         assert page.locator("svg[role=img]").count() >= 4
         assert page.locator("svg rect.bar").count() > 10

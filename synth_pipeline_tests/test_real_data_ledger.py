@@ -25,7 +25,10 @@ def test_a_real_item_lost_from_its_snapshot_fails_the_blocking_check(tmp_path):
     assert checks_by_name(run_graph(home, **env))["real_data_accumulates"].passed
     (staged,) = [r[0] for r in query(home, "SELECT staged_path FROM synth.corpus_files WHERE path LIKE '%doc2.txt'")]
     table = pq.read_table(staged)
-    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(["too short now"], pa.large_string())), staged)
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("text"), "text", pa.array(["too short now"], pa.large_string())),
+        staged,
+    )
     second = run_graph(home, **env)
     check = checks_by_name(second)["real_data_accumulates"]
     assert not check.passed and check.severity.value == "ERROR"

@@ -19,7 +19,9 @@ def test_models_find_their_upstream_assets_and_parameters():
 
 def test_parameters_are_bound_not_pasted(tmp_path):
     path = tmp_path / "m.sql"
-    path.write_text("SELECT * FROM synth.raw_corpus WHERE partition_date = $partition_date AND n_words > $passage_words")
+    path.write_text(
+        "SELECT * FROM synth.raw_corpus WHERE partition_date = $partition_date AND n_words > $passage_words"
+    )
     model = load_model(path)
     values = bind_parameters(model, "2026-02-03", Settings())
     assert values == {"partition_date": dt.date(2026, 2, 3), "passage_words": Settings().passage_words}

@@ -36,10 +36,24 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("SYNTH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
-STAGES = ["raw_corpus", "seed_prompts", "generated_samples", "graded_samples", "deduplicated_mix", "quality_report", "dataset_release"]
+STAGES = [
+    "raw_corpus",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "deduplicated_mix",
+    "quality_report",
+    "dataset_release",
+]
 CHECKS = {
     "deduplicated_mix": ["synthetic_ratio_within_cap", "diversity_above_thresholds", "unique_keys_and_text"],
     "mix_exclusions": ["funnel_accounts_for_every_row"],
@@ -59,9 +73,13 @@ def _ensure_chromium() -> Path:
         if sudo is not None:
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
             subprocess.run([*sudo, apt, "update", "-q"], check=False, env=env, capture_output=True, timeout=600)
-            subprocess.run([*sudo, apt, "install", "-y", "-q", "chromium"], check=False, env=env, capture_output=True, timeout=900)
+            subprocess.run(
+                [*sudo, apt, "install", "-y", "-q", "chromium"], check=False, env=env, capture_output=True, timeout=900
+            )
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing and could not be installed: run `make browser` (apt-get install chromium) as root")
+        pytest.fail(
+            f"{CHROMIUM} is missing and could not be installed: run `make browser` (apt-get install chromium) as root"
+        )
     return CHROMIUM
 
 
@@ -106,7 +124,11 @@ def dagster_dev(tmp_path_factory):
     started = time.perf_counter()
     proc = subprocess.Popen(
         [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         # A test run started in the background inherits SIGINT=ignored, and dagster dev maps
         # SIGTERM to its SIGINT handler: restore the default so it can be stopped cleanly.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -159,7 +181,10 @@ def page(dagster_dev, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True,
+            str(profile),
+            executable_path=str(chromium),
+            args=CHROMIUM_ARGS,
+            headless=True,
             viewport={"width": 1600, "height": 1000},
         )
         page = context.new_page()
@@ -212,7 +237,11 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
 
     status = None
     while time.perf_counter() - started < RUN_TIMEOUT_S:
-        run = _graphql(base, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status tags { key value } } } }", {"id": run_id})
+        run = _graphql(
+            base,
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status tags { key value } } } }",
+            {"id": run_id},
+        )
         status = run["runOrError"]["status"]
         if status in {"SUCCESS", "FAILURE", "CANCELED"}:
             break
@@ -240,11 +269,21 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
         page.get_by_text(stage, exact=True).first.wait_for(state="visible")
     page.get_by_text(re.compile(r"\d+ / \d+ Passed")).first.wait_for()
     page.wait_for_timeout(1500)  # let the node statuses settle before the picture
-    boxes = [page.get_by_text(name, exact=True).first.bounding_box() for name in [*STAGES, "mix_candidates", "mix_exclusions"]]
+    boxes = [
+        page.get_by_text(name, exact=True).first.bounding_box()
+        for name in [*STAGES, "mix_candidates", "mix_exclusions"]
+    ]
     top, bottom = min(b["y"] for b in boxes) - 40, max(b["y"] for b in boxes) + 190
     left, right = min(b["x"] for b in boxes) - 40, max(b["x"] + b["width"] for b in boxes) + 200
-    page.screenshot(path=str(screenshots / "asset_graph.png"),
-                    clip={"x": max(0, left), "y": max(0, top), "width": min(2800, right) - max(0, left), "height": min(1000, bottom) - max(0, top)})
+    page.screenshot(
+        path=str(screenshots / "asset_graph.png"),
+        clip={
+            "x": max(0, left),
+            "y": max(0, top),
+            "width": min(2800, right) - max(0, left),
+            "height": min(1000, bottom) - max(0, top),
+        },
+    )
     page.set_viewport_size({"width": 1600, "height": 1000})
 
     _goto(page, base, "/assets/deduplicated_mix?view=checks")

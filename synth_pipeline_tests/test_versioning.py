@@ -21,7 +21,14 @@ from synth_pipeline_tests.conftest import query, synth_env
 
 P = "2026-03-02"  # an old partition, re-run after a code change
 REPO_SQL = Path(__file__).resolve().parent.parent / "dbt_like_sql"
-UPSTREAM_OF_MIX = {"raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples", "mix_candidates"}
+UPSTREAM_OF_MIX = {
+    "raw_corpus",
+    "raw_corpus_rejects",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "mix_candidates",
+}
 
 
 def _assets(sql_dir: Path, seed_prompts: AssetsDefinition | None = None) -> list[AssetsDefinition]:
@@ -46,7 +53,12 @@ def _run(home: Path, instance: DagsterInstance, assets, selection=None):
 
     with synth_env(home, SYNTH_DOCS_PER_PARTITION="60"):
         result = materialize(
-            assets, selection=selection, partition_key=P, resources=defs.resources, instance=instance, raise_on_error=False
+            assets,
+            selection=selection,
+            partition_key=P,
+            resources=defs.resources,
+            instance=instance,
+            raise_on_error=False,
         )
     assert result.success
     return result
@@ -69,14 +81,24 @@ def test_every_asset_has_a_code_version_and_every_row_its_versions(healthy_run) 
         assert graph.get(AssetKey(model.name)).code_version == model.code_version
 
     home, _ = healthy_run
-    for table in ("raw_corpus", "seed_prompts", "generated_samples", "graded_samples", "mix_candidates", "deduplicated_mix"):
+    for table in (
+        "raw_corpus",
+        "seed_prompts",
+        "generated_samples",
+        "graded_samples",
+        "mix_candidates",
+        "deduplicated_mix",
+    ):
         assert query(home, f"SELECT count(*) FROM synth.{table} WHERE pipeline_version IS NULL")[0][0] == 0, table
     # Synthetic mix items carry the template and model that made them.
-    assert query(
-        home,
-        "SELECT count(*) FROM synth.deduplicated_mix WHERE origin = 'synthetic' "
-        "AND (template_version IS NULL OR model IS NULL OR pipeline_version IS NULL)",
-    )[0][0] == 0
+    assert (
+        query(
+            home,
+            "SELECT count(*) FROM synth.deduplicated_mix WHERE origin = 'synthetic' "
+            "AND (template_version IS NULL OR model IS NULL OR pipeline_version IS NULL)",
+        )[0][0]
+        == 0
+    )
 
 
 def test_changed_sql_model_marks_old_partition_stale_until_rerun(home: Path, tmp_path: Path) -> None:
@@ -129,7 +151,9 @@ def test_changed_sql_model_marks_old_partition_stale_until_rerun(home: Path, tmp
     print("\n".join(log))
 
 
-def test_changed_template_marks_prompts_and_downstream_stale_until_rerun(home: Path, tmp_path: Path, monkeypatch) -> None:
+def test_changed_template_marks_prompts_and_downstream_stale_until_rerun(
+    home: Path, tmp_path: Path, monkeypatch
+) -> None:
     from synth_pipeline.assets import prompts as prompt_assets
     from synth_pipeline.prompts import build, templates
 
@@ -162,8 +186,15 @@ def test_changed_template_marks_prompts_and_downstream_stale_until_rerun(home: P
             assert moved["generated_samples"].status == "STALE"
             assert moved["raw_corpus"].status == "FRESH"
 
-            downstream = ["generated_samples", "graded_samples", "mix_candidates", "deduplicated_mix",
-                          "mix_exclusions", "quality_report", "dataset_release"]
+            downstream = [
+                "generated_samples",
+                "graded_samples",
+                "mix_candidates",
+                "deduplicated_mix",
+                "mix_exclusions",
+                "quality_report",
+                "dataset_release",
+            ]
             _run(home, instance, v2, selection=downstream)
             again = stale_status(instance, v2, P)
             log += ["after re-materialising its downstream:"] + transitions(moved, again)

@@ -58,7 +58,9 @@ def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
     """The IO manager under real runs: version 2 of an asset reorders and adds columns."""
     frames = {
         1: pl.DataFrame({"item": ["a", "b"], "n": [1, 2], "text": ["alpha", "beta"]}),
-        2: pl.DataFrame({"text": ["gamma", "delta", "eps"], "extra": [0.5, 0.25, 0.125], "item": ["c", "d", "e"], "n": [3, 4, 5]}),
+        2: pl.DataFrame(
+            {"text": ["gamma", "delta", "eps"], "extra": [0.5, 0.25, 0.125], "item": ["c", "d", "e"], "n": [3, 4, 5]}
+        ),
     }
     with synth_env(tmp_path):
         for version, partition in ((1, "2026-01-05"), (2, "2026-01-06")):
@@ -72,14 +74,21 @@ def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
                 return evolving.with_columns(pl.col("n") * 10)
 
             defs = Definitions(assets=[evolving, reader], resources={"io_manager": WarehouseIOManager()})
-            result = materialize(list(defs.assets), partition_key=partition, resources=defs.resources,
-                                 instance=DagsterInstance.ephemeral())
+            result = materialize(
+                list(defs.assets),
+                partition_key=partition,
+                resources=defs.resources,
+                instance=DagsterInstance.ephemeral(),
+            )
             assert result.success
         wh = Warehouse(tmp_path / "warehouse.duckdb")
         first = wh.read_partitions("evolving", ["2026-01-05"]).sort("item")
         second = wh.read_partitions("evolving", ["2026-01-06"]).sort("item")
     assert first.select("item", "n", "text").to_dicts() == frames[1].to_dicts()
     assert "extra" not in first.columns
-    assert second.select("item", "n", "text", "extra").to_dicts() == frames[2].select("item", "n", "text", "extra").to_dicts()
+    assert (
+        second.select("item", "n", "text", "extra").to_dicts()
+        == frames[2].select("item", "n", "text", "extra").to_dicts()
+    )
     readers = Warehouse(tmp_path / "warehouse.duckdb").read_partitions("reader").sort("item")
     assert readers.get_column("n").to_list() == [10, 20, 30, 40, 50]

@@ -30,7 +30,8 @@ def test_the_wheel_installed_elsewhere_materialises_the_whole_graph(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(REPO), "-w", str(dist)],
-        check=True, cwd=tmp_path,
+        check=True,
+        cwd=tmp_path,
     )
     (wheel,) = dist.glob("synth_pipeline-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -42,14 +43,23 @@ def test_the_wheel_installed_elsewhere_materialises_the_whole_graph(tmp_path):
     env_dir = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
     python = env_dir / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(purelib) / "borrowed_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SYNTH_HOME": str(tmp_path / "home"), "SYNTH_DOCS_PER_PARTITION": "40"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SYNTH_HOME": str(tmp_path / "home"),
+        "SYNTH_DOCS_PER_PARTITION": "40",
+    }
     run = subprocess.run([python, "-c", RUN_GRAPH], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=540)
     assert run.returncode == 0, run.stderr[-3000:]
     outcome = json.loads(run.stdout.strip().splitlines()[-1])

@@ -104,5 +104,9 @@ def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:
             "(a staged file under $SYNTH_HOME/corpus_stage may be damaged) and re-materialise raw_corpus."
         )
     return AssetCheckResult(
-        check_name=ACCOUNTING_CHECK, asset_key="raw_corpus", passed=passed, severity=AssetCheckSeverity.ERROR, metadata=metadata
+        check_name=ACCOUNTING_CHECK,
+        asset_key="raw_corpus",
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
     )

@@ -4,7 +4,6 @@ Both run in the ``llm`` concurrency pool, so a backfill of many partitions canno
 more parallel requests to the provider than the pool allows.
 """
 
-
 import time
 
 import polars as pl
@@ -66,7 +65,9 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
             "cost_usd": float(frame.get_column("cost_usd").sum()),
             "cache_hit_rate": float(frame.get_column("cached").mean() or 0.0),
             "requests_per_second": len(requests) / max(elapsed, 1e-9),
-            "finish_reasons": MetadataValue.md(md_table(frame.group_by("finish_reason").len().sort("len", descending=True))),
+            "finish_reasons": MetadataValue.md(
+                md_table(frame.group_by("finish_reason").len().sort("len", descending=True))
+            ),
             **({"status": "no prompts: nothing to generate"} if frame.is_empty() else {}),
         }
     )
@@ -109,7 +110,9 @@ def graded_samples(
             "judge": f"{judge.name}:{judge.model}",
             "judge_is_generator": same_model,
             "rejections": MetadataValue.md(
-                md_table(frame.filter(~pl.col("accepted")).group_by("rejection_reason").len().sort("len", descending=True))
+                md_table(
+                    frame.filter(~pl.col("accepted")).group_by("rejection_reason").len().sort("len", descending=True)
+                )
             ),
             **({"status": "no samples: nothing to grade"} if frame.is_empty() else {}),
         },

@@ -4,7 +4,6 @@ The set-based assembly itself (ratio cap, stratification) is the SQL model
 ``dbt_like_sql/deduplicated_mix.sql``.
 """
 
-
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
@@ -48,7 +47,9 @@ def mix_candidates(
     )
     frame = candidates.apply_removals(frame, found.removals)
     if settings.decontaminate.strip():
-        evaluation = decontamination.load_evaluation_set([p.strip() for p in settings.decontaminate.split(",") if p.strip()])
+        evaluation = decontamination.load_evaluation_set(
+            [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
+        )
         still = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
         frame = candidates.apply_removals(frame, decontamination.find_contaminated(still, evaluation))
 
@@ -58,8 +59,16 @@ def mix_candidates(
         write_partition(con, SIGNATURES_TABLE, context.partition_key, signatures)
 
     synthetic = frame.filter(pl.col("origin") == "synthetic")
-    near = synthetic.filter(pl.col("exclusion_reason").str.starts_with("near_duplicate") | (pl.col("exclusion_reason") == "synthetic_copies_real"))
-    reasons = frame.filter(pl.col("exclusion_reason").is_not_null()).group_by("origin", "exclusion_reason").len().sort("len", descending=True)
+    near = synthetic.filter(
+        pl.col("exclusion_reason").str.starts_with("near_duplicate")
+        | (pl.col("exclusion_reason") == "synthetic_copies_real")
+    )
+    reasons = (
+        frame.filter(pl.col("exclusion_reason").is_not_null())
+        .group_by("origin", "exclusion_reason")
+        .len()
+        .sort("len", descending=True)
+    )
     context.add_output_metadata(
         {
             "candidates": frame.height,

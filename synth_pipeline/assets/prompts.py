@@ -1,6 +1,5 @@
 """``seed_prompts``."""
 
-
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 

@@ -34,7 +34,13 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
     with synth.warehouse().connect() as con:
         checks, source = _recorded_checks(context, partition)
         result = export.build_release(
-            con, partition, settings, run_id=context.run.run_id, code_version=CODE_VERSION, checks=checks, checks_source=source
+            con,
+            partition,
+            settings,
+            run_id=context.run.run_id,
+            code_version=CODE_VERSION,
+            checks=checks,
+            checks_source=source,
         )
         manifest_sha = export.sha256_file(result.path / "manifest.json")
         cumulative = result.manifest["quality_metrics"]["cumulative"]
@@ -73,7 +79,11 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
             "synthetic_item_share": float(cumulative["mix.synthetic_item_share"]),
             "synthetic_token_share": float(cumulative["mix.synthetic_token_share"]),
             "release_partition_status": result.manifest["release_partition"]["status"],
-            **({"status": result.manifest["release_partition"]["note"]} if result.manifest["release_partition"]["empty"] else {}),
+            **(
+                {"status": result.manifest["release_partition"]["note"]}
+                if result.manifest["release_partition"]["empty"]
+                else {}
+            ),
             "manifest_sha256": manifest_sha,
             "release_path": MetadataValue.path(str(result.path.resolve())),
             "dataset_card": MetadataValue.md(_card_summary(result)),
@@ -98,13 +108,19 @@ def _recorded_checks(context: AssetExecutionContext, partition: str) -> tuple[li
             run_id = latest[0].run_id
             for spec in specs:
                 history = instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=50)
-                record = next((r for r in history if r.run_id == run_id and r.event is not None and r.event.dagster_event), None)
+                record = next(
+                    (r for r in history if r.run_id == run_id and r.event is not None and r.event.dagster_event), None
+                )
                 if record is None:
                     return None, None
                 evaluation = record.event.dagster_event.event_specific_data
                 checks.append(
-                    {"check": spec.name, "passed": bool(evaluation.passed), "severity": evaluation.severity.value,
-                     "details": {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}}
+                    {
+                        "check": spec.name,
+                        "passed": bool(evaluation.passed),
+                        "severity": evaluation.severity.value,
+                        "details": {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()},
+                    }
                 )
                 runs.add(run_id)
     except Exception as exc:  # an instance without check records still releases, with recomputed checks
@@ -121,5 +137,8 @@ def _card_summary(result: export.ReleaseResult) -> str:
 
 
 def _md_files(files: list[dict]) -> str:
-    rows = [f"| {f['path']} | {f['rows'] if f['rows'] is not None else ''} | {f['bytes']} | `{f['sha256'][:16]}…` |" for f in files]
+    rows = [
+        f"| {f['path']} | {f['rows'] if f['rows'] is not None else ''} | {f['bytes']} | `{f['sha256'][:16]}…` |"
+        for f in files
+    ]
     return "\n".join(["| file | rows | bytes | sha256 |", "|---|---|---|---|", *rows])

@@ -1,6 +1,5 @@
 """``quality_report``: the page a data scientist opens first, plus its tables."""
 
-
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
@@ -22,7 +21,12 @@ def report_path(settings, partition_key: str):
     partitions_def=daily_partitions,
     code_version=CODE_VERSION,
     group_name="synth",
-    deps=[AssetKey("deduplicated_mix"), AssetKey("mix_exclusions"), AssetKey("graded_samples"), AssetKey("raw_corpus_rejects")],
+    deps=[
+        AssetKey("deduplicated_mix"),
+        AssetKey("mix_exclusions"),
+        AssetKey("graded_samples"),
+        AssetKey("raw_corpus_rejects"),
+    ],
     description="Metrics of one partition and of the cumulative mix: table, long-format metrics, Markdown and HTML.",
 )
 def quality_report(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
@@ -38,12 +42,19 @@ def quality_report(context: AssetExecutionContext, synth: SynthResource) -> Mate
             con,
             "quality_report",
             partition,
-            pl.DataFrame({
-                "backend": [figures.backend], "generator_model": [figures.generator_model], "judge_model": [figures.judge_model],
-                # 'scored', 'empty' (0 documents) or 'no_items'; the band and verdict in words beside the numbers.
-                "status": [figures.status], "status_note": [figures.status_note], "band": [figures.band], "fit_for": [figures.fit_for],
-                **wide,
-            }),
+            pl.DataFrame(
+                {
+                    "backend": [figures.backend],
+                    "generator_model": [figures.generator_model],
+                    "judge_model": [figures.judge_model],
+                    # 'scored', 'empty' (0 documents) or 'no_items'; the band and verdict in words beside the numbers.
+                    "status": [figures.status],
+                    "status_note": [figures.status_note],
+                    "band": [figures.band],
+                    "fit_for": [figures.fit_for],
+                    **wide,
+                }
+            ),
         )
     path = report_path(settings, partition)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -208,7 +208,9 @@ def _key_equals(data, lo, hi, escaped, keys, ks, ke):
 
 
 @nb.njit(nogil=True)
-def _parse_one(data, s, e, keys, key_starts, key_ends, path_len, types, spans, escapes, line, stack, chain, pend, tdepth):
+def _parse_one(
+    data, s, e, keys, key_starts, key_ends, path_len, types, spans, escapes, line, stack, chain, pend, tdepth
+):
     """Validate one JSON line and locate the values at the two key paths; the line's status."""
     i = _skip_ws(data, s, e)
     if i >= e:
@@ -346,8 +348,21 @@ def parse_json_lines(data, starts, keys, key_starts, key_ends, path_len):
     tdepth = np.zeros(2, dtype=np.int64)
     for line in range(n):
         status[line] = _parse_one(
-            data, starts[line], starts[line + 1], keys, key_starts, key_ends, path_len,
-            types, spans, escapes, line, stack, chain, pend, tdepth,
+            data,
+            starts[line],
+            starts[line + 1],
+            keys,
+            key_starts,
+            key_ends,
+            path_len,
+            types,
+            spans,
+            escapes,
+            line,
+            stack,
+            chain,
+            pend,
+            tdepth,
         )
     return status, types, spans, escapes
 
@@ -437,8 +452,15 @@ def _is_space_cp(cp):
     if cp < 0x80:
         return cp == 32 or 9 <= cp <= 13 or 28 <= cp <= 31
     return (
-        cp == 0x85 or cp == 0xA0 or cp == 0x1680 or 0x2000 <= cp <= 0x200A or cp == 0x2028
-        or cp == 0x2029 or cp == 0x202F or cp == 0x205F or cp == 0x3000
+        cp == 0x85
+        or cp == 0xA0
+        or cp == 0x1680
+        or 0x2000 <= cp <= 0x200A
+        or cp == 0x2028
+        or cp == 0x2029
+        or cp == 0x202F
+        or cp == 0x205F
+        or cp == 0x3000
     )
 
 

@@ -55,11 +55,15 @@ WHERE NOT EXISTS (
 def record_accounting(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[pl.DataFrame, int]:
     """(one row per file the partition took, with ``balanced``; rows stored outside every range)."""
     params = {"d": dt.date.fromisoformat(partition)}
-    per_file = con.execute(_PER_FILE, params).pl().with_columns(
-        (
-            (pl.col("documents") + pl.col("row_rejects") == pl.col("records_taken"))
-            & (pl.col("distinct_records") == pl.col("records_taken"))
-        ).alias("balanced")
+    per_file = (
+        con.execute(_PER_FILE, params)
+        .pl()
+        .with_columns(
+            (
+                (pl.col("documents") + pl.col("row_rejects") == pl.col("records_taken"))
+                & (pl.col("distinct_records") == pl.col("records_taken"))
+            ).alias("balanced")
+        )
     )
     (outside,) = con.execute(_OUTSIDE, params).fetchone()
     return per_file, int(outside)

@@ -33,14 +33,31 @@ from synth_pipeline.settings import Settings
 from synth_pipeline.warehouse import Warehouse
 
 DOCUMENT_SCHEMA = {
-    "doc_id": pl.Utf8, "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "text": pl.Utf8,
-    "n_words": pl.Int64, "n_tokens": pl.Int64, "generation_depth": pl.Int64,
-    "file_id": pl.Int64, "record_no": pl.Int64, "source_id": pl.Utf8, "input_note": pl.Utf8, "dedup_hash": pl.Utf8,
+    "doc_id": pl.Utf8,
+    "source": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+    "text": pl.Utf8,
+    "n_words": pl.Int64,
+    "n_tokens": pl.Int64,
+    "generation_depth": pl.Int64,
+    "file_id": pl.Int64,
+    "record_no": pl.Int64,
+    "source_id": pl.Utf8,
+    "input_note": pl.Utf8,
+    "dedup_hash": pl.Utf8,
 }
 REJECT_SCHEMA = {
-    "source": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "doc_id": pl.Utf8,
-    "scope": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8, "text_preview": pl.Utf8,
-    "file_id": pl.Int64, "record_no": pl.Int64,
+    "source": pl.Utf8,
+    "source_file": pl.Utf8,
+    "source_row": pl.Int64,
+    "doc_id": pl.Utf8,
+    "scope": pl.Utf8,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,
+    "text_preview": pl.Utf8,
+    "file_id": pl.Int64,
+    "record_no": pl.Int64,
 }
 PREVIEW_CHARS = 200
 STAGING_THREADS = 2  # new files read at once: the machines this targets have two cores
@@ -98,8 +115,16 @@ class _Registration:
         row = {"file_id": self.next_file_id + len(self.files), "source": source, **fields}
         self.files.append(row)
         return registry.RegisteredFile(
-            int(row["file_id"]), source, str(row["path"]), int(row["size"]), int(row["mtime_ns"]), str(row["content_hash"]),
-            str(row["status"]), int(row["records"]), int(row["readable"]), row.get("staged_path"),  # type: ignore[arg-type]
+            int(row["file_id"]),
+            source,
+            str(row["path"]),
+            int(row["size"]),
+            int(row["mtime_ns"]),
+            str(row["content_hash"]),
+            str(row["status"]),
+            int(row["records"]),
+            int(row["readable"]),
+            row.get("staged_path"),  # type: ignore[arg-type]
         )
 
 
@@ -191,7 +216,9 @@ def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list
     return listed, unresolved
 
 
-def _staged_in_order(settings: Settings, fresh: list[tuple[str, Path | None]]) -> Iterator[tuple[str, dict[str, object]]]:
+def _staged_in_order(
+    settings: Settings, fresh: list[tuple[str, Path | None]]
+) -> Iterator[tuple[str, dict[str, object]]]:
     """Stage new files two at a time (their readers release the GIL), yielding them in order.
 
     The consumer stops once the partition is full; the one file staged ahead is then left as a
@@ -199,7 +226,9 @@ def _staged_in_order(settings: Settings, fresh: list[tuple[str, Path | None]]) -
     """
     items = iter(fresh)
     with ThreadPoolExecutor(max_workers=STAGING_THREADS) as pool:
-        pending = deque((source, pool.submit(_stage, settings, path)) for source, path in itertools.islice(items, STAGING_THREADS))
+        pending = deque(
+            (source, pool.submit(_stage, settings, path)) for source, path in itertools.islice(items, STAGING_THREADS)
+        )
         while pending:
             source, future = pending.popleft()
             following = next(items, None)
@@ -223,10 +252,20 @@ def _stage(settings: Settings, path: Path | None) -> dict[str, object]:
             fields["format"] = "+".join(p for p in readers.detect_format(path) if p)
             staged = staging.stage_file(path, content_hash, read_options(settings), stage_dir)
         except readers.FileRejected as exc:
-            fields.update(content_hash=content_hash, status="rejected", records=0, readable=0, reason=exc.reason, detail=exc.detail[:500])
+            fields.update(
+                content_hash=content_hash,
+                status="rejected",
+                records=0,
+                readable=0,
+                reason=exc.reason,
+                detail=exc.detail[:500],
+            )
             return fields
     fields.update(
-        content_hash=content_hash, status="staged", records=staged.records, readable=staged.readable,
+        content_hash=content_hash,
+        status="staged",
+        records=staged.records,
+        readable=staged.readable,
         staged_path=str(staged.staged_path),
     )
     return fields
@@ -244,8 +283,17 @@ def _changed_version(path: Path, old: registry.RegisteredFile) -> dict[str, obje
         f"than the version registered as file {old.file_id}; the new content is not read. Land new data as a new file."
     )
     return {
-        "path": str(path), "size": size, "mtime_ns": mtime_ns, "content_hash": content_hash, "format": None,
-        "records": 0, "readable": 0, "staged_path": None, "status": "changed", "reason": "file_changed", "detail": detail,
+        "path": str(path),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "content_hash": content_hash,
+        "format": None,
+        "records": 0,
+        "readable": 0,
+        "staged_path": None,
+        "status": "changed",
+        "reason": "file_changed",
+        "detail": detail,
     }
 
 
@@ -267,8 +315,18 @@ def _read_allocations(allocations: list[registry.Allocation], files: pl.DataFram
                 (pl.col("source_id") if f["format"] == "builtin" else pl.lit(f["path"])).alias("source_file"),
             )
         )
-    schema = {"file_id": pl.Int64, "source": pl.Utf8, "source_file": pl.Utf8, "record_no": pl.Int64, "source_row": pl.Int64,
-              "text": pl.Utf8, "source_id": pl.Utf8, "reason": pl.Utf8, "detail": pl.Utf8, "preview": pl.Utf8}
+    schema = {
+        "file_id": pl.Int64,
+        "source": pl.Utf8,
+        "source_file": pl.Utf8,
+        "record_no": pl.Int64,
+        "source_row": pl.Int64,
+        "text": pl.Utf8,
+        "source_id": pl.Utf8,
+        "reason": pl.Utf8,
+        "detail": pl.Utf8,
+        "preview": pl.Utf8,
+    }
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat([p.select(list(schema)).cast(schema) for p in parts]).sort("file_id", "record_no")
@@ -296,48 +354,81 @@ def _documents_and_rejects(
     documents = accepted.with_columns(pl.lit(0, pl.Int64).alias("generation_depth"))
     rejects = pl.concat(
         [
-            _rejects(unreadable, reason=pl.col("reason"), detail=pl.col("detail"), preview=pl.col("preview"), doc_id=None),
             _rejects(
-                quality_failed, reason=pl.lit("quality:") + pl.col("quality_rule"), detail=pl.col("quality_detail"),
-                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+                unreadable, reason=pl.col("reason"), detail=pl.col("detail"), preview=pl.col("preview"), doc_id=None
             ),
             _rejects(
-                within, reason=pl.lit("exact_duplicate"), detail=pl.lit("duplicate of ") + pl.col("first_doc_id"),
-                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+                quality_failed,
+                reason=pl.lit("quality:") + pl.col("quality_rule"),
+                detail=pl.col("quality_detail"),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS),
+                doc_id=pl.col("doc_id"),
             ),
             _rejects(
-                across, reason=pl.lit("exact_duplicate"),
+                within,
+                reason=pl.lit("exact_duplicate"),
+                detail=pl.lit("duplicate of ") + pl.col("first_doc_id"),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS),
+                doc_id=pl.col("doc_id"),
+            ),
+            _rejects(
+                across,
+                reason=pl.lit("exact_duplicate"),
                 detail=pl.format("duplicate of {} (partition {})", pl.col("first_doc_id"), pl.col("first_partition")),
-                preview=pl.col("text").str.slice(0, PREVIEW_CHARS), doc_id=pl.col("doc_id"),
+                preview=pl.col("text").str.slice(0, PREVIEW_CHARS),
+                doc_id=pl.col("doc_id"),
             ),
         ]
     )
     return documents, rejects
 
 
-def _rejects(frame: pl.DataFrame, *, reason: pl.Expr, detail: pl.Expr, preview: pl.Expr, doc_id: pl.Expr | None) -> pl.DataFrame:
+def _rejects(
+    frame: pl.DataFrame, *, reason: pl.Expr, detail: pl.Expr, preview: pl.Expr, doc_id: pl.Expr | None
+) -> pl.DataFrame:
     return frame.select(
-        pl.col("source"), pl.col("source_file"), pl.col("source_row"),
+        pl.col("source"),
+        pl.col("source_file"),
+        pl.col("source_row"),
         (doc_id if doc_id is not None else pl.lit(None, pl.Utf8)).alias("doc_id"),
-        pl.lit("row").alias("scope"), reason.alias("reason"), detail.cast(pl.Utf8).alias("detail"),
-        preview.cast(pl.Utf8).alias("text_preview"), pl.col("file_id"), pl.col("record_no"),
+        pl.lit("row").alias("scope"),
+        reason.alias("reason"),
+        detail.cast(pl.Utf8).alias("detail"),
+        preview.cast(pl.Utf8).alias("text_preview"),
+        pl.col("file_id"),
+        pl.col("record_no"),
     ).cast(REJECT_SCHEMA)
 
 
-def _file_rejects(files: pl.DataFrame, allocations: list[registry.Allocation], unresolved: list[tuple[str, str, str]]) -> pl.DataFrame:
+def _file_rejects(
+    files: pl.DataFrame, allocations: list[registry.Allocation], unresolved: list[tuple[str, str, str]]
+) -> pl.DataFrame:
     """Files nothing could be read of, reported by the partition that first met them."""
     rejected = files.filter(pl.col("status") != "staged")
     rows = [
-        {"source": r["source"], "source_file": r["path"], "scope": "file", "reason": r["reason"], "detail": r["detail"], "file_id": r["file_id"]}
+        {
+            "source": r["source"],
+            "source_file": r["path"],
+            "scope": "file",
+            "reason": r["reason"],
+            "detail": r["detail"],
+            "file_id": r["file_id"],
+        }
         for r in rejected.iter_rows(named=True)  # one row per rejected file
     ]
-    rows += [{"source": s, "source_file": s, "scope": "file", "reason": reason, "detail": detail} for s, reason, detail in unresolved]
+    rows += [
+        {"source": s, "source_file": s, "scope": "file", "reason": reason, "detail": detail}
+        for s, reason, detail in unresolved
+    ]
     return pl.DataFrame(rows, schema=REJECT_SCHEMA) if rows else pl.DataFrame(schema=REJECT_SCHEMA)
 
 
 def _allocation_frame(allocations: list[registry.Allocation], files: pl.DataFrame) -> pl.DataFrame:
     frame = pl.DataFrame(
-        [{"file_id": a.file_id, "record_from": a.record_from, "record_to": a.record_to, "readable": a.readable} for a in allocations],
+        [
+            {"file_id": a.file_id, "record_from": a.record_from, "record_to": a.record_to, "readable": a.readable}
+            for a in allocations
+        ],
         schema={"file_id": pl.Int64, "record_from": pl.Int64, "record_to": pl.Int64, "readable": pl.Int64},
     )
     return frame.join(files.select("file_id", "path", "status"), on="file_id", how="left").with_columns(

@@ -406,25 +406,96 @@ def _xxh64_hex(data, offsets):
     return out
 
 
-_K = np.array([
- 0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,
- 0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,0xe49b69c1,0xefbe4786,0x0fc19dc6,0x240ca1cc,0x2de92c6f,0x4a7484aa,0x5cb0a9dc,0x76f988da,
- 0x983e5152,0xa831c66d,0xb00327c8,0xbf597fc7,0xc6e00bf3,0xd5a79147,0x06ca6351,0x14292967,0x27b70a85,0x2e1b2138,0x4d2c6dfc,0x53380d13,
- 0x650a7354,0x766a0abb,0x81c2c92e,0x92722c85,0xa2bfe8a1,0xa81a664b,0xc24b8b70,0xc76c51a3,0xd192e819,0xd6990624,0xf40e3585,0x106aa070,
- 0x19a4c116,0x1e376c08,0x2748774c,0x34b0bcb5,0x391c0cb3,0x4ed8aa4a,0x5b9cca4f,0x682e6ff3,0x748f82ee,0x78a5636f,0x84c87814,0x8cc70208,
- 0x90befffa,0xa4506ceb,0xbef9a3f7,0xc67178f2], dtype=np.uint32)
-_H0 = np.array([0x6a09e667,0xbb67ae85,0x3c6ef372,0xa54ff53a,0x510e527f,0x9b05688c,0x1f83d9ab,0x5be0cd19], dtype=np.uint32)
+_K = np.array(
+    [
+        0x428A2F98,
+        0x71374491,
+        0xB5C0FBCF,
+        0xE9B5DBA5,
+        0x3956C25B,
+        0x59F111F1,
+        0x923F82A4,
+        0xAB1C5ED5,
+        0xD807AA98,
+        0x12835B01,
+        0x243185BE,
+        0x550C7DC3,
+        0x72BE5D74,
+        0x80DEB1FE,
+        0x9BDC06A7,
+        0xC19BF174,
+        0xE49B69C1,
+        0xEFBE4786,
+        0x0FC19DC6,
+        0x240CA1CC,
+        0x2DE92C6F,
+        0x4A7484AA,
+        0x5CB0A9DC,
+        0x76F988DA,
+        0x983E5152,
+        0xA831C66D,
+        0xB00327C8,
+        0xBF597FC7,
+        0xC6E00BF3,
+        0xD5A79147,
+        0x06CA6351,
+        0x14292967,
+        0x27B70A85,
+        0x2E1B2138,
+        0x4D2C6DFC,
+        0x53380D13,
+        0x650A7354,
+        0x766A0ABB,
+        0x81C2C92E,
+        0x92722C85,
+        0xA2BFE8A1,
+        0xA81A664B,
+        0xC24B8B70,
+        0xC76C51A3,
+        0xD192E819,
+        0xD6990624,
+        0xF40E3585,
+        0x106AA070,
+        0x19A4C116,
+        0x1E376C08,
+        0x2748774C,
+        0x34B0BCB5,
+        0x391C0CB3,
+        0x4ED8AA4A,
+        0x5B9CCA4F,
+        0x682E6FF3,
+        0x748F82EE,
+        0x78A5636F,
+        0x84C87814,
+        0x8CC70208,
+        0x90BEFFFA,
+        0xA4506CEB,
+        0xBEF9A3F7,
+        0xC67178F2,
+    ],
+    dtype=np.uint32,
+)
+_H0 = np.array(
+    [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19], dtype=np.uint32
+)
+
 
 # SHA-256 (FIPS 180-4): round constants and initial state
 @nb.njit(inline="always")
 def _rotr(x, n):
     return np.uint32((x >> np.uint32(n)) | np.uint32(x << np.uint32(32 - n)))
 
+
 @nb.njit(inline="always")
 def _compress(h, block, p, w, k):
     """One 64-byte block block[p:p+64] into the state ``h``."""
     for t in range(16):
-        w[t] = (np.uint32(block[p + 4 * t]) << np.uint32(24)) | (np.uint32(block[p + 4 * t + 1]) << np.uint32(16)) | (np.uint32(block[p + 4 * t + 2]) << np.uint32(8)) | np.uint32(block[p + 4 * t + 3])
+        w[t] = (
+            (np.uint32(block[p + 4 * t]) << np.uint32(24))
+            | (np.uint32(block[p + 4 * t + 1]) << np.uint32(16))
+            | (np.uint32(block[p + 4 * t + 2]) << np.uint32(8))
+            | np.uint32(block[p + 4 * t + 3])
+        )
     for t in range(16, 64):
         x, y = w[t - 15], w[t - 2]
         s0 = np.uint32(_rotr(x, 7) ^ _rotr(x, 18) ^ (x >> np.uint32(3)))
@@ -439,7 +510,15 @@ def _compress(h, block, p, w, k):
         mj = np.uint32((a & b) ^ (a & c) ^ (b & c))
         t2 = np.uint32(S0 + mj)
         hh, g, f, e, d, c, b, a = g, f, e, np.uint32(d + t1), c, b, a, np.uint32(t1 + t2)
-    h[0] = np.uint32(h[0] + a); h[1] = np.uint32(h[1] + b); h[2] = np.uint32(h[2] + c); h[3] = np.uint32(h[3] + d); h[4] = np.uint32(h[4] + e); h[5] = np.uint32(h[5] + f); h[6] = np.uint32(h[6] + g); h[7] = np.uint32(h[7] + hh)
+    h[0] = np.uint32(h[0] + a)
+    h[1] = np.uint32(h[1] + b)
+    h[2] = np.uint32(h[2] + c)
+    h[3] = np.uint32(h[3] + d)
+    h[4] = np.uint32(h[4] + e)
+    h[5] = np.uint32(h[5] + f)
+    h[6] = np.uint32(h[6] + g)
+    h[7] = np.uint32(h[7] + hh)
+
 
 @nb.njit(nogil=True, cache=True)
 def _sha256_hex16(data, offsets, k, h0, hexdigits):
@@ -562,10 +641,16 @@ def dedup_hash_expr(text: pl.Expr) -> pl.Expr:
 def _word_columns(data: np.ndarray, offsets: np.ndarray) -> pl.DataFrame:
     """n_words, n_tokens and the word-level counts ``quality_rule`` reads (``_q_*``)."""
     counts = _per_row(_word_counts, data, offsets, char_classes(), _STOPWORD_TABLE, _STOPWORD_LENGTHS)
-    return pl.DataFrame({
-        "n_words": counts[:, 0], "n_tokens": counts[:, 3], "_q_n": counts[:, 0], "_q_token_chars": counts[:, 1],
-        "_q_alpha": counts[:, 2], "_q_stopwords": np.bitwise_count(counts[:, 4]).astype(np.int64),
-    })
+    return pl.DataFrame(
+        {
+            "n_words": counts[:, 0],
+            "n_tokens": counts[:, 3],
+            "_q_n": counts[:, 0],
+            "_q_token_chars": counts[:, 1],
+            "_q_alpha": counts[:, 2],
+            "_q_stopwords": np.bitwise_count(counts[:, 4]).astype(np.int64),
+        }
+    )
 
 
 def _content_hashes(data: np.ndarray, offsets: np.ndarray) -> pl.Series:
@@ -585,7 +670,12 @@ def prepare_documents(records: pl.DataFrame) -> pl.DataFrame:
     """
     data, offsets = _normalized_buffers(records.get_column("text"))
     text = pl.Series("text", _arrow_strings(data, offsets), dtype=pl.String)
-    checked = _word_columns(data, offsets).with_columns(text).with_columns(line_stats(pl.col("text"))).with_columns(quality_rule())
+    checked = (
+        _word_columns(data, offsets)
+        .with_columns(text)
+        .with_columns(line_stats(pl.col("text")))
+        .with_columns(quality_rule())
+    )
     return records.with_columns(
         text,
         _content_hashes(data, offsets).alias("doc_id"),

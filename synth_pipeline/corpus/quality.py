@@ -29,8 +29,17 @@ MAX_REPLACEMENT_CHAR_SHARE = 0.001  # broken encoding: U+FFFD per character
 C4_BAD_PHRASES = ("lorem ipsum",)  # C4
 
 QUALITY_RULES = (
-    "empty_text", "broken_encoding", "too_short", "too_long", "mean_word_length", "symbol_ratio",
-    "alpha_word_share", "stopwords", "ellipsis_lines", "duplicate_lines", "c4_phrase",
+    "empty_text",
+    "broken_encoding",
+    "too_short",
+    "too_long",
+    "mean_word_length",
+    "symbol_ratio",
+    "alpha_word_share",
+    "stopwords",
+    "ellipsis_lines",
+    "duplicate_lines",
+    "c4_phrase",
 )
 
 
@@ -143,7 +152,8 @@ def word_stats(text: pl.Expr) -> list[pl.Expr]:
     The regex classes use polars' Unicode tables: equal to Python's for every character
     assigned in Unicode 14.0 (Python 3.11, tested), possibly not for characters added later."""
     whitespace = (
-        text.str.count_matches(" ", literal=True) + text.str.count_matches("\n", literal=True)
+        text.str.count_matches(" ", literal=True)
+        + text.str.count_matches("\n", literal=True)
         + text.str.count_matches(f"[{PY_SPACE}&&[^ \\n]]")
     ).cast(pl.Int64)
     return [
@@ -166,14 +176,18 @@ def line_stats(text: pl.Expr) -> list[pl.Expr]:
     blank_lines = count("\n\n")
     first_c4_phrase = pl.lit(None, pl.String)
     for phrase in reversed(C4_BAD_PHRASES):
-        first_c4_phrase = pl.when(text.str.contains(ascii_caseless(phrase))).then(pl.lit(repr(phrase))).otherwise(first_c4_phrase)
+        first_c4_phrase = (
+            pl.when(text.str.contains(ascii_caseless(phrase))).then(pl.lit(repr(phrase))).otherwise(first_c4_phrase)
+        )
     return [
         count("\ufffd").alias("_q_replacement"),
         text.str.len_chars().cast(pl.Int64).alias("_q_chars"),
         (count("#") + count("...") + count("\u2026")).alias("_q_symbols"),
         (count("\n") + 1 - blank_lines).alias("_q_lines"),
         text.str.count_matches("(?m)(?:\\.\\.\\.|\u2026)$").cast(pl.Int64).alias("_q_ellipsis"),
-        (text.str.split("\n").list.n_unique().cast(pl.Int64) - (blank_lines > 0).cast(pl.Int64)).alias("_q_unique_lines"),
+        (text.str.split("\n").list.n_unique().cast(pl.Int64) - (blank_lines > 0).cast(pl.Int64)).alias(
+            "_q_unique_lines"
+        ),
         first_c4_phrase.alias("_q_c4"),
     ]
 

@@ -287,7 +287,9 @@ def _chain(head: Iterable, rest: Iterator) -> Iterator:
 # ---------------------------------------------------------------- output rows
 
 
-def _record_batch(record_no, source_row, text, source_id=None, reason=None, detail=None, preview=None) -> pa.RecordBatch:
+def _record_batch(
+    record_no, source_row, text, source_id=None, reason=None, detail=None, preview=None
+) -> pa.RecordBatch:
     n = len(record_no)
     if isinstance(reason, np.ndarray):  # reason codes, -1 = readable
         reason = pa.DictionaryArray.from_arrays(pa.array(reason, pa.int8(), mask=reason < 0), _REASON_DICTIONARY).cast(
@@ -532,7 +534,9 @@ class _JsonlParser:
             ends = np.append(ends, len(data))
         starts = np.concatenate([np.zeros(1, dtype=np.int64), ends.astype(np.int64)])
         n = len(ends)
-        status, types, spans, escapes = parse_json_lines(data, starts, self.keys, self.key_starts, self.key_ends, self.path_len)
+        status, types, spans, escapes = parse_json_lines(
+            data, starts, self.keys, self.key_starts, self.key_ends, self.path_len
+        )
         too_large = np.diff(starts) > self.options.max_document_bytes
         readable = (status == LINE_OK) & ~too_large
         has_text = readable & (types[0] == STRING)
@@ -583,7 +587,9 @@ class _JsonlParser:
             return _utf8_error(bytes(line))
         if reason == "not_an_object":
             start = bytes(line[:64]).lstrip()[:1]
-            kind = {b"[": "an array", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}.get(start, "a number")
+            kind = {b"[": "an array", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}.get(
+                start, "a number"
+            )
             return f"the line is {kind}, not a JSON object"
         if reason == "missing_text_field":
             return f"no field {field!r}"
@@ -783,7 +789,9 @@ def _read_json(stream: _ByteStream, head: bytes, chunks: Iterator[bytes], option
         cut = stream.cut or "premature EOF" in message
         where = stream.cut or f"parser stopped at decompressed byte {source.position:,}"
         detail = f"{where} after element {element_no}: {message}" if message else f"{where} after element {element_no}"
-        rows.add(element_no + 1, None, None, "truncated_stream" if cut else "malformed_json", detail[:DETAIL_CHARS], None)
+        rows.add(
+            element_no + 1, None, None, "truncated_stream" if cut else "malformed_json", detail[:DETAIL_CHARS], None
+        )
     if rows.rows["source_row"]:
         yield rows.take()
 
@@ -854,8 +862,14 @@ def _read_delimited(
 
 
 def _parse_csv_chunk(
-    data: bytes, header: list[str], delimiter: str, columns: list[str], text_column: str, id_column: str | None,
-    placed: int, marked: bool,
+    data: bytes,
+    header: list[str],
+    delimiter: str,
+    columns: list[str],
+    text_column: str,
+    id_column: str | None,
+    placed: int,
+    marked: bool,
 ) -> dict:
     """The records of whole CSV rows (no header): good rows and rows with a wrong field count,
     numbered from ``placed + 1`` in file order."""
@@ -869,12 +883,20 @@ def _parse_csv_chunk(
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=header, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row),
-            convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.large_string() for c in columns}),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, column_names=header, block_size=max(1 << 20, len(data) + 1)
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
+            ),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns, column_types={c: pa.large_string() for c in columns}
+            ),
         )
     except pa.ArrowException as exc:  # the chunk cannot be split into rows at all
-        return _one_reject(placed + 1, "malformed_row", f"rows after data record {placed} cannot be parsed: {exc}", _preview(data))
+        return _one_reject(
+            placed + 1, "malformed_row", f"rows after data record {placed} cannot be parsed: {exc}", _preview(data)
+        )
     k = table.num_rows
     bad_numbers = np.array([number for number, _, _ in bad], dtype=np.int64)
     candidates = np.arange(placed + 1, placed + 1 + k + len(bad), dtype=np.int64)
@@ -961,7 +983,9 @@ def _read_document(stream: _ByteStream, options: ReadOptions) -> Iterator[dict]:
         raise FileRejected("binary_file", "NUL bytes in the first 8 KiB of a text file")
     if total > limit or (size is not None and size > limit):
         what = f"{size:,} bytes" if size is not None else f"more than {limit:,} decompressed bytes"
-        yield _one_reject(1, "document_too_large", f"document of {what} is larger than {limit:,}; not read", _preview(data))
+        yield _one_reject(
+            1, "document_too_large", f"document of {what} is larger than {limit:,}; not read", _preview(data)
+        )
         return
     text = data.decode("utf-8", "replace")
     if not text.strip():
@@ -977,7 +1001,14 @@ def _read_document(stream: _ByteStream, options: ReadOptions) -> Iterator[dict]:
         return
     detail = f"{replaced:,} invalid byte sequences replaced with U+FFFD"
     if replaced <= max(1, _REPLACEMENT_SHARE * len(text)):
-        yield {"source_row": [1], "text": [text], "source_id": None, "reason": None, "detail": [detail], "preview": None}
+        yield {
+            "source_row": [1],
+            "text": [text],
+            "source_id": None,
+            "reason": None,
+            "detail": [detail],
+            "preview": None,
+        }
     else:
         share = f"{replaced:,} of {len(text):,} characters ({replaced / len(text):.2%}) are U+FFFD for invalid bytes"
         yield _one_reject(1, "broken_encoding", f"{share}; at most 0.1% is kept", _preview(data))
@@ -1040,7 +1071,9 @@ def _open_columnar(path: Path, fmt: str):
         return reader.schema, lambda columns, batch_bytes: iter(reader)
     except pa.ArrowInvalid:
         reader = pa.ipc.open_file(source)
-        return reader.schema, lambda columns, batch_bytes: (reader.get_batch(i) for i in range(reader.num_record_batches))
+        return reader.schema, lambda columns, batch_bytes: (
+            reader.get_batch(i) for i in range(reader.num_record_batches)
+        )
 
 
 def _read_columnar(path: Path, fmt: str, options: ReadOptions) -> Iterator[dict]:
@@ -1067,7 +1100,8 @@ def _read_columnar(path: Path, fmt: str, options: ReadOptions) -> Iterator[dict]
             codes[pc.is_null(texts).to_numpy(zero_copy_only=False)] = _CODE["null_text"]
             rejected = np.flatnonzero(codes >= 0).tolist()
             details = {
-                i: f"column {options.text_field!r} is " + ("null" if codes[i] == _CODE["null_text"] else "empty or whitespace only")
+                i: f"column {options.text_field!r} is "
+                + ("null" if codes[i] == _CODE["null_text"] else "empty or whitespace only")
                 for i in rejected
             }
             if rejected:

@@ -131,7 +131,10 @@ def record_partition(
         (order,) = con.execute(f"SELECT coalesce(max(build_order), 0) + 1 FROM {PARTITIONS}").fetchone()
         con.execute(f"INSERT INTO {PARTITIONS} VALUES (?, ?, ?, ?)", [day, order, now, docs_per_partition])
         for a in allocations:
-            con.execute(f"INSERT INTO {ALLOCATIONS} VALUES (?, ?, ?, ?, ?)", [day, a.file_id, a.record_from, a.record_to, a.readable])
+            con.execute(
+                f"INSERT INTO {ALLOCATIONS} VALUES (?, ?, ?, ?, ?)",
+                [day, a.file_id, a.record_from, a.record_to, a.readable],
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -145,7 +148,9 @@ def replace_dedup_keys(con: duckdb.DuckDBPyConnection, partition: str, keys: pl.
         con.execute(f"DELETE FROM {DEDUP_KEYS} WHERE partition_date = ?", [_as_date(partition)])
         if keys.height:
             con.register("_keys", keys.select("dedup_hash", "doc_id"))
-            con.execute(f"INSERT INTO {DEDUP_KEYS} SELECT ?::DATE, dedup_hash, doc_id FROM _keys", [_as_date(partition)])
+            con.execute(
+                f"INSERT INTO {DEDUP_KEYS} SELECT ?::DATE, dedup_hash, doc_id FROM _keys", [_as_date(partition)]
+            )
             con.unregister("_keys")
         con.execute("COMMIT")
     except BaseException:

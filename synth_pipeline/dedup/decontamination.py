@@ -138,7 +138,9 @@ def _chunk_hits(texts: pl.Series, lo: int, n: int, eval_sorted: np.ndarray) -> t
     ch, coff = ngram_hashes(texts, n)
     doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(coff))
     if len(eval_sorted) == 0 or len(ch) == 0:
-        return pl.DataFrame(schema={"doc": pl.Int64, "h": pl.UInt64}), pl.DataFrame(schema={"doc": pl.Int64, "total": pl.UInt32})
+        return pl.DataFrame(schema={"doc": pl.Int64, "h": pl.UInt64}), pl.DataFrame(
+            schema={"doc": pl.Int64, "total": pl.UInt32}
+        )
     pos = np.minimum(np.searchsorted(eval_sorted, ch), len(eval_sorted) - 1)
     hit = eval_sorted[pos] == ch
     hit_docs = np.unique(doc[hit])
@@ -169,9 +171,7 @@ def find_contaminated(
     eh, eoff = ngram_hashes([t for _, t in evaluation], n)
     if len(eh) == 0:
         return empty
-    ev = pl.DataFrame(
-        {"h": eh, "ev": np.repeat(np.arange(len(evaluation), dtype=np.int64), np.diff(eoff))}
-    ).unique()
+    ev = pl.DataFrame({"h": eh, "ev": np.repeat(np.arange(len(evaluation), dtype=np.int64), np.diff(eoff))}).unique()
     eval_sorted = np.unique(eh)
     texts = candidates["text"].cast(pl.String).fill_null("")
     starts = list(range(0, candidates.height, CHUNK_DOCS))

@@ -134,7 +134,11 @@ def oph_signatures(sh: np.ndarray, sh_offsets: np.ndarray, num_perm: int = NUM_P
     if 1 << bits != bins or bins * OPH_SKETCHES != num_perm:
         raise ValueError("num_perm / OPH_SKETCHES must be a power of two")
     return _kernels.oph_signatures(
-        np.ascontiguousarray(sh, dtype=np.uint64), np.ascontiguousarray(sh_offsets, dtype=np.int64), bins, bits, _probe_table(bins)
+        np.ascontiguousarray(sh, dtype=np.uint64),
+        np.ascontiguousarray(sh_offsets, dtype=np.int64),
+        bins,
+        bits,
+        _probe_table(bins),
     )
 
 
@@ -175,7 +179,9 @@ def sketch(
 
     def run(lo: int):
         rows = slice(lo, lo + size)
-        return _sketch_chunk(texts.slice(lo, size), shingle_size, sig[rows], None if keys is None else keys[rows], banding)
+        return _sketch_chunk(
+            texts.slice(lo, size), shingle_size, sig[rows], None if keys is None else keys[rows], banding
+        )
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         parts_sh, parts_len = zip(*pool.map(run, range(0, n, size))) if n else ((), ())
@@ -288,7 +294,9 @@ def exact_jaccard(sh32: np.ndarray, sh_offsets: np.ndarray, a: np.ndarray, b: np
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def bottom_k_jaccard(a: np.ndarray, a_complete: bool, b: np.ndarray, b_complete: bool, k: int = MAX_STORED_SHINGLES) -> float:
+def bottom_k_jaccard(
+    a: np.ndarray, a_complete: bool, b: np.ndarray, b_complete: bool, k: int = MAX_STORED_SHINGLES
+) -> float:
     """Jaccard of two sets given as sorted distinct uint32 arrays. Exact when both are complete;
     otherwise the bottom-k estimator (Broder 1997): among the k smallest values of the union,
     the share present in both."""
@@ -343,7 +351,9 @@ def _stored_sets(sk: _Sketch, rows: np.ndarray) -> tuple[pl.Series, np.ndarray]:
     return _binary_column(flat.astype("<u4", copy=False), new_off), complete
 
 
-def _signatures_frame(item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str) -> pl.DataFrame:
+def _signatures_frame(
+    item_ids: pl.Series, origins: pl.Series, sk: _Sketch, rows: np.ndarray, params: str
+) -> pl.DataFrame:
     sig = np.ascontiguousarray(sk.sig[rows], dtype="<u4")  # the fancy index already copies
     k = sig.shape[1]
     minhash = _binary_column(sig.reshape(-1), np.arange(len(rows) + 1, dtype=np.int64) * k)
@@ -398,7 +408,11 @@ def find_near_duplicates(
     item_ids = candidates["item_id"].cast(pl.String)
     if item_ids.n_unique() != n:
         raise ValueError("item_id must be unique")
-    origins = candidates["origin"].cast(pl.String) if "origin" in candidates.columns else pl.Series([None] * n, dtype=pl.String)
+    origins = (
+        candidates["origin"].cast(pl.String)
+        if "origin" in candidates.columns
+        else pl.Series([None] * n, dtype=pl.String)
+    )
     bands, rows = choose_bands(threshold)
     sk = sketch(candidates["text"], shingle_size, banding=(bands, rows))
 

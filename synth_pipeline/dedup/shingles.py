@@ -144,7 +144,9 @@ def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return hashes, offsets
 
 
-def shingle_hashes(tok: np.ndarray, offsets: np.ndarray, n: int, *, whole_short: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def shingle_hashes(
+    tok: np.ndarray, offsets: np.ndarray, n: int, *, whole_short: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hashes of all word n-grams of every document, flat, with int64 offsets.
 
     Document i has ``len_i - n + 1`` shingles if ``len_i >= n``. A shorter document with at

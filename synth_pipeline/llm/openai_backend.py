@@ -183,8 +183,14 @@ class _Progress:
             except (OSError, ValueError):
                 width = 0
             # a pseudo-terminal may report 0 columns, where tqdm would draw nothing
-            self.bar = tqdm(total=total, desc=what, unit="req", dynamic_ncols=width > 0,
-                            ncols=None if width > 0 else 100, mininterval=0.5)
+            self.bar = tqdm(
+                total=total,
+                desc=what,
+                unit="req",
+                dynamic_ncols=width > 0,
+                ncols=None if width > 0 else 100,
+                mininterval=0.5,
+            )
 
     def tick(self, n: int = 1, error: bool = False, cached: bool = False) -> None:
         self.done += n
@@ -206,8 +212,17 @@ class _Progress:
         # The caller's callback logs done/total/rate/ETA; this line adds what it cannot
         # know (errors, retries, cache hits) whenever there is news, or stands in for it.
         if self.callback is None or self.errors != self.reported_errors or self.retries != self.reported_retries:
-            runlog.info("%s: %d/%d done (%.1f req/s, ETA %.0fs), %d cache hits, %d errors, %d retries",
-                        self.what, self.done, self.total, rate, eta, self.hits, self.errors, self.retries)
+            runlog.info(
+                "%s: %d/%d done (%.1f req/s, ETA %.0fs), %d cache hits, %d errors, %d retries",
+                self.what,
+                self.done,
+                self.total,
+                rate,
+                eta,
+                self.hits,
+                self.errors,
+                self.retries,
+            )
             self.reported_errors, self.reported_retries = self.errors, self.retries
         if self.callback is not None:
             self.callback(self.done, self.total)
@@ -229,7 +244,9 @@ class _Outcome(CallUsage):
 
 _RETRYABLE_STATUS = {408, 409, 429}
 # A 400 about the request's size is not the server refusing structured output.
-_NOT_ABOUT_FORMAT = re.compile(r"context|too long|too many tokens|maximum|max_tokens|max_completion_tokens", re.IGNORECASE)
+_NOT_ABOUT_FORMAT = re.compile(
+    r"context|too long|too many tokens|maximum|max_tokens|max_completion_tokens", re.IGNORECASE
+)
 _FATAL_STATUS = {401, 403, 404}
 
 
@@ -250,7 +267,9 @@ class _Engine:
         self.settings, self.role, self.model, self.kind = settings, role, model, kind
         self.prices = PriceTable.from_setting(settings.price_table)
         self.cache = (
-            ResponseCache(warehouse, flush_rows=settings.cache_flush_rows, flush_interval_s=settings.cache_flush_interval_s)
+            ResponseCache(
+                warehouse, flush_rows=settings.cache_flush_rows, flush_interval_s=settings.cache_flush_interval_s
+            )
             if settings.llm_cache
             else None
         )
@@ -260,7 +279,9 @@ class _Engine:
         self.stats: dict[str, int] = {}
 
     # Public entry: payloads are create() kwargs minus model/response_format.
-    def run(self, what: str, canonical: list[dict], payloads: list[dict], progress: ProgressCallback | None) -> list[_Outcome]:
+    def run(
+        self, what: str, canonical: list[dict], payloads: list[dict], progress: ProgressCallback | None
+    ) -> list[_Outcome]:
         total = len(payloads)
         keys = [request_key(self.kind, c) for c in canonical]
         outcomes: list[_Outcome | None] = [None] * total
@@ -271,10 +292,16 @@ class _Engine:
             if hit is not None:
                 extra = json.loads(hit.extra or "{}")
                 outcomes[i] = _Outcome(
-                    text=hit.text, finish_reason=hit.finish_reason, prompt_tokens=hit.prompt_tokens,
-                    completion_tokens=hit.completion_tokens, cost_usd=hit.cost_usd, cached=True,
-                    error=_finish_error(hit.finish_reason, hit.text, extra.get("refusal")), attempts=hit.attempts,
-                    latency_s=hit.latency_s, extra=extra,
+                    text=hit.text,
+                    finish_reason=hit.finish_reason,
+                    prompt_tokens=hit.prompt_tokens,
+                    completion_tokens=hit.completion_tokens,
+                    cost_usd=hit.cost_usd,
+                    cached=True,
+                    error=_finish_error(hit.finish_reason, hit.text, extra.get("refusal")),
+                    attempts=hit.attempts,
+                    latency_s=hit.latency_s,
+                    extra=extra,
                 )
         if hits:
             tracker.tick(len([o for o in outcomes if o is not None]), cached=True)
@@ -285,11 +312,27 @@ class _Engine:
         tracker.close()
         elapsed = time.monotonic() - started
         errors = sum(1 for o in outcomes if o is not None and o.error)
-        self.stats = {"requests": total, "cache_hits": len(hits), "sent": len(misses), "errors": errors, "retries": tracker.retries}
-        runlog.info("%s finished: %d requests, %d from cache, %d sent in %.1fs, %d errors, %d retries, $%.4f paid",
-                 what, total, len(hits), len(misses), elapsed, errors, tracker.retries,
-                 sum(o.cost_usd for o in outcomes if o is not None and not o.cached))
-        return [o if o is not None else _Outcome(None, None, error="internal: no outcome", attempts=0) for o in outcomes]
+        self.stats = {
+            "requests": total,
+            "cache_hits": len(hits),
+            "sent": len(misses),
+            "errors": errors,
+            "retries": tracker.retries,
+        }
+        runlog.info(
+            "%s finished: %d requests, %d from cache, %d sent in %.1fs, %d errors, %d retries, $%.4f paid",
+            what,
+            total,
+            len(hits),
+            len(misses),
+            elapsed,
+            errors,
+            tracker.retries,
+            sum(o.cost_usd for o in outcomes if o is not None and not o.cached),
+        )
+        return [
+            o if o is not None else _Outcome(None, None, error="internal: no outcome", attempts=0) for o in outcomes
+        ]
 
     async def _dispatch(self, misses, keys, canonical, payloads, outcomes, tracker: _Progress) -> None:
         settings = self.settings
@@ -314,12 +357,22 @@ class _Engine:
                 try:
                     outcome, entry = await self._one(client, payloads[i], tracker)
                 except Exception as exc:  # never let one request take the run down
-                    outcome, entry = _Outcome(None, None, error=f"internal: {type(exc).__name__}: {self.redact(exc)}", attempts=0), None
+                    outcome, entry = (
+                        _Outcome(None, None, error=f"internal: {type(exc).__name__}: {self.redact(exc)}", attempts=0),
+                        None,
+                    )
                 outcomes[i] = outcome
                 if entry is not None and writer is not None:
                     try:
-                        writer.put(CachedResponse(key=keys[i], kind=self.kind, model=payloads[i]["model"],
-                                                  request_id=canonical[i]["request_id"], **entry))
+                        writer.put(
+                            CachedResponse(
+                                key=keys[i],
+                                kind=self.kind,
+                                model=payloads[i]["model"],
+                                request_id=canonical[i]["request_id"],
+                                **entry,
+                            )
+                        )
                     except OSError as exc:  # a full disk costs the cache entry, not the sample
                         log.warning("response cache: could not journal a response (%s)", type(exc).__name__)
                 tracker.tick(error=outcome.error is not None)
@@ -377,16 +430,30 @@ class _Engine:
                 reason = f"HTTP {status}: {self.redact(_error_message(exc))}"
                 if status in _FATAL_STATUS:
                     self.fatal = f"{reason} (remaining requests not sent)"
-                    return _Outcome(None, None, error=reason, attempts=attempts, latency_s=time.monotonic() - started), None
+                    return _Outcome(
+                        None, None, error=reason, attempts=attempts, latency_s=time.monotonic() - started
+                    ), None
                 if status in _RETRYABLE_STATUS or status >= 500:
                     delay = self._delay(attempts, exc.response.headers, status == 429)
                     if delay is None:
-                        return _Outcome(None, None, error=f"{reason}; Retry-After exceeds {settings.max_retry_after_s:g}s", attempts=attempts, latency_s=time.monotonic() - started), None
+                        return _Outcome(
+                            None,
+                            None,
+                            error=f"{reason}; Retry-After exceeds {settings.max_retry_after_s:g}s",
+                            attempts=attempts,
+                            latency_s=time.monotonic() - started,
+                        ), None
                     if attempts < settings.max_attempts:
                         tracker.retries += 1
                         await asyncio.sleep(delay)
                         continue
-                    return _Outcome(None, None, error=f"{reason} (gave up after {attempts} attempts)", attempts=attempts, latency_s=time.monotonic() - started), None
+                    return _Outcome(
+                        None,
+                        None,
+                        error=f"{reason} (gave up after {attempts} attempts)",
+                        attempts=attempts,
+                        latency_s=time.monotonic() - started,
+                    ), None
                 return _Outcome(None, None, error=reason, attempts=attempts, latency_s=time.monotonic() - started), None
             except openai.APITimeoutError:
                 reason = f"timeout after {settings.request_timeout_s:g}s"
@@ -397,7 +464,13 @@ class _Engine:
             else:
                 return self._success(payload, completion, choice, message, fmt, attempts, started, sent, estimate)
             if attempts >= settings.max_attempts:
-                return _Outcome(None, None, error=f"{reason} (gave up after {attempts} attempts)", attempts=attempts, latency_s=time.monotonic() - started), None
+                return _Outcome(
+                    None,
+                    None,
+                    error=f"{reason} (gave up after {attempts} attempts)",
+                    attempts=attempts,
+                    latency_s=time.monotonic() - started,
+                ), None
             tracker.retries += 1
             await asyncio.sleep(self._delay(attempts, None, False) or 0.0)
 
@@ -418,12 +491,25 @@ class _Engine:
             extra["refusal"] = self.redact(refusal)[:500]
         latency = time.monotonic() - started
         outcome = _Outcome(
-            text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cost_usd=cost, error=_finish_error(finish, text, refusal), attempts=attempts, latency_s=latency, extra=extra,
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            error=_finish_error(finish, text, refusal),
+            attempts=attempts,
+            latency_s=latency,
+            extra=extra,
         )
         entry = dict(
-            text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cached_prompt_tokens=cached_prompt, cost_usd=cost, attempts=attempts, latency_s=round(latency, 6),
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_prompt_tokens=cached_prompt,
+            cost_usd=cost,
+            attempts=attempts,
+            latency_s=round(latency, 6),
             extra=json.dumps(extra, sort_keys=True),
         )
         return outcome, entry
@@ -435,8 +521,12 @@ class _Engine:
         message = _error_message(exc).lower()
         if not _NOT_ABOUT_FORMAT.search(message):
             self.judge_format = JUDGE_FORMATS[JUDGE_FORMATS.index(fmt) + 1]
-            log.warning("judge: the server refused response_format=%s (%s); using %s from now on",
-                        fmt, self.redact(_error_message(exc))[:200], self.judge_format)
+            log.warning(
+                "judge: the server refused response_format=%s (%s); using %s from now on",
+                fmt,
+                self.redact(_error_message(exc))[:200],
+                self.judge_format,
+            )
             return True
         return False
 
@@ -511,10 +601,22 @@ def _request_pair(
     model: str, messages: list[dict], temperature: float, max_tokens: int, seed: int, token_param: str, **key_extra
 ) -> tuple[dict, dict]:
     """(canonical request for the cache key, body sent to the server) of one call."""
-    canonical = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
-                 "seed": seed, **key_extra}
-    payload = {"model": model, "messages": messages, "temperature": temperature, token_param: max_tokens,
-               "seed": seed, "_est_tokens": _estimate_tokens(messages, max_tokens)}
+    canonical = {
+        "model": model,
+        "messages": messages,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        **key_extra,
+    }
+    payload = {
+        "model": model,
+        "messages": messages,
+        "temperature": temperature,
+        token_param: max_tokens,
+        "seed": seed,
+        "_est_tokens": _estimate_tokens(messages, max_tokens),
+    }
     return canonical, payload
 
 
@@ -541,12 +643,23 @@ class _OpenAIRole:
 
 class OpenAIGenerator(_OpenAIRole):
     def __init__(self, settings: Settings, warehouse: Warehouse):
-        super().__init__(settings, warehouse, "generator", settings.generator_model or DEFAULT_GENERATOR_MODEL, "generate")
+        super().__init__(
+            settings, warehouse, "generator", settings.generator_model or DEFAULT_GENERATOR_MODEL, "generate"
+        )
 
-    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None) -> list[GenerationResult]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
         pairs = [
-            _request_pair(r.model or self.model, r.messages, r.temperature, r.max_tokens, r.seed,
-                          self.settings.max_tokens_param, request_id=r.request_id)
+            _request_pair(
+                r.model or self.model,
+                r.messages,
+                r.temperature,
+                r.max_tokens,
+                r.seed,
+                self.settings.max_tokens_param,
+                request_id=r.request_id,
+            )
             for r in requests
         ]
         outcomes = self._run("generation", pairs, progress)
@@ -563,9 +676,16 @@ class OpenAIJudge(_OpenAIRole):
     def grade(self, requests: Sequence[GradeRequest], progress: ProgressCallback | None = None) -> list[GradeResult]:
         s = self.settings
         pairs = [
-            _request_pair(r.model or self.model, judge_messages(r.passage, r.instruction, r.sample_text),
-                          s.judge_temperature, s.judge_max_tokens, r.seed, s.max_tokens_param,
-                          request_id=r.request_id, rubric=RUBRIC_VERSION)
+            _request_pair(
+                r.model or self.model,
+                judge_messages(r.passage, r.instruction, r.sample_text),
+                s.judge_temperature,
+                s.judge_max_tokens,
+                r.seed,
+                s.max_tokens_param,
+                request_id=r.request_id,
+                rubric=RUBRIC_VERSION,
+            )
             for r in requests
         ]
         outcomes = self._run("grading", pairs, progress)
@@ -574,7 +694,9 @@ class OpenAIJudge(_OpenAIRole):
             extra = dict(o.extra)
             extra["finish_reason"] = o.finish_reason
             extra["latency_s"] = o.latency_s
-            results.append(GradeResult(
-                request_id=r.request_id, raw_text=o.text if o.error is None else None, extra=extra, **o.usage()
-            ))
+            results.append(
+                GradeResult(
+                    request_id=r.request_id, raw_text=o.text if o.error is None else None, extra=extra, **o.usage()
+                )
+            )
         return results

@@ -68,7 +68,9 @@ class PriceTable:
                     cached_input=float(entry["cached_input"]) if entry.get("cached_input") is not None else None,
                 )
             except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"price table entry for {model!r} needs numeric 'input' and 'output' (USD per 1M tokens): {exc}") from None
+                raise ValueError(
+                    f"price table entry for {model!r} needs numeric 'input' and 'output' (USD per 1M tokens): {exc}"
+                ) from None
         self._warned: set[str] = set()
 
     @classmethod

@@ -276,8 +276,12 @@ class CacheWriter:
                 self.written += len(batch)
         except Exception as exc:  # the journal still holds them; the next run merges it
             self.failed = True
-            log.warning("response cache: could not write %d responses to the warehouse (%s); kept in %s",
-                        len(batch), type(exc).__name__, self.journal_path)
+            log.warning(
+                "response cache: could not write %d responses to the warehouse (%s); kept in %s",
+                len(batch),
+                type(exc).__name__,
+                self.journal_path,
+            )
 
     def close(self) -> None:
         if self.pending:

@@ -73,10 +73,14 @@ def build_candidates(documents: pl.DataFrame, samples: pl.DataFrame, grades: pl.
     )
     frame = pl.concat([real, synthetic], how="vertical_relaxed")
     # Survival priority: real first, then higher grade, then earlier (stable id order).
-    frame = frame.sort(
-        [pl.col("origin") != "real", pl.col("score").fill_null(10.0), "item_id"],
-        descending=[False, True, False],
-    ).with_row_index("priority").with_columns(pl.col("priority").cast(pl.Int64))
+    frame = (
+        frame.sort(
+            [pl.col("origin") != "real", pl.col("score").fill_null(10.0), "item_id"],
+            descending=[False, True, False],
+        )
+        .with_row_index("priority")
+        .with_columns(pl.col("priority").cast(pl.Int64))
+    )
     return _mark_exact_duplicates(frame)
 
 
@@ -86,12 +90,21 @@ def _mark_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     eligible = keyed.filter(pl.col("exclusion_reason").is_null())
     first = eligible.group_by("_key").agg(pl.col("item_id").sort_by("priority").first().alias("_first"))
     keyed = keyed.join(first, on="_key", how="left")
-    is_dup = pl.col("exclusion_reason").is_null() & pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("item_id"))
-    return keyed.with_columns(
-        pl.when(is_dup).then(pl.lit("exact_duplicate")).otherwise(pl.col("exclusion_reason")).alias("exclusion_reason"),
-        pl.when(is_dup).then(pl.col("_first")).otherwise(pl.lit(None, pl.Utf8)).alias("duplicate_of"),
-        pl.when(is_dup).then(pl.lit(1.0)).otherwise(pl.lit(None, pl.Float64)).alias("similarity"),
-    ).select(list(CANDIDATE_SCHEMA)).sort("priority")
+    is_dup = (
+        pl.col("exclusion_reason").is_null() & pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("item_id"))
+    )
+    return (
+        keyed.with_columns(
+            pl.when(is_dup)
+            .then(pl.lit("exact_duplicate"))
+            .otherwise(pl.col("exclusion_reason"))
+            .alias("exclusion_reason"),
+            pl.when(is_dup).then(pl.col("_first")).otherwise(pl.lit(None, pl.Utf8)).alias("duplicate_of"),
+            pl.when(is_dup).then(pl.lit(1.0)).otherwise(pl.lit(None, pl.Float64)).alias("similarity"),
+        )
+        .select(list(CANDIDATE_SCHEMA))
+        .sort("priority")
+    )
 
 
 def apply_removals(frame: pl.DataFrame, removals: pl.DataFrame) -> pl.DataFrame:
@@ -99,7 +112,12 @@ def apply_removals(frame: pl.DataFrame, removals: pl.DataFrame) -> pl.DataFrame:
     if removals.is_empty():
         return frame
     marked = frame.join(
-        removals.select("item_id", pl.col("reason").alias("_r"), pl.col("duplicate_of").alias("_d"), pl.col("similarity").cast(pl.Float64).alias("_s")),
+        removals.select(
+            "item_id",
+            pl.col("reason").alias("_r"),
+            pl.col("duplicate_of").alias("_d"),
+            pl.col("similarity").cast(pl.Float64).alias("_s"),
+        ),
         on="item_id",
         how="left",
     )

@@ -47,7 +47,9 @@ def build_seed_prompts(
     built as columns and rendered by polars (no dict and no JSON string per prompt in
     Python: at 100k documents that was seconds and hundreds of MiB).
     """
-    columns: dict[str, list] = {k: [] for k in ("prompt_id", "doc_id", "passage_index", "passage", "t", "a", "s", "generation_depth")}
+    columns: dict[str, list] = {
+        k: [] for k in ("prompt_id", "doc_id", "passage_index", "passage", "t", "a", "s", "generation_depth")
+    }
     refused = 0
     for doc in documents.select("doc_id", "text", "generation_depth").iter_rows(named=True):
         depth = int(doc["generation_depth"] or 0)
@@ -78,8 +80,12 @@ def build_seed_prompts(
             columns["generation_depth"].append(depth)
     frame = pl.DataFrame(
         columns,
-        schema={**{k: PROMPT_SCHEMA[k] for k in ("prompt_id", "doc_id", "passage_index", "passage", "generation_depth")},
-                "t": pl.Int64, "a": pl.Int64, "s": pl.Int64},
+        schema={
+            **{k: PROMPT_SCHEMA[k] for k in ("prompt_id", "doc_id", "passage_index", "passage", "generation_depth")},
+            "t": pl.Int64,
+            "a": pl.Int64,
+            "s": pl.Int64,
+        },
     )
 
     def pick(values: list[str], index: str) -> pl.Expr:

@@ -50,8 +50,7 @@ TEMPLATES: tuple[TaskTemplate, ...] = (
     ),
     TaskTemplate(
         "summary",
-        "Summarise the passage in three to five sentences for a {audience}. Style: {style}.\n\n"
-        "Passage:\n{passage}",
+        "Summarise the passage in three to five sentences for a {audience}. Style: {style}.\n\nPassage:\n{passage}",
     ),
     TaskTemplate(
         "instruction_response",
@@ -66,8 +65,7 @@ TEMPLATES: tuple[TaskTemplate, ...] = (
     ),
     TaskTemplate(
         "rewrite",
-        "Rewrite the passage for a {audience} without changing its meaning. Style: {style}.\n\n"
-        "Passage:\n{passage}",
+        "Rewrite the passage for a {audience} without changing its meaning. Style: {style}.\n\nPassage:\n{passage}",
     ),
 )
 

@@ -45,7 +45,11 @@ def partition_status(metrics: dict[str, float]) -> tuple[str, str]:
     """(status, what it is and why) of one partition from its quality_metrics: 'scored', 'empty' or 'no_items'."""
     if metrics.get("funnel.documents") == 0:
         read = int(metrics.get("funnel.documents_read") or 0)
-        why = f"all {read} inputs were rejected" if read else "no inputs were left for it (the corpus is used up or empty)"
+        why = (
+            f"all {read} inputs were rejected"
+            if read
+            else "no inputs were left for it (the corpus is used up or empty)"
+        )
         return "empty", f"empty: 0 documents ({why})"
     if metrics.get("mix.items") == 0:
         return "no_items", "without items: every candidate was excluded"
@@ -71,8 +75,13 @@ def fmt(value: float | int | None, *, share: bool = False) -> str:
 
 
 def _size_category(rows: int) -> str:
-    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                         (10_000_000, "1M<n<10M")):
+    for bound, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
         if rows < bound:
             return label
     return "10M<n<100M"
@@ -145,8 +154,11 @@ DIVERSITY_COLUMNS = [
     ("unigram JSD synthetic vs real", "drift.unigram_jsd", True),
     ("length KS", "drift.length_ks", True),
 ]
-CHECK_COLUMNS = [("checks passed", "checks.passed", False), ("checks failed", "checks.failed", False),
-                 ("blocking checks failed", "checks.failed_blocking", False)]
+CHECK_COLUMNS = [
+    ("checks passed", "checks.passed", False),
+    ("checks failed", "checks.failed", False),
+    ("blocking checks failed", "checks.failed_blocking", False),
+]
 
 
 def _per_partition_table(facts: ReleaseFacts, columns: list[tuple[str, str, bool]]) -> list[str]:
@@ -162,7 +174,9 @@ def _check_value(details: dict) -> str:
     for key, value in details.items():
         if key == "what_to_do":
             continue
-        parts.append(f"{key}={fmt(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value}")
+        parts.append(
+            f"{key}={fmt(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value}"
+        )
     return ", ".join(parts).replace("|", "\\|")
 
 
@@ -181,20 +195,34 @@ def render_card(facts: ReleaseFacts) -> str:
     ]
     status, sentence = partition_status(facts.per_partition.get(facts.partition, {}))
     if status != "scored":
-        rest = (f"this release is the cumulative mix of the earlier partitions ({rows} items), unchanged" if rows
-                else "this release has 0 rows, there is nothing to train on yet")
-        out += [f"> **The partition {facts.partition} is {sentence}.** It adds no items and has no quality score; "
-                f"its checks passed with nothing to check. This is not a failure: {rest}.", ""]
+        rest = (
+            f"this release is the cumulative mix of the earlier partitions ({rows} items), unchanged"
+            if rows
+            else "this release has 0 rows, there is nothing to train on yet"
+        )
+        out += [
+            f"> **The partition {facts.partition} is {sentence}.** It adds no items and has no quality score; "
+            f"its checks passed with nothing to check. This is not a failure: {rest}.",
+            "",
+        ]
     others = [d for d in empty_partitions(facts) if d != facts.partition]
     if others:
-        out += [f"Partitions up to {facts.partition} that added no items (0 documents or every candidate excluded): "
-                f"{', '.join(others)}.", ""]
+        out += [
+            f"Partitions up to {facts.partition} that added no items (0 documents or every candidate excluded): "
+            f"{', '.join(others)}.",
+            "",
+        ]
     if "offline" in backends:
         out += [f"> {OFFLINE_NOTE}", ""]
-    out += ["## Load it", "", "```python", "import datasets, polars as pl",
-            'ds = datasets.load_dataset("path/to/this/folder", split="train")            # the card\'s configs',
-            'ds = datasets.load_dataset("parquet", data_files="data/*.parquet", split="train")',
-            'df = pl.read_parquet("data/*.parquet")']
+    out += [
+        "## Load it",
+        "",
+        "```python",
+        "import datasets, polars as pl",
+        'ds = datasets.load_dataset("path/to/this/folder", split="train")            # the card\'s configs',
+        'ds = datasets.load_dataset("parquet", data_files="data/*.parquet", split="train")',
+        'df = pl.read_parquet("data/*.parquet")',
+    ]
     if facts.chat:
         out += ['chat = datasets.load_dataset("json", data_files="chat/*.jsonl", split="train")  # {"messages": [...]}']
     out += ["```", ""]
@@ -203,66 +231,107 @@ def render_card(facts: ReleaseFacts) -> str:
     out += _table(["figure", "value"], [[label, fmt(c.get(key), share=share)] for label, key, share in COMPOSITION])
     repeated = facts.lineage.get("repeated_item_ids", 0)
     if repeated:
-        out += ["", f"> **Warning:** {repeated} items repeat an item (same `item_id`, a content hash) of an earlier "
-                "partition: the corpus cycled through its slices. The figures above count them, as the quality report "
-                "does; deduplicate on `item_id` before training if the repetition is not intended."]
-    out += ["", f"Caps enforced by blocking checks: synthetic token share ≤ {facts.caps.get('max_synthetic_ratio')}, "
-            f"synthetic item share ≤ {facts.caps.get('max_synthetic_item_ratio')} (partition and cumulative).", ""]
+        out += [
+            "",
+            f"> **Warning:** {repeated} items repeat an item (same `item_id`, a content hash) of an earlier "
+            "partition: the corpus cycled through its slices. The figures above count them, as the quality report "
+            "does; deduplicate on `item_id` before training if the repetition is not intended.",
+        ]
+    out += [
+        "",
+        f"Caps enforced by blocking checks: synthetic token share ≤ {facts.caps.get('max_synthetic_ratio')}, "
+        f"synthetic item share ≤ {facts.caps.get('max_synthetic_item_ratio')} (partition and cumulative).",
+        "",
+    ]
     out += ["### By partition", ""] + _per_partition_table(facts, PARTITION_COLUMNS) + [""]
-    out += ["## Diversity and drift", "",
-            f"Synthetic text must keep distinct-2 ≥ {facts.caps.get('min_distinct_2')} and gzip compression ratio "
-            f"≤ {facts.caps.get('max_compression_ratio')} (blocking). Self-BLEU is 0–100, higher = more alike.", ""]
+    out += [
+        "## Diversity and drift",
+        "",
+        f"Synthetic text must keep distinct-2 ≥ {facts.caps.get('min_distinct_2')} and gzip compression ratio "
+        f"≤ {facts.caps.get('max_compression_ratio')} (blocking). Self-BLEU is 0–100, higher = more alike.",
+        "",
+    ]
     out += _per_partition_table(facts, DIVERSITY_COLUMNS) + [""]
 
     source = f" ({facts.checks_source})" if facts.checks_source else ""
     out += ["## Checks", "", f"Results of the partition {facts.partition}{source}:", ""]
     out += _table(
         ["check", "severity", "result", "measured and threshold"],
-        [[ch["check"], ch.get("severity", ""), "passed" if ch["passed"] else "FAILED", _check_value(ch.get("details", {}))]
-         for ch in facts.checks],
+        [
+            [
+                ch["check"],
+                ch.get("severity", ""),
+                "passed" if ch["passed"] else "FAILED",
+                _check_value(ch.get("details", {})),
+            ]
+            for ch in facts.checks
+        ],
     )
-    out += ["", "Every included partition's quality report recorded no failed blocking (ERROR) check; the release refuses "
-            "otherwise. Failed warnings are shipped and shown here:", ""]
+    out += [
+        "",
+        "Every included partition's quality report recorded no failed blocking (ERROR) check; the release refuses "
+        "otherwise. Failed warnings are shipped and shown here:",
+        "",
+    ]
     out += _per_partition_table(facts, CHECK_COLUMNS) + [""]
 
     out += ["## Fields", ""]
     out += _table(["column", "type"], [[f"`{col['name']}`", col["type"]] for col in facts.columns])
-    out += ["", "`origin` is `real` or `synthetic`; `doc_id` → `synth.raw_corpus`, `prompt_id` → `synth.seed_prompts`, "
-            "`sample_id` → `synth.generated_samples` / `synth.graded_samples` (row-level lineage); `score` is the judge's "
-            "weighted score (1–10) of a synthetic item.", ""]
+    out += [
+        "",
+        "`origin` is `real` or `synthetic`; `doc_id` → `synth.raw_corpus`, `prompt_id` → `synth.seed_prompts`, "
+        "`sample_id` → `synth.generated_samples` / `synth.graded_samples` (row-level lineage); `score` is the judge's "
+        "weighted score (1–10) of a synthetic item.",
+        "",
+    ]
     if facts.chat:
-        out += ["The `chat` config holds the synthetic items only, as `{\"messages\": [...]}`: the messages the generator "
-                "was sent (system, user with the source passage) followed by the sample as the assistant turn.", ""]
+        out += [
+            'The `chat` config holds the synthetic items only, as `{"messages": [...]}`: the messages the generator '
+            "was sent (system, user with the source passage) followed by the sample as the assistant turn.",
+            "",
+        ]
 
     out += ["## Lineage of this release", ""]
     lineage = facts.lineage
-    out += [f"- release partition: {facts.partition}; source partitions: {', '.join(facts.partitions)}",
-            f"- produced by synth_pipeline {facts.package_version}"
-            + (f", release code version `{facts.code_version}`" if facts.code_version else "")
-            + (f", git commit `{facts.git_commit}`" if facts.git_commit else "")
-            + (f", Dagster run `{facts.run_id}`" if facts.run_id else ""),
-            f"- corpus: `{facts.corpus}`"]
+    out += [
+        f"- release partition: {facts.partition}; source partitions: {', '.join(facts.partitions)}",
+        f"- produced by synth_pipeline {facts.package_version}"
+        + (f", release code version `{facts.code_version}`" if facts.code_version else "")
+        + (f", git commit `{facts.git_commit}`" if facts.git_commit else "")
+        + (f", Dagster run `{facts.run_id}`" if facts.run_id else ""),
+        f"- corpus: `{facts.corpus}`",
+    ]
     for g in lineage.get("generators", []):
         out.append(f"- generator `{g['backend']}:{g['generator_model']}`, judge `{g['judge_model']}`")
     for version, count in lineage.get("pipeline_versions", {}).items():
         out.append(f"- `{version}`: {count} items")
     out += ["", "Sources of the real documents:", ""]
-    out += _table(["source", "documents"], [[f"`{s['source']}`", str(s["documents"])] for s in lineage.get("corpus_sources", [])])
+    out += _table(
+        ["source", "documents"], [[f"`{s['source']}`", str(s["documents"])] for s in lineage.get("corpus_sources", [])]
+    )
     out += [""]
 
     out += ["## Files", "", "Content hashes are repeated in `manifest.json` (with the card's own hash).", ""]
-    out += _table(["file", "config", "rows", "bytes", "sha256"],
-                  [[f["path"], f["config"], str(f["rows"]), str(f["bytes"]), f"`{f['sha256']}`"] for f in facts.files])
+    out += _table(
+        ["file", "config", "rows", "bytes", "sha256"],
+        [[f["path"], f["config"], str(f["rows"]), str(f["bytes"]), f"`{f['sha256']}`"] for f in facts.files],
+    )
     out += [""]
 
     out += ["## Licence", ""]
     lic = facts.licence
     if lic.get("license") == "unknown":
-        out += ["The licence of the corpus was not declared: set `SYNTH_RELEASE_LICENSE` (and `SYNTH_RELEASE_LICENSE_NAME`, "
-                "`SYNTH_RELEASE_LICENSE_LINK`) before publishing this release.", ""]
+        out += [
+            "The licence of the corpus was not declared: set `SYNTH_RELEASE_LICENSE` (and `SYNTH_RELEASE_LICENSE_NAME`, "
+            "`SYNTH_RELEASE_LICENSE_LINK`) before publishing this release.",
+            "",
+        ]
     else:
         name = lic.get("license_name", lic["license"])
         link = f" ({lic['license_link']})" if "license_link" in lic else ""
-        out += [f"Real documents: `{name}`{link}. Synthetic items derive from those passages and carry their licence, "
-                "plus the terms of the generator model that wrote them.", ""]
+        out += [
+            f"Real documents: `{name}`{link}. Synthetic items derive from those passages and carry their licence, "
+            "plus the terms of the generator model that wrote them.",
+            "",
+        ]
     return "\n".join(out)

@@ -137,7 +137,9 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     token_share = synthetic_tokens / max(1, tokens)
     stale = []
     if items != cumulative.get("mix.items") or synthetic != cumulative.get("mix.synthetic_items"):
-        stale.append(f"items {items}/{synthetic} vs report {cumulative.get('mix.items')}/{cumulative.get('mix.synthetic_items')}")
+        stale.append(
+            f"items {items}/{synthetic} vs report {cumulative.get('mix.items')}/{cumulative.get('mix.synthetic_items')}"
+        )
     if abs(token_share - cumulative.get("mix.synthetic_token_share", -1)) > TOLERANCE:
         stale.append(f"synthetic token share {token_share} vs report {cumulative.get('mix.synthetic_token_share')}")
     if stale:
@@ -169,7 +171,9 @@ def _shard_starts(sizes: list[int], max_bytes: int) -> list[int]:
     return starts
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> tuple[list[dict], list[dict]]:
+def _write_parquet(
+    con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int
+) -> tuple[list[dict], list[dict]]:
     """Stream the cumulative mix into size-bounded shards; returns file entries and columns.
 
     Rows go in a fixed order (partition, origin, item id), so a re-release of the same data
@@ -178,7 +182,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, partition: str, out: Path, ma
     """
     order = "ORDER BY partition_date, origin, item_id"
     where = f"FROM {MIX} WHERE partition_date <= ?::DATE"
-    sizes = con.execute(f"SELECT strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES} {where} {order}", [partition]).fetchnumpy()
+    sizes = con.execute(
+        f"SELECT strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES} {where} {order}", [partition]
+    ).fetchnumpy()
     sizes = next(iter(sizes.values())).tolist()
     starts = _shard_starts(sizes, max_bytes)
     ends = [*starts[1:], len(sizes)]
@@ -223,11 +229,18 @@ def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_b
     try:
         while batch := cursor.fetchmany(BATCH_ROWS):
             for item_id, task, day, messages, text in batch:
-                line = json.dumps(
-                    {"messages": [*json.loads(messages), {"role": "assistant", "content": text}],
-                     "item_id": item_id, "task": task, "partition_date": day},
-                    ensure_ascii=False,
-                ) + "\n"
+                line = (
+                    json.dumps(
+                        {
+                            "messages": [*json.loads(messages), {"role": "assistant", "content": text}],
+                            "item_id": item_id,
+                            "task": task,
+                            "partition_date": day,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 encoded = line.encode("utf-8")
                 if fh is None or (size and size + len(encoded) > max_bytes):
                     if fh is not None:
@@ -258,7 +271,12 @@ def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_b
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -268,7 +286,8 @@ def _git_commit() -> str | None:
 def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) -> dict:
     versions = dict(
         con.execute(
-            f"SELECT pipeline_version, count(*) FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY ALL", [partition]
+            f"SELECT pipeline_version, count(*) FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY ALL",
+            [partition],
         ).fetchall()
     )
     per_day = con.execute(
@@ -294,7 +313,9 @@ def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) ->
         # cycled through its slices, or a partition was re-run with a different date.
         "repeated_item_ids": int(repeated),
         "source_partitions": [
-            {"partition": d, "items": n, "synthetic_items": s, "tokens": int(t or 0)} for d, n, s, t in per_day if d in days
+            {"partition": d, "items": n, "synthetic_items": s, "tokens": int(t or 0)}
+            for d, n, s, t in per_day
+            if d in days
         ],
         "pipeline_versions": versions,
         "generators": [{"backend": b, "generator_model": g, "judge_model": j} for b, g, j in models],
@@ -400,8 +421,14 @@ def build_release(
             "split": SPLIT,
             "columns": columns,
             "files": [
-                {"path": "README.md", "format": "markdown", "config": None, "rows": None,
-                 "bytes": (tmp / "README.md").stat().st_size, "sha256": sha256_file(tmp / "README.md")},
+                {
+                    "path": "README.md",
+                    "format": "markdown",
+                    "config": None,
+                    "rows": None,
+                    "bytes": (tmp / "README.md").stat().st_size,
+                    "sha256": sha256_file(tmp / "README.md"),
+                },
                 *files,
             ],
             "quality_metrics": {"cumulative": cumulative, "partition": per_partition},
