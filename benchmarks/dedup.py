@@ -50,6 +50,7 @@ cores slows the multi-threaded methods more than the single-threaded one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -108,7 +109,7 @@ def run_ours(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]
     res = find_near_duplicates(df, threshold=threshold, shingle_size=n)
     a = res.pairs["item_id"].cast(pl.Int64).to_list()
     b = res.pairs["other_id"].cast(pl.Int64).to_list()
-    return [(min(x, y), max(x, y)) for x, y in zip(a, b)]
+    return [(min(x, y), max(x, y)) for x, y in zip(a, b, strict=True)]
 
 
 def run_ours_two_partitions(texts: list[str], threshold: float, n: int) -> list[tuple[int, int]]:
@@ -121,7 +122,10 @@ def run_ours_two_partitions(texts: list[str], threshold: float, n: int) -> list[
 
     half = len(texts) // 2
     ids = [str(i) for i in range(len(texts))]
-    part = lambda lo, hi: pl.DataFrame({"item_id": ids[lo:hi], "origin": ["real"] * (hi - lo), "text": texts[lo:hi]})
+
+    def part(lo: int, hi: int) -> pl.DataFrame:
+        return pl.DataFrame({"item_id": ids[lo:hi], "origin": ["real"] * (hi - lo), "text": texts[lo:hi]})
+
     r1 = find_near_duplicates(part(0, half), threshold=threshold, shingle_size=n)
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(os.path.join(tmp, "index.duckdb"))
@@ -133,7 +137,9 @@ def run_ours_two_partitions(texts: list[str], threshold: float, n: int) -> list[
     run_ours_two_partitions.removed_in_first = [int(x) for x in r1.removals["item_id"]]
     out = []
     for r in (r1, r2):
-        for a, b in zip(r.pairs["item_id"].cast(pl.Int64).to_list(), r.pairs["other_id"].cast(pl.Int64).to_list()):
+        for a, b in zip(
+            r.pairs["item_id"].cast(pl.Int64).to_list(), r.pairs["other_id"].cast(pl.Int64).to_list(), strict=True
+        ):
             out.append((min(a, b), max(a, b)))
     return out
 
@@ -273,7 +279,7 @@ def lsh_curve(texts, families, threshold, n) -> None:
     print(f"\nLSH {b} bands x {r} rows on planted pairs:")
     print("| exact J | pairs | candidate rate | theory at mean J | estimate bias | estimate sd |")
     print("|---|---|---|---|---|---|")
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         g = df.filter((pl.col("J") > lo) & (pl.col("J") <= hi)) if lo else df.filter(pl.col("J") <= hi)
         if g.height == 0:
             continue
@@ -440,7 +446,8 @@ def main() -> None:
             rec, prec, prec_all = f"{recall:.4f}", f"{precision:.4f}", f"{precision_all:.4f}"
         print(
             f"| {r['method']} | {r['docs']} | {r['median']:.2f} | {dps:,.0f} | "
-            f"{'%.1f×' % ratio if ratio else '-'} | {r['cpu_median']:.2f} | {'%.1f×' % cpu_ratio if cpu_ratio else '-'} | "
+            f"{f'{ratio:.1f}×' if ratio else '-'} | {r['cpu_median']:.2f} | "
+            f"{f'{cpu_ratio:.1f}×' if cpu_ratio else '-'} | "
             f"{rec} | {prec} | {prec_all} | {npairs} | "
             f"{r['peak_rss_mib']:.0f} ({r['peak_rss_mib'] - r['rss_loaded_mib']:+.0f}) |"
         )

@@ -152,7 +152,8 @@ def child_probe(tool: str, probe_dir: str) -> dict:
                 import duckdb
 
                 rows, with_text = duckdb.sql(
-                    f"SELECT count(*), count(text) FILTER (WHERE length(text) > 0) FROM read_json('{kind_dir / GLOB}', ignore_errors=true)"
+                    "SELECT count(*), count(text) FILTER (WHERE length(text) > 0) FROM "
+                    f"read_json('{kind_dir / GLOB}', ignore_errors=true)"
                 ).fetchone()
                 res = f"{rows} rows, {with_text} with text, {rows - with_text} NULL/empty rows, no reason"
             elif tool == "polars":
@@ -223,10 +224,12 @@ def main() -> None:
         clean = ic.write_corpus(root / "clean", docs, pool=pool, bad_rate=0.0)
         mb, mb_gz = dirty.bytes_uncompressed / 1e6, dirty.bytes_on_disk / 1e6
         print(
-            f"corpus: {dirty.lines:,} lines in {len(dirty.files)} .jsonl.gz shards, {mb:.0f} MB uncompressed, {mb_gz:.0f} MB gzip; "
+            f"corpus: {dirty.lines:,} lines in {len(dirty.files)} .jsonl.gz shards, {mb:.0f} MB uncompressed, "
+            f"{mb_gz:.0f} MB gzip; "
             f"{dirty.good:,} documents from a pool of {len(pool):,} real docstrings; "
             f"bad lines: {sum(dirty.bad.values())} ({', '.join(f'{k} {v}' for k, v in sorted(dirty.bad.items()))}); "
-            f"clean twin: {clean.lines:,} lines, {clean.bytes_uncompressed / 1e6:.0f} MB (written in {time.perf_counter() - t0:.0f} s)"
+            f"clean twin: {clean.lines:,} lines, {clean.bytes_uncompressed / 1e6:.0f} MB (written in "
+            f"{time.perf_counter() - t0:.0f} s)"
         )
 
         # Warm-up (not timed): the first process on a machine compiles our JSONL and text kernels.
@@ -264,7 +267,8 @@ def main() -> None:
                 figures = run_child(*child)
                 runs[(name, corpus)].append(figures)
                 print(
-                    f"  round {r + 1}: {name:24s} {corpus:5s} rc={figures.get('rc')} wall {figures.get('wall_s', 0):7.2f} s",
+                    f"  round {r + 1}: {name:24s} {corpus:5s} rc={figures.get('rc')} wall "
+                    f"{figures.get('wall_s', 0):7.2f} s",
                     flush=True,
                 )
 
@@ -305,7 +309,8 @@ def main() -> None:
                 print(f"{name:24s} {corpus:6s} FAILED: {m['failed'][0][:110]}")
                 continue
             print(
-                f"{name:24s} {corpus:6s} {m['wall_s']:7.2f} {m['work_s']:7.2f} {m['cpu_s']:7.2f} {m['docs_s']:9,.0f} {m['mb_s']:6.1f} "
+                f"{name:24s} {corpus:6s} {m['wall_s']:7.2f} {m['work_s']:7.2f} {m['cpu_s']:7.2f} {m['docs_s']:9,.0f} "
+                f"{m['mb_s']:6.1f} "
                 f"{m['docs_cpu']:10,.0f} {m['mb_cpu']:8.1f} {m['peak_rss_mib']:7.0f}  {m['records']:,} / {w.lines:,}"
             )
 
@@ -359,7 +364,8 @@ def main() -> None:
                         continue
                     print(
                         f"{corpus:5s} {mine:17s} vs {name:24s} docs/s (wall) x{ours['docs_s'] / m['docs_s']:.2f}   "
-                        f"work only x{ours['work_docs_s'] / m['work_docs_s']:.2f}   per core (docs/CPU-s) x{ours['docs_cpu'] / m['docs_cpu']:.2f}"
+                        f"work only x{ours['work_docs_s'] / m['work_docs_s']:.2f}   per core (docs/CPU-s) "
+                        f"x{ours['docs_cpu'] / m['docs_cpu']:.2f}"
                     )
         for mine, peers_of_tier in tiers.items():
             ours = table.get((mine, "dirty"), {"failed": ["not run"]})
@@ -372,7 +378,8 @@ def main() -> None:
                 name, fastest = max(peers, key=lambda nm: nm[1]["docs_s"])
                 met = ours["docs_s"] >= fastest["docs_s"]
                 print(
-                    f"goal, {mine} (corpus with bad lines): at least the fastest comparable peer that completes ({name}, "
+                    f"goal, {mine} (corpus with bad lines): at least the fastest comparable peer that completes "
+                    f"({name}, "
                     f"{fastest['docs_s']:,.0f} docs/s) while accounting for every line: {'met' if met else 'NOT met'} "
                     f"(ours {ours['docs_s']:,.0f} docs/s, per core x{ours['docs_cpu'] / fastest['docs_cpu']:.2f})"
                 )

@@ -128,7 +128,9 @@ def write_corpus(
     n_bad = round(docs * bad_rate)
     total = docs + n_bad
     rng = random.Random(seed)
-    bad_at = dict(zip(sorted(rng.sample(range(total), n_bad)), (BAD_KINDS[i % len(BAD_KINDS)] for i in range(n_bad))))
+    bad_at = dict(
+        zip(sorted(rng.sample(range(total), n_bad)), (BAD_KINDS[i % len(BAD_KINDS)] for i in range(n_bad)), strict=True)
+    )
     written = Written(files=[], lines=0, good=0)
     suffix = {"gzip": ".jsonl.gz", "zstd": ".jsonl.zst", None: ".jsonl"}[compress]
     handle = None
@@ -273,5 +275,6 @@ def machine_line() -> str:
     load = os.getloadavg()
     return (
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min; shared machine, figures taken under that load)"
+        f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min; shared machine, figures taken "
+        "under that load)"
     )

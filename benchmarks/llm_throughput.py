@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -87,6 +88,15 @@ def _kwargs(r: GenerationRequest) -> dict:
         "max_tokens": r.max_tokens,
         "seed": r.seed,
     }
+
+
+def _percent_of(row: dict):
+    """The row's share ``key`` as a percentage, '-' where the row has none."""
+
+    def pct(key: str) -> str:
+        return f"{row[key]:.1%}" if key in row else "-"
+
+    return pct
 
 
 def measure(fn) -> tuple[float, float]:
@@ -184,15 +194,16 @@ def main(argv: list[str] | None = None) -> None:
                 for mode in modes if k % 2 == 0 else modes[::-1]:
                     requests = make_requests(n, f"{mode}{c}r{k}", "local-generator")
                     if mode == "stage":
-                        found[mode].append(measure(lambda: run_stage(cs, requests)))
+                        found[mode].append(measure(functools.partial(run_stage, cs, requests)))
                     else:
-                        found[mode].append(measure(lambda: run_bare(cs, requests, c, raw_post=mode == "bare-post")))
+                        run = functools.partial(run_bare, cs, requests, c, raw_post=mode == "bare-post")
+                        found[mode].append(measure(run))
             bare_rates = [n / w for w, _ in found["bare"]]
             for mode in modes:
                 rates = [n / w for w, _ in found[mode]]
                 # Each round runs bare and stage back to back, so their ratio within a round
                 # cancels most of the load other work puts on a shared machine.
-                paired = statistics.median(r / b for r, b in zip(rates, bare_rates))
+                paired = statistics.median(r / b for r, b in zip(rates, bare_rates, strict=True))
                 rows.append(
                     {
                         "mode": mode,
@@ -217,21 +228,21 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\nlocal OpenAI-protocol server in a child process, latency {args.latency * 1000:.0f} ms; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; server received {received} requests; "
-        f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n"
+        f"server CPU {server_cpu_ms:.2f} ms/request; 1-min load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after (other work on the machine skews all rows alike)\n"
     )
     print(
         f"{'mode':<11} {'conc':>4} {'requests':>8} {'req/s':>7} {'best':>7} {'ideal':>6} {'% ideal':>8} "
         f"{'best %ideal':>11} {'% bare':>7} {'best/best':>9} {'CPU ms/req':>10}"
     )
     for row in rows:
-
-        def pct(key):
-            return f"{row[key]:.1%}" if key in row else "-"
-
+        pct = _percent_of(row)
         print(
             f"{row['mode']:<11} {row['concurrency']:>4} {row['requests']:>8} {row['req_s']:>7.1f} "
-            f"{row.get('best_req_s', row['req_s']):>7.1f} {row['ideal_req_s']:>6.0f} {row['req_s'] / row['ideal_req_s']:>8.1%} "
-            f"{pct('best_share_of_ideal'):>11} {pct('share_of_bare'):>7} {pct('best_share_of_bare'):>9} {row['cpu_ms_per_req']:>10.2f}"
+            f"{row.get('best_req_s', row['req_s']):>7.1f} {row['ideal_req_s']:>6.0f} "
+            f"{row['req_s'] / row['ideal_req_s']:>8.1%} "
+            f"{pct('best_share_of_ideal'):>11} {pct('share_of_bare'):>7} {pct('best_share_of_bare'):>9} "
+            f"{row['cpu_ms_per_req']:>10.2f}"
         )
     print(
         "\nreq/s and % ideal: median over rounds; % bare: median of the per-round stage/bare ratios; "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -71,7 +72,7 @@ def make_corpus(
     b = vocab[lex_rng.integers(0, len(vocab), 400_000)]
     cut_a = lex_rng.integers(2, 6, 400_000)
     cut_b = lex_rng.integers(1, 5, 400_000)
-    lexicon = np.array([x[:i] + y[-j:] for x, y, i, j in zip(a, b, cut_a, cut_b)], dtype=object)
+    lexicon = np.array([x[:i] + y[-j:] for x, y, i, j in zip(a, b, cut_a, cut_b, strict=True)], dtype=object)
     lengths = np.clip(rng.normal(mean_words, 30, n_docs).astype(int), 5, None)
     total = int(lengths.sum())
     n_seg = total // 4 + 10
@@ -97,7 +98,7 @@ def make_corpus(
         he = rng.random(n_docs) < tic_rate
         docs = [
             ("It is important to note that " if t else "") + d + (" He said so himself." if h else "")
-            for d, t, h in zip(docs, tic, he)
+            for d, t, h in zip(docs, tic, he, strict=True)
         ]
     return docs
 
@@ -110,7 +111,6 @@ def real_documents(max_docs: int = 4000) -> list[str]:
     module docstrings of the standard library, cut into documents of 40-200 words."""
     import ast
     import sysconfig
-
     from pydoc_data.topics import topics
 
     paragraphs = [p for k in sorted(topics) for p in topics[k].split("\n\n")]
@@ -346,7 +346,7 @@ def main() -> None:
         rs = f"{ref_s:8.2f} (cpu {ref_s.cpu:6.2f})" if ref_s is not None else "       -"
         print(
             f"{name:34s} ref {rs} s  ours {ours_s:7.2f} (cpu {ours_s.cpu:6.2f}) s  speedup {sp}  "
-            f"ref={ref_v}  ours={ours_v} {note}  [load {open('/proc/loadavg').read().split()[0]}]",
+            f"ref={ref_v}  ours={ours_v} {note}  [load {os.getloadavg()[0]:.2f}]",
             flush=True,
         )
 
@@ -438,7 +438,7 @@ def main() -> None:
     on_s, on = timed(lambda: overrepresented_ngrams(texts, real, n=2, k=20), args.repeat)
     add("overrepresented_ngrams (n=2)", None, on_s, None, on["ngram"].head(5).to_list())
     tg_s, tg = timed(lambda: term_group_drift(texts, real), args.repeat)
-    add("term_group_drift", None, tg_s, None, dict(zip(tg["group"], [round(r, 3) for r in tg["ratio"]])))
+    add("term_group_drift", None, tg_s, None, dict(zip(tg["group"], [round(r, 3) for r in tg["ratio"]], strict=True)))
     cl_s, cl = timed(lambda: copy_leakage(texts, real), args.repeat)
     add("copy_leakage (n=13, aligned)", None, cl_s, None, round(cl, 4))
 
@@ -464,7 +464,8 @@ def main() -> None:
             f"ours {ours_both:.1f} s / {ours_both.cpu:.1f} s sequential "
             f"({both_ref / ours_both:.1f}x wall, {both_ref.cpu / ours_both.cpu:.1f}x cpu); "
             f"overlapped {ov_s:.1f} s / {ov_s.cpu:.1f} s ({both_ref / ov_s:.1f}x wall, "
-            f"{both_ref.cpu / ov_s.cpu:.1f}x cpu); all 11 diversity metrics in one call {dm_s:.1f} s / {dm_s.cpu:.1f} s "
+            f"{both_ref.cpu / ov_s.cpu:.1f}x cpu); all 11 diversity metrics in one call {dm_s:.1f} s / "
+            f"{dm_s.cpu:.1f} s "
             f"({both_ref / dm_s:.1f}x wall, {both_ref.cpu / dm_s.cpu:.1f}x cpu)"
         )
 

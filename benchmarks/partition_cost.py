@@ -128,7 +128,8 @@ def main() -> None:
             layouts[(size, "shards")] = (str(root / f"shards-{size}" / "*.jsonl.gz"), shards)
             layouts[(size, "single")] = (str(single.files[0]), single)
             print(
-                f"corpus {size:,} documents: {len(shards.files)} .jsonl.gz shards ({shards.bytes_on_disk / 1e6:.0f} MB gzip) and "
+                f"corpus {size:,} documents: {len(shards.files)} .jsonl.gz shards ({shards.bytes_on_disk / 1e6:.0f} "
+                "MB gzip) and "
                 f"one .jsonl ({single.bytes_uncompressed / 1e6:.0f} MB); written in {time.perf_counter() - t0:.0f} s",
                 flush=True,
             )
@@ -144,9 +145,12 @@ def main() -> None:
                 results[(size, layout)]["cold"].append(cold)
                 results[(size, layout)]["warm"].append(warm)
                 print(
-                    f"  round {r + 1}: {size:>9,} {layout:6s} cold work {cold['work_s']:6.2f} s (wall {cold['wall_s']:6.2f}, "
-                    f"RSS {cold['peak_rss_mib']:5.0f} MiB)  warm work {warm['work_s']:6.2f} s (wall {warm['wall_s']:6.2f}, "
-                    f"RSS {warm['peak_rss_mib']:5.0f} MiB)  docs {cold['documents']}+{cold['rejects']} / {warm['documents']}+{warm['rejects']}",
+                    f"  round {r + 1}: {size:>9,} {layout:6s} cold work {cold['work_s']:6.2f} s (wall "
+                    f"{cold['wall_s']:6.2f}, "
+                    f"RSS {cold['peak_rss_mib']:5.0f} MiB)  warm work {warm['work_s']:6.2f} s (wall "
+                    f"{warm['wall_s']:6.2f}, "
+                    f"RSS {warm['peak_rss_mib']:5.0f} MiB)  docs {cold['documents']}+{cold['rejects']} / "
+                    f"{warm['documents']}+{warm['rejects']}",
                     flush=True,
                 )
                 for run in (cold, warm):
@@ -165,12 +169,14 @@ def main() -> None:
             }
             print(f"\n== one partition of {DOCS_PER_PARTITION:,} documents, median of {repeat} fresh processes ==")
             print(
-                f"{'corpus':>10s} {'layout':7s} {'phase':5s} {'work s':>7s} {'wall s':>7s} {'CPU s':>7s} {'RSS MiB':>8s}"
+                f"{'corpus':>10s} {'layout':7s} {'phase':5s} {'work s':>7s} {'wall s':>7s} {'CPU s':>7s} "
+                f"{'RSS MiB':>8s}"
             )
             for (size, layout), phases in med.items():
                 for phase, m in phases.items():
                     print(
-                        f"{size:>10,} {layout:7s} {phase:5s} {m['work_s']:7.2f} {m['wall_s']:7.2f} {m['cpu_s']:7.2f} {m['peak_rss_mib']:8.0f}"
+                        f"{size:>10,} {layout:7s} {phase:5s} {m['work_s']:7.2f} {m['wall_s']:7.2f} {m['cpu_s']:7.2f} "
+                        f"{m['peak_rss_mib']:8.0f}"
                     )
             small, large = sizes
             print(f"\n== {large:,} / {small:,} documents (target: <= 2x) ==")
@@ -180,7 +186,8 @@ def main() -> None:
                     ratio = b["work_s"] / a["work_s"]
                     print(
                         f"{layout:6s} {phase:5s} work x{ratio:5.2f} ({a['work_s']:.2f} -> {b['work_s']:.2f} s)  "
-                        f"wall x{b['wall_s'] / a['wall_s']:5.2f}  RSS {a['peak_rss_mib']:.0f} -> {b['peak_rss_mib']:.0f} MiB  "
+                        f"wall x{b['wall_s'] / a['wall_s']:5.2f}  RSS {a['peak_rss_mib']:.0f} -> "
+                        f"{b['peak_rss_mib']:.0f} MiB  "
                         f"{'met' if ratio <= 2 else 'NOT met'}"
                     )
 
@@ -189,12 +196,14 @@ def main() -> None:
             t0 = time.perf_counter()
             lines, size_bytes = write_big(big, int(args.big_gb * 1e9), pool)
             print(
-                f"\n== {size_bytes / 1e9:.2f} GB single .jsonl, {lines:,} documents (written in {time.perf_counter() - t0:.0f} s) =="
+                f"\n== {size_bytes / 1e9:.2f} GB single .jsonl, {lines:,} documents (written in "
+                f"{time.perf_counter() - t0:.0f} s) =="
             )
             try:
                 cold = run_partition(str(big), root / "home-big", 1)
                 print(
-                    f"cold partition of {DOCS_PER_PARTITION:,}: work {cold['work_s']:.1f} s, wall {cold['wall_s']:.1f} s, "
+                    f"cold partition of {DOCS_PER_PARTITION:,}: work {cold['work_s']:.1f} s, wall "
+                    f"{cold['wall_s']:.1f} s, "
                     f"CPU {cold['cpu_s']:.1f} s, peak RSS {cold['peak_rss_mib']:.0f} MiB "
                     f"(target <= 1024 MiB: {'met' if cold['peak_rss_mib'] <= 1024 else 'NOT met'}); "
                     f"documents {cold['documents']} + rejects {cold['rejects']}"

@@ -25,14 +25,14 @@ from pathlib import Path
 
 from dagster import (
     AssetKey,
+    AssetsDefinition,
     AssetSelection,
     AssetSpec,
-    AssetsDefinition,
     AutomationCondition,
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
-    FreshnessPolicy,
     DefaultSensorStatus,
+    FreshnessPolicy,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,

@@ -70,23 +70,28 @@ def run(partition: str | None) -> int:
             print("  (offline backend: extractive generator and heuristic judge, no language model)")
         print(f"  quality score:                                {m['score.headline']:.0f}/100")
         print(
-            f"  items in mix:                                 {m['mix.items']:.0f} ({m['mix.real_items']:.0f} real, {m['mix.synthetic_items']:.0f} synthetic)"
+            f"  items in mix:                                 {m['mix.items']:.0f} ({m['mix.real_items']:.0f} real, "
+            f"{m['mix.synthetic_items']:.0f} synthetic)"
         )
         print(
-            f"  synthetic share (items):                      {m['mix.synthetic_item_share']:.3f} (cap {settings.max_synthetic_item_ratio})"
+            f"  synthetic share (items):                      {m['mix.synthetic_item_share']:.3f} (cap "
+            f"{settings.max_synthetic_item_ratio})"
         )
         print(
-            f"  synthetic share (tokens):                     {m['mix.synthetic_token_share']:.3f} (cap {settings.max_synthetic_ratio})"
+            f"  synthetic share (tokens):                     {m['mix.synthetic_token_share']:.3f} (cap "
+            f"{settings.max_synthetic_ratio})"
         )
         print(f"  acceptance rate:                              {m['grading.acceptance_rate']:.3f}")
         for key in ("distinct_2", "compression_ratio", "self_bleu"):
             if f"synthetic.{key}" in m:
                 label = f"{key} (synthetic / real, ratio):"
                 print(
-                    f"  {label:46}{m[f'synthetic.{key}']:.3f} / {m[f'real.{key}']:.3f}, {m.get(f'relative.{key}', float('nan')):.3f}"
+                    f"  {label:46}{m[f'synthetic.{key}']:.3f} / {m[f'real.{key}']:.3f}, "
+                    f"{m.get(f'relative.{key}', float('nan')):.3f}"
                 )
         print(
-            f"  checks passed/failed/warnings:                {m['checks.passed']:.0f}/{m['checks.failed']:.0f}/{m['checks.warnings']:.0f}"
+            "  checks passed/failed/warnings:                "
+            f"{m['checks.passed']:.0f}/{m['checks.failed']:.0f}/{m['checks.warnings']:.0f}"
         )
     else:
         print("quality report: not materialised in this run (a blocking check failed or a step failed; see above)")

@@ -173,11 +173,13 @@ SELECT doc_id, partition_date, 1 AS stage_order, 'document' AS stage, doc_id AS 
 FROM {SCHEMA}.raw_corpus
 UNION ALL
 SELECT doc_id, partition_date, 2, 'prompt', prompt_id,
-       task || ' / ' || audience || ' / ' || style || ' (template ' || template_version || ', depth ' || generation_depth || ')'
+       task || ' / ' || audience || ' / ' || style
+       || ' (template ' || template_version || ', depth ' || generation_depth || ')'
 FROM {SCHEMA}.seed_prompts
 UNION ALL
 SELECT doc_id, partition_date, 3, 'sample', sample_id,
-       backend || ':' || model || ', ' || coalesce('error ' || error, 'finish ' || finish_reason) || ', ' || n_tokens || ' tokens'
+       backend || ':' || model || ', ' || coalesce('error ' || error, 'finish ' || finish_reason)
+       || ', ' || n_tokens || ' tokens'
 FROM {SCHEMA}.generated_samples
 UNION ALL
 SELECT s.doc_id, g.partition_date, 4, 'grade', g.sample_id,
@@ -227,7 +229,7 @@ def trace_item(con: duckdb.DuckDBPyConnection, item_id: str, partition: str | No
         params.append(partition)
     cursor = con.execute(sql + " ORDER BY partition_date", params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def trace_document(con: duckdb.DuckDBPyConnection, doc_id: str) -> list[dict]:
@@ -238,7 +240,7 @@ def trace_document(con: duckdb.DuckDBPyConnection, doc_id: str) -> list[dict]:
         [doc_id],
     )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def format_item(rows: list[dict]) -> str:

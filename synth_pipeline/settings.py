@@ -88,12 +88,14 @@ class Settings(BaseSettings):
         0.8,
         gt=0,
         le=1,
-        description="Jaccard similarity of word shingles above which two texts are near duplicates (MinHash-LSH candidates, verified exactly).",
+        description="Jaccard similarity of word shingles above which two texts are near duplicates (MinHash-LSH "
+        "candidates, verified exactly).",
     )
     shingle_size: int = Field(5, ge=1, le=16, description="Word n-gram size of near-duplicate shingles.")
     decontaminate: str = Field(
         "",
-        description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are excluded.",
+        description="Comma-separated evaluation-set files; synthetic or real items sharing a 13-gram with them are "
+        "excluded.",
     )
     # Diversity thresholds: relative to the real text of the same partition (word-matched
     # corpora), with absolute floors. Calibration: docs/metrics.md "Proposed thresholds".
@@ -170,20 +172,22 @@ class Settings(BaseSettings):
     release_shard_max_bytes: int = Field(
         500_000_000,
         ge=1024,
-        description="Upper bound on one Parquet/JSONL shard's uncompressed size (the `datasets` push_to_hub default, 500 MB).",
+        description="Upper bound on one Parquet/JSONL shard's uncompressed size (the `datasets` push_to_hub default, "
+        "500 MB).",
     )
     release_chat_jsonl: bool = Field(
         False, description="Also write synthetic items as chat-messages JSONL (chat/*.jsonl)."
     )
     release_license: str | None = Field(
         None,
-        description="Licence id for the dataset card; default derived from the corpus (builtin: other/psf-2.0, else unknown).",
+        description="Licence id for the dataset card; default derived from the corpus (builtin: other/psf-2.0, else "
+        "unknown).",
     )
     release_license_name: str | None = Field(None, description="Licence name when release_license is 'other'.")
     release_license_link: str | None = Field(None, description="Link to the licence text.")
 
     @model_validator(mode="after")
-    def _landing_default(self) -> "Settings":
+    def _landing_default(self) -> Settings:
         if self.landing_dir is None:
             self.landing_dir = self.home / "landing"
         return self

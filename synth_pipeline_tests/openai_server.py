@@ -199,7 +199,8 @@ def demo_requests(
                 {"role": "system", "content": "You write clear, faithful training material."},
                 {
                     "role": "user",
-                    "content": f"Explain item {i} of {tag}: how caches, retries and rate limits keep a pipeline cheap. {markers.get(i, '')}".strip(),
+                    "content": f"Explain item {i} of {tag}: how caches, retries and rate limits keep a pipeline "
+                    f"cheap. {markers.get(i, '')}".strip(),
                 },
             ],
             model=model,
@@ -227,7 +228,7 @@ _REASONS = {
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, server: "OpenAICompatServer"):
+    def __init__(self, server: OpenAICompatServer):
         self.server = server
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
@@ -394,7 +395,8 @@ class OpenAICompatServer:
             self.stats.models[model] += 1
         if cfg.reject_max_tokens and "max_tokens" in body:
             error = {
-                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.",
                 "type": "invalid_request_error",
                 "param": "max_tokens",
                 "code": "unsupported_parameter",

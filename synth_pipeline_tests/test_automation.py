@@ -57,7 +57,7 @@ def _tick(home: Path, cursor: str | None):
 
 
 def test_daily_schedule_requests_the_days_partition() -> None:
-    tick = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.timezone.utc)
+    tick = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.UTC)
     data = daily_schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick))
     assert [r.partition_key for r in data.run_requests] == ["2026-03-03"]
 

@@ -126,7 +126,8 @@ def test_writer_waits_for_a_reader_outside_the_lock(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(3)",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); "
+            "time.sleep(3)",
             str(warehouse.path),
         ],
         stdout=subprocess.PIPE,

@@ -420,7 +420,8 @@ def _benchmark(n_docs: int = 100_000) -> None:
             cpus.append(time.process_time() - cpu)
         wall = statistics.median(walls)
         print(
-            f"{name}: {wall:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}; cpu {statistics.median(cpus):.2f} s)"
+            f"{name}: {wall:.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}; cpu "
+            f"{statistics.median(cpus):.2f} s)"
             f" = {frame.height / wall:,.0f} docs/s, {megabytes / wall:.1f} MB/s"
         )
 

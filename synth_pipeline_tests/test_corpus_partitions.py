@@ -31,7 +31,8 @@ def _doc_ids(home: Path, day: str) -> set[str]:
 
 def _records(home: Path, day: str) -> set[tuple[int, int]]:
     sql = """SELECT file_id, record_no FROM synth.raw_corpus WHERE partition_date = $1
-             UNION ALL SELECT file_id, record_no FROM synth.raw_corpus_rejects WHERE partition_date = $1 AND scope = 'row'"""
+             UNION ALL
+             SELECT file_id, record_no FROM synth.raw_corpus_rejects WHERE partition_date = $1 AND scope = 'row'"""
     return set(query(home, sql, [day]))
 
 

@@ -149,7 +149,7 @@ def delimited_corpus(rng: random.Random, n: int, delimiter: str) -> tuple[bytes,
 
 def check(rows: list[dict], expected: list) -> None:
     assert len(rows) == len(expected)
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=True):
         assert (row["source_row"], row["reason"]) == want[:2], row
         if want[1] is None:
             assert row["text"] == want[2]
@@ -522,7 +522,7 @@ def test_json_line_parser_agrees_with_python_json(tmp_path: Path, field: str) ->
     rows = read_all(tmp_path / "t.jsonl", ReadOptions(text_field=field, id_field=None))
     assert len(rows) == len(lines)
     path = field.split(".")
-    for line, row in zip(lines, rows):
+    for line, row in zip(lines, rows, strict=True):
         assert (row["reason"], row["text"]) == reference_record(line, path), line
 
 

@@ -237,7 +237,8 @@ def test_release_is_reproducible_and_refuses_a_stale_report(released, tmp_path):
             with pytest.raises(ReleaseBlocked, match="changed after the quality report"):
                 build_release(con, RELEASE, settings)
             con.execute(
-                "UPDATE synth.quality_metrics SET value = 1 WHERE metric IN ('checks.failed', 'checks.failed_blocking') "
+                "UPDATE synth.quality_metrics SET value = 1 WHERE metric IN ('checks.failed', "
+                "'checks.failed_blocking') "
                 "AND partition_date = ?",
                 [FIRST],
             )

@@ -35,7 +35,7 @@ def _reference_token_hashes(texts: list[str | None]) -> list[list[int]]:
     regex ``\\w+``, see ``word_lists``), which is Python's ``re`` except that Rust's
     ``\\w`` also takes combining marks: checked against ``re`` where they do not occur."""
     lists = word_lists(pl.Series(texts, dtype=pl.String)).to_list()
-    for t, words in zip(texts, lists):
+    for t, words in zip(texts, lists, strict=True):
         if not any(unicodedata.category(ch).startswith("M") for ch in (t or "").lower()):
             assert words == _WORD.findall((t or "").lower())
     return [[xxhash.xxh3_64_intdigest(w.encode()) for w in words] for words in lists]

@@ -122,7 +122,8 @@ def test_report_says_the_partition_is_empty_and_gives_no_score(empty_run):
     assert note.startswith("Empty partition: 0 documents") and "malformed_json" in note
     (stored,) = query(
         home,
-        "SELECT value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition' AND metric = 'score.headline'",
+        "SELECT value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition' AND metric = "
+        "'score.headline'",
         [PARTITION],
     )[0]
     assert math.isnan(stored)
@@ -233,7 +234,8 @@ def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_
     # An empty partition still fails its cumulative checks when earlier data breaks them.
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         con.execute(
-            "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix WHERE origin = 'real')"
+            "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix "
+            "WHERE origin = 'real')"
         )
     with synth_env(home, SYNTH_MAX_SYNTHETIC_RATIO="0.01"):
         rerun = {r.check_name: r for r in mix_checks(Warehouse(home / "warehouse.duckdb"), last, load_settings())}

@@ -39,7 +39,8 @@ def test_trace_random_item_prints_chain_to_source_file(healthy_run, capsys) -> N
     home, _ = healthy_run
     item_id, doc_id, source_file = query(
         home,
-        "SELECT item_id, doc_id, source_file FROM synth.item_lineage WHERE origin = 'synthetic' ORDER BY item_id LIMIT 1",
+        "SELECT item_id, doc_id, source_file FROM synth.item_lineage WHERE origin = 'synthetic' ORDER BY item_id "
+        "LIMIT 1",
     )[0]
     with synth_env(home):
         assert cli.main(["trace", item_id]) == 0

@@ -39,7 +39,8 @@ def test_a_corpus_landed_twice_adds_nothing_the_second_time(tmp_path):
     assert in_second == 0
     (score,) = query(
         home,
-        "SELECT value FROM synth.quality_metrics WHERE partition_date = '2026-03-03' AND scope = 'partition' AND metric = 'score.headline'",
+        "SELECT value FROM synth.quality_metrics WHERE partition_date = '2026-03-03' AND scope = 'partition' AND "
+        "metric = 'score.headline'",
     )[0]
     assert math.isnan(score)  # a partition that adds no items has no score: neither "excellent" nor a failing 0
     (status,) = query(home, "SELECT status FROM synth.quality_report WHERE partition_date = '2026-03-03'")[0]

@@ -19,7 +19,6 @@ from synth_pipeline.dedup.near_duplicates import (
     find_near_duplicates,
     lsh_probability,
 )
-
 from synth_pipeline.dedup.planted import build_corpus
 
 _WORD = re.compile(r"\w+")

@@ -6,6 +6,7 @@ injected faults; its counters say what the client really sent.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -135,7 +136,7 @@ def test_retry_after_is_honoured(env, tmp_path):
 
 def stats_gaps_at_least(arrivals: list[float], gap: float) -> int:
     ordered = sorted(arrivals)
-    return sum(b - a >= gap * 0.95 for a, b in zip(ordered, ordered[1:]))
+    return sum(b - a >= gap * 0.95 for a, b in itertools.pairwise(ordered))
 
 
 def test_bad_key_stops_the_run_and_is_redacted_everywhere(env, tmp_path, caplog, capfd):

@@ -15,7 +15,8 @@ def test_every_stage_stores_its_partition_in_duckdb(healthy_run):
         assert rows > 0, table
         (dtype,) = query(
             home,
-            "SELECT data_type FROM information_schema.columns WHERE table_schema='synth' AND table_name=? AND column_name='partition_date'",
+            "SELECT data_type FROM information_schema.columns WHERE table_schema='synth' AND table_name=? AND "
+            "column_name='partition_date'",
             [table],
         )[0]
         assert dtype == "DATE"
@@ -60,7 +61,8 @@ def test_funnel_accounts_for_every_row(healthy_run):
                   (SELECT count(*) FROM synth.mix_candidates WHERE partition_date = $1),
                   (SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = $1),
                   (SELECT count(*) FROM synth.mix_exclusions WHERE partition_date = $1),
-                  (SELECT count(*) FROM synth.deduplicated_mix m JOIN synth.mix_exclusions x USING (item_id, partition_date)
+                  (SELECT count(*) FROM synth.deduplicated_mix m
+                   JOIN synth.mix_exclusions x USING (item_id, partition_date)
                    WHERE partition_date = $1)""",
         [PARTITION],
     )[0]
@@ -79,7 +81,8 @@ def test_mix_respects_the_target_ratio_and_keeps_every_real_document(healthy_run
     home, _ = healthy_run
     (share,) = query(
         home,
-        "SELECT sum(n_tokens) FILTER (WHERE origin='synthetic') / sum(n_tokens) FROM synth.deduplicated_mix WHERE partition_date = ?",
+        "SELECT sum(n_tokens) FILTER (WHERE origin='synthetic') / sum(n_tokens) FROM synth.deduplicated_mix WHERE "
+        "partition_date = ?",
         [PARTITION],
     )[0]
     assert 0.2 < share <= 0.4 + 1e-9

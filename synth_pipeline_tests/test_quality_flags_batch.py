@@ -40,15 +40,15 @@ CASES = [
 
 
 def test_batch_flags_match_the_documented_cases_and_single_calls():
-    samples, passages, reasons, expected = zip(*CASES)
+    samples, passages, reasons, expected = zip(*CASES, strict=True)
     batch = flag_batch(samples, passages, reasons)
     assert [set(f) for f in batch.flags] == list(expected)
-    assert batch.flags == [heuristic_flags(s, p, r) for s, p, r in zip(samples, passages, reasons)]
+    assert batch.flags == [heuristic_flags(s, p, r) for s, p, r in zip(samples, passages, reasons, strict=True)]
     assert copied_share(PASSAGE, PASSAGE) == 1.0 and copied_share("unrelated " * 20, PASSAGE) == 0.0
 
 
 def test_chunked_batches_give_the_same_flags(monkeypatch):
-    samples, passages, reasons, _ = zip(*(CASES * 5))
+    samples, passages, reasons, _ = zip(*(CASES * 5), strict=True)
     whole = flag_batch(samples, passages, reasons)
     monkeypatch.setattr(quality_flags, "CHUNK", 4)
     chunked = flag_batch(samples, passages, reasons)

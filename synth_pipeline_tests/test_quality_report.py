@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -55,7 +56,7 @@ def test_report_numbers_match_a_hand_calculation(jsonl_run):
     for origin, text in mix:
         if origin == "synthetic":
             words = re.findall(r"\w+", text.lower())
-            pairs = list(zip(words, words[1:]))
+            pairs = list(itertools.pairwise(words))
             bigrams.update(pairs)
             total += len(pairs)
     assert m["synthetic.distinct_2"] == pytest.approx(len(bigrams) / total, rel=1e-9)
@@ -70,8 +71,9 @@ def test_report_states_offline_and_scores(jsonl_run):
 
 
 def test_html_report_renders_in_chromium_with_no_network(jsonl_run):
-    from synth_pipeline_tests.test_ui_browser import CHROMIUM_ARGS, _ensure_chromium
     from playwright.sync_api import sync_playwright
+
+    from synth_pipeline_tests.test_ui_browser import CHROMIUM_ARGS, _ensure_chromium
 
     chromium = _ensure_chromium()
     html = jsonl_run / "reports" / f"quality_report_{PARTITION}.html"

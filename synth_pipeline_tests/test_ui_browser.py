@@ -17,6 +17,7 @@ when it is missing (``make browser`` does the same); Playwright never downloads 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -101,7 +102,10 @@ def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename } } } } }"
+LOCATIONS = (
+    "{ workspaceOrError { ... on Workspace { locationEntries "
+    "{ name loadStatus locationOrLoadError { __typename } } } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -119,49 +123,47 @@ def dagster_dev(tmp_path_factory):
         "SYNTH_DOCS_PER_PARTITION": "60",
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
-    log = open(root / "dagster_dev.log", "wb")
-    dagster = Path(sys.executable).with_name("dagster")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        # A test run started in the background inherits SIGINT=ignored, and dagster dev maps
-        # SIGTERM to its SIGINT handler: restore the default so it can be stopped cleanly.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, (root / "dagster_dev.log").read_text()[-4000:]
-            try:
-                entries = _graphql(base, LOCATIONS)["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    assert all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries), entries
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "dagster dev did not load the code location in time"
-            time.sleep(1)
-        print(f"dagster dev ready in {time.perf_counter() - started:.1f}s on {base}")
-        yield base, synth_home
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # the webserver, daemon and code servers share the session dagster dev started
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        log.close()
+    with open(root / "dagster_dev.log", "wb") as log:
+        dagster = Path(sys.executable).with_name("dagster")
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A test run started in the background inherits SIGINT=ignored, and dagster dev maps
+            # SIGTERM to its SIGINT handler: restore the default so it can be stopped cleanly.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                assert proc.poll() is None, (root / "dagster_dev.log").read_text()[-4000:]
+                try:
+                    entries = _graphql(base, LOCATIONS)["workspaceOrError"]["locationEntries"]
+                    if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                        assert all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries), (
+                            entries
+                        )
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "dagster dev did not load the code location in time"
+                time.sleep(1)
+            print(f"dagster dev ready in {time.perf_counter() - started:.1f}s on {base}")
+            yield base, synth_home
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
+            # the webserver, daemon and code servers share the session dagster dev started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

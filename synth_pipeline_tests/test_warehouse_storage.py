@@ -54,6 +54,16 @@ def test_an_incompatible_type_change_is_a_clear_error_not_a_silent_cast(tmp_path
     assert wh.read_partitions("t").get_column("v").to_list() == ["not a number"]
 
 
+def _evolving_asset(version: int, frame: pl.DataFrame):
+    """Version ``version`` of the asset ``evolving``, returning ``frame``."""
+
+    @asset(name="evolving", partitions_def=daily_partitions, code_version=str(version))
+    def evolving() -> pl.DataFrame:
+        return frame
+
+    return evolving
+
+
 def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
     """The IO manager under real runs: version 2 of an asset reorders and adds columns."""
     frames = {
@@ -64,10 +74,7 @@ def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
     }
     with synth_env(tmp_path):
         for version, partition in ((1, "2026-01-05"), (2, "2026-01-06")):
-
-            @asset(name="evolving", partitions_def=daily_partitions, code_version=str(version))
-            def evolving() -> pl.DataFrame:
-                return frames[version]
+            evolving = _evolving_asset(version, frames[version])
 
             @asset(name="reader", partitions_def=daily_partitions)
             def reader(evolving: pl.DataFrame) -> pl.DataFrame:

@@ -57,7 +57,8 @@ def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
     reasons = rejects.group_by("reason").len().sort("len", descending=True)
     context.log.info(
         f"partition {context.partition_key}: {result.records} records from {result.allocations.height} files "
-        f"({'taken now' if result.newly_allocated else 'as recorded'}) -> {docs.height} documents, {rejects.height} rejects"
+        f"({'taken now' if result.newly_allocated else 'as recorded'}) -> {docs.height} documents, {rejects.height} "
+        "rejects"
     )
     yield Output(
         docs,

@@ -9,9 +9,8 @@ import time
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
-
 from synth_pipeline import samples
+from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
 from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache, rubric
 from synth_pipeline.metadata import md_table
 from synth_pipeline.partitions import daily_partitions

@@ -279,7 +279,8 @@ def _changed_version(path: Path, old: registry.RegisteredFile) -> dict[str, obje
     if content_hash == old.content_hash:
         return None
     detail = (
-        f"{path} now holds other bytes (size {old.size} -> {size}, hash {old.content_hash[:12]} -> {content_hash[:12]}) "
+        f"{path} now holds other bytes (size {old.size} -> {size}, hash {old.content_hash[:12]} -> "
+        f"{content_hash[:12]}) "
         f"than the version registered as file {old.file_id}; the new content is not read. Land new data as a new file."
     )
     return {

@@ -221,8 +221,10 @@ def _stopword_bit(data, start, end, stopwords, lengths):
     return np.int64(0)
 
 
+# One pass over the bytes per text, as the kernels in _line_kernels.py: kept in one loop
+# (no helper call per character), hence above the complexity bar.
 @nb.njit(nogil=True, cache=True)
-def _word_counts(data, offsets, table, stopwords, lengths):
+def _word_counts(data, offsets, table, stopwords, lengths):  # noqa: C901
     """Per text: split() tokens, their characters, those holding a letter, count_tokens, and
     the set of stop words among ``words`` (bits)."""
     n = offsets.shape[0] - 1
@@ -261,7 +263,7 @@ def _word_counts(data, offsets, table, stopwords, lengths):
                 in_word = True
                 apostrophe_pending = False
                 word_end = i + width
-            elif (cp == _APOSTROPHE or cp == _RIGHT_QUOTE) and in_word:
+            elif (cp == _APOSTROPHE or cp == _RIGHT_QUOTE) and in_word:  # noqa: SIM109 (numba: no `in` on tuples)
                 in_word = False
                 apostrophe_pending = True
             elif in_word or apostrophe_pending:
@@ -290,7 +292,7 @@ def _key_step(out, o, c, cls, in_word, pending, first):
             first = False
         o = _put_utf8(out, o, c)
         return o, True, np.int64(0), first
-    if (c == _APOSTROPHE or c == _RIGHT_QUOTE) and in_word:
+    if (c == _APOSTROPHE or c == _RIGHT_QUOTE) and in_word:  # noqa: SIM109 (numba: no `in` on tuples)
         return o, False, np.int64(c), first
     return o, False, np.int64(0), first
 
@@ -584,7 +586,9 @@ def _per_row_strings(kernel, data: np.ndarray, offsets: np.ndarray, *args) -> tu
     with ThreadPoolExecutor(len(slices)) as pool:
         parts = list(pool.map(lambda o: kernel(data, o, *args), slices))
     shifts = np.cumsum([0] + [len(chunk) for chunk, _ in parts[:-1]])
-    joined_offsets = np.concatenate([parts[0][1][:1]] + [o[1:] + shift for (_, o), shift in zip(parts, shifts)])
+    joined_offsets = np.concatenate(
+        [parts[0][1][:1]] + [o[1:] + shift for (_, o), shift in zip(parts, shifts, strict=True)]
+    )
     return np.concatenate([chunk for chunk, _ in parts]), joined_offsets
 
 

@@ -172,7 +172,10 @@ def line_stats(text: pl.Expr) -> list[pl.Expr]:
     They assume normalised text (``normalize_text``): lines are already stripped and the
     only empty lines are single blank lines between paragraphs.
     """
-    count = lambda s: text.str.count_matches(s, literal=True).cast(pl.Int64)
+
+    def count(s: str) -> pl.Expr:
+        return text.str.count_matches(s, literal=True).cast(pl.Int64)
+
     blank_lines = count("\n\n")
     first_c4_phrase = pl.lit(None, pl.String)
     for phrase in reversed(C4_BAD_PHRASES):

@@ -424,9 +424,11 @@ class _ByteStream:
                     fed = False
         if fed and not decoder.eof:
             try:
-                yield decoder.flush()
+                tail = decoder.flush()
             except zlib.error:
                 pass
+            else:
+                yield tail
             self.cut = self._stopped("ended")
 
     def _zstd(self, fh) -> Iterator[bytes]:
@@ -709,7 +711,7 @@ class _RowBuffer:
         self.size = 0
 
     def add(self, source_row, text=None, source_id=None, reason=None, detail=None, preview=None) -> None:
-        for key, value in zip(self.rows, (source_row, text, source_id, reason, detail, preview)):
+        for key, value in zip(self.rows, (source_row, text, source_id, reason, detail, preview), strict=True):
             self.rows[key].append(value)
         self.size += len(text) if text else 64
 

@@ -84,7 +84,8 @@ def partition_allocations(con: duckdb.DuckDBPyConnection, partition: str) -> lis
     if not built:
         return None
     rows = con.execute(
-        f"SELECT file_id, record_from, record_to, readable FROM {ALLOCATIONS} WHERE partition_date = ? ORDER BY file_id",
+        f"SELECT file_id, record_from, record_to, readable FROM {ALLOCATIONS} WHERE partition_date = ? ORDER BY "
+        "file_id",
         [_as_date(partition)],
     ).fetchall()
     return [Allocation(*row) for row in rows]
@@ -167,7 +168,8 @@ def earlier_dedup_keys(con: duckdb.DuckDBPyConnection, partition: str, hashes: p
                        arg_min(k.partition_date, p.build_order) AS first_partition
                 FROM {DEDUP_KEYS} k JOIN {PARTITIONS} p USING (partition_date)
                 WHERE k.dedup_hash IN (SELECT dedup_hash FROM _wanted)
-                  AND p.build_order < coalesce((SELECT build_order FROM {PARTITIONS} WHERE partition_date = ?), 9223372036854775807)
+                  AND p.build_order < coalesce(
+                      (SELECT build_order FROM {PARTITIONS} WHERE partition_date = ?), 9223372036854775807)
                 GROUP BY k.dedup_hash""",
             [_as_date(partition)],
         ).pl()

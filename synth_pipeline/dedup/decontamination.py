@@ -100,7 +100,7 @@ def _read_table(p: Path) -> list[tuple[str, str]]:
     id_col = _pick(df.columns, ID_FIELDS)
     ids = df[id_col].cast(pl.String).to_list() if id_col else [str(i) for i in range(df.height)]
     texts = df[text_col].cast(pl.String).to_list()
-    return [(f"{p.name}:{i}", t) for i, t in zip(ids, texts) if t and t.strip()]
+    return [(f"{p.name}:{i}", t) for i, t in zip(ids, texts, strict=True) if t and t.strip()]
 
 
 _READERS = {".txt": _read_text, ".md": _read_text, ".jsonl": _read_jsonl, ".csv": _read_table, ".parquet": _read_table}

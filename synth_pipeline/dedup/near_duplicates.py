@@ -184,7 +184,7 @@ def sketch(
         )
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        parts_sh, parts_len = zip(*pool.map(run, range(0, n, size))) if n else ((), ())
+        parts_sh, parts_len = zip(*pool.map(run, range(0, n, size)), strict=True) if n else ((), ())
     lengths = np.concatenate(parts_len) if parts_len else np.zeros(0, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -492,7 +492,7 @@ def _verify_earlier(sk, e_sig, earlier, ea, eb, threshold) -> tuple[np.ndarray, 
     blobs = earlier["shingles"].gather(ea[check]).to_list()
     complete = earlier["shingles_complete"].gather(ea[check]).to_list()
     off = sk.sh_offsets
-    for i, blob, comp in zip(check.tolist(), blobs, complete):
+    for i, blob, comp in zip(check.tolist(), blobs, complete, strict=True):
         theirs = np.unique(np.frombuffer(blob or b"", dtype="<u4"))
         c = int(eb[i])
         ours = np.unique(sk.sh32[off[c] : off[c + 1]])
@@ -510,7 +510,7 @@ def _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids,
         order = np.lexsort((ea, -sim_e, eb))  # per current row: most similar, then lowest index
         ea, eb, sim_e = ea[order], eb[order], sim_e[order]
         first = group_starts(eb)
-        for e, c, s in zip(ea[first].tolist(), eb[first].tolist(), sim_e[first].tolist()):
+        for e, c, s in zip(ea[first].tolist(), eb[first].tolist(), sim_e[first].tolist(), strict=True):
             reason = REASON_SYNTH_REAL if org[c] == "synthetic" and e_origin[e] == "real" else REASON_EARLIER
             removed[c] = (reason, e_ids[e], s)
     # Within the partition: greedy in priority order over verified pairs (lo < hi).
@@ -526,7 +526,7 @@ def _choose_survivors(n, item_ids, origins, wa, wb, sim_w, ea, eb, sim_e, e_ids,
                 reason = REASON_SYNTH_REAL if org[c] == "synthetic" and org[p] == "real" else REASON_NEAR
                 removed[c] = (reason, ids[p], s)
 
-        for a, b, s in zip(wa.tolist(), wb.tolist(), sim_w.tolist()):
+        for a, b, s in zip(wa.tolist(), wb.tolist(), sim_w.tolist(), strict=True):
             if b != cur:
                 settle(cur, partner, partner_sim)
                 cur, partner = b, None

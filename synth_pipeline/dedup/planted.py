@@ -32,7 +32,7 @@ def _vocabulary(rng: np.random.Generator, size: int) -> np.ndarray:
 def _render(words: list[str], rng: np.random.Generator) -> str:
     out: list[str] = []
     start = True
-    for w, r in zip(words, rng.random(len(words)).tolist()):
+    for w, r in zip(words, rng.random(len(words)).tolist(), strict=True):
         if start:
             w = w.capitalize()
         start = r < 0.07

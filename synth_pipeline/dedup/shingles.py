@@ -112,7 +112,7 @@ def _split_and_hash(data: np.ndarray, offsets: np.ndarray, lowered: bool) -> tup
     is_word, lower, identity = _NO_TABLES if ascii_only else unicode_tables()
     lower = identity if lowered else lower
     hashes, counts, done, long_at, long_start, long_len = _kernels.split_hash(data, offsets, is_word, lower)
-    for at, start, length in zip(long_at.tolist(), long_start.tolist(), long_len.tolist()):
+    for at, start, length in zip(long_at.tolist(), long_start.tolist(), long_len.tolist(), strict=True):
         word = data[start : start + length].tobytes()
         if not word.isascii():
             word = "".join(chr(lower[ord(ch)]) for ch in word.decode("utf-8")).encode("utf-8")

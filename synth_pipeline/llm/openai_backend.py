@@ -393,24 +393,9 @@ class _Engine:
             if self.fatal:
                 return _Outcome(None, None, error=self.fatal, attempts=attempts), None
             attempts += 1
-            if self.rpm is not None:
-                await self.rpm.take(1)
-            if self.tpm is not None:
-                await self.tpm.take(estimate)
-            wait = self.pause_until - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if self.max_completion_tokens and "max_tokens" in payload:
-                payload["max_completion_tokens"] = payload.pop("max_tokens")
+            await self._throttle(estimate)
             fmt = self.judge_format
-            kwargs = dict(payload)
-            if fmt == "json_schema":
-                kwargs["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "grade", "schema": GRADE_JSON_SCHEMA, "strict": True},
-                }
-            elif fmt == "json_object":
-                kwargs["response_format"] = {"type": "json_object"}
+            kwargs = self._request_body(payload, fmt)
             sent = time.monotonic()
             try:
                 completion = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
@@ -418,13 +403,7 @@ class _Engine:
                 message = choice.message
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                if status == 400 and "max_tokens" in kwargs and "max_completion_tokens" in _error_message(exc):
-                    if not self.max_completion_tokens:  # OpenAI reasoning models
-                        log.warning("the server wants max_completion_tokens instead of max_tokens; switching")
-                    self.max_completion_tokens = True
-                    attempts -= 1
-                    continue
-                if fmt != "none" and status in (400, 422) and self._step_down(fmt, exc):
+                if self._adapted(exc, kwargs, fmt):
                     attempts -= 1  # the server told us what it does not support; not a failure
                     continue
                 reason = f"HTTP {status}: {self.redact(_error_message(exc))}"
@@ -473,6 +452,42 @@ class _Engine:
                 ), None
             tracker.retries += 1
             await asyncio.sleep(self._delay(attempts, None, False) or 0.0)
+
+    async def _throttle(self, estimate: int) -> None:
+        """Wait for the request and token budgets and for any pause the server asked for."""
+        if self.rpm is not None:
+            await self.rpm.take(1)
+        if self.tpm is not None:
+            await self.tpm.take(estimate)
+        wait = self.pause_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _request_body(self, payload: dict, fmt: str) -> dict:
+        """The body to send: ``payload`` with the token limit under the name the server takes
+        (renamed in ``payload`` itself, once) and the response format being tried."""
+        if self.max_completion_tokens and "max_tokens" in payload:
+            payload["max_completion_tokens"] = payload.pop("max_tokens")
+        kwargs = dict(payload)
+        if fmt == "json_schema":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "grade", "schema": GRADE_JSON_SCHEMA, "strict": True},
+            }
+        elif fmt == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _adapted(self, exc: openai.APIStatusError, kwargs: dict, fmt: str) -> bool:
+        """Whether the error names a parameter the server does not take and we now leave out
+        (``max_tokens``, a response format): then the request is sent again."""
+        status = exc.status_code
+        if status == 400 and "max_tokens" in kwargs and "max_completion_tokens" in _error_message(exc):
+            if not self.max_completion_tokens:  # OpenAI reasoning models
+                log.warning("the server wants max_completion_tokens instead of max_tokens; switching")
+            self.max_completion_tokens = True
+            return True
+        return fmt != "none" and status in (400, 422) and self._step_down(fmt, exc)
 
     def _success(self, payload, completion, choice, message, fmt, attempts, started, sent, estimate):
         usage = completion.usage
@@ -665,7 +680,7 @@ class OpenAIGenerator(_OpenAIRole):
         outcomes = self._run("generation", pairs, progress)
         return [
             GenerationResult(request_id=r.request_id, text=o.text, finish_reason=o.finish_reason, **o.usage())
-            for r, o in zip(requests, outcomes)
+            for r, o in zip(requests, outcomes, strict=True)
         ]
 
 
@@ -690,7 +705,7 @@ class OpenAIJudge(_OpenAIRole):
         ]
         outcomes = self._run("grading", pairs, progress)
         results = []
-        for r, o in zip(requests, outcomes):
+        for r, o in zip(requests, outcomes, strict=True):
             extra = dict(o.extra)
             extra["finish_reason"] = o.finish_reason
             extra["latency_s"] = o.latency_s

@@ -74,7 +74,7 @@ class PriceTable:
         self._warned: set[str] = set()
 
     @classmethod
-    def from_setting(cls, value: str | None) -> "PriceTable":
+    def from_setting(cls, value: str | None) -> PriceTable:
         """``value`` is inline JSON, a path to a JSON file, or empty (built-in table)."""
         if not value or not value.strip():
             return cls()

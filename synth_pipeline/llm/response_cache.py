@@ -125,7 +125,7 @@ def _frame(entries: list[CachedResponse]) -> pl.DataFrame:
     unique = list({e.key: e for e in reversed(entries)}.values())
     columns = {name: [getattr(e, name) for e in unique] for name in _FIELDS if name != "created_at"}
     columns["created_at"] = [
-        dt.datetime.fromtimestamp(e.created_at or time.time(), dt.timezone.utc).replace(tzinfo=None) for e in unique
+        dt.datetime.fromtimestamp(e.created_at or time.time(), dt.UTC).replace(tzinfo=None) for e in unique
     ]
     return pl.DataFrame(columns, schema=_SCHEMA)
 
@@ -167,7 +167,7 @@ class ResponseCache:
             return int(con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0])
 
     # --- writes --------------------------------------------------------------
-    def writer(self) -> "CacheWriter":
+    def writer(self) -> CacheWriter:
         return CacheWriter(self)
 
     def insert(self, entries: list[CachedResponse]) -> None:
@@ -294,7 +294,7 @@ class CacheWriter:
         if not self.failed:
             self.journal_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "CacheWriter":
+    def __enter__(self) -> CacheWriter:
         return self
 
     def __exit__(self, *exc) -> None:

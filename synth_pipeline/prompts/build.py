@@ -13,7 +13,6 @@ import random
 
 import polars as pl
 
-
 from synth_pipeline.prompts.passages import split_passages
 from synth_pipeline.prompts.templates import AUDIENCES, STYLES, SYSTEM, TEMPLATES
 from synth_pipeline.text import content_hash, stable_hash

@@ -56,7 +56,7 @@ def partition_status(metrics: dict[str, float]) -> tuple[str, str]:
     return "scored", ""
 
 
-def empty_partitions(facts: "ReleaseFacts") -> list[str]:
+def empty_partitions(facts: ReleaseFacts) -> list[str]:
     """Reported partitions up to the release that added no items (not in ``facts.partitions``
     unless it is the release partition itself)."""
     return [d for d in sorted(facts.per_partition) if partition_status(facts.per_partition[d])[0] != "scored"]
@@ -322,7 +322,8 @@ def render_card(facts: ReleaseFacts) -> str:
     lic = facts.licence
     if lic.get("license") == "unknown":
         out += [
-            "The licence of the corpus was not declared: set `SYNTH_RELEASE_LICENSE` (and `SYNTH_RELEASE_LICENSE_NAME`, "
+            "The licence of the corpus was not declared: set `SYNTH_RELEASE_LICENSE` (and "
+            "`SYNTH_RELEASE_LICENSE_NAME`, "
             "`SYNTH_RELEASE_LICENSE_LINK`) before publishing this release.",
             "",
         ]

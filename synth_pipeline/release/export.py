@@ -75,7 +75,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _metrics(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """quality_metrics of every partition <= ``partition`` (partition scope) and the cumulative scope of ``partition``."""
+    """quality_metrics of every partition <= ``partition`` (partition scope) and the cumulative scope of
+    ``partition``."""
     try:
         rows = con.execute(
             "SELECT strftime(partition_date, '%Y-%m-%d'), scope, metric, value FROM synth.quality_metrics "
@@ -106,7 +107,8 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     mix_days = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT strftime(partition_date, '%Y-%m-%d') FROM {MIX} WHERE partition_date <= ?::DATE ORDER BY 1",
+            f"SELECT DISTINCT strftime(partition_date, '%Y-%m-%d') FROM {MIX} WHERE partition_date <= ?::DATE ORDER "
+            "BY 1",
             [partition],
         ).fetchall()
     ]
@@ -123,7 +125,8 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     missing = [d for d in mix_days if d not in per_partition]
     if missing or not cumulative:
         raise ReleaseBlocked(
-            f"no quality report for partitions {missing or [partition]}: materialise quality_report for them before releasing"
+            f"no quality report for partitions {missing or [partition]}: materialise quality_report for them before "
+            "releasing"
         )
     failed = {d: int(_blocking_failures(per_partition[d])) for d in mix_days if _blocking_failures(per_partition[d])}
     if failed:
@@ -211,7 +214,9 @@ def _write_parquet(
     finally:
         writer.close()
     columns = [{"name": f.name, "type": str(f.type)} for f in schema]
-    return [{"path": n, "format": "parquet", "config": "default", "rows": r} for n, r in zip(names, rows)], columns
+    return [
+        {"path": n, "format": "parquet", "config": "default", "rows": r} for n, r in zip(names, rows, strict=True)
+    ], columns
 
 
 def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> list[dict]:
@@ -247,7 +252,8 @@ def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_b
                         fh.close()
                         shards[-1] = (shards[-1][0], lines)
                     path = out / "chat" / f".shard-{len(shards)}"
-                    fh, size, lines = open(path, "wb"), 0, 0
+                    # a rolling handle, one shard at a time; the `finally` below closes the last
+                    fh, size, lines = open(path, "wb"), 0, 0  # noqa: SIM115
                     shards.append((path, 0))
                 fh.write(encoded)
                 size += len(encoded)
@@ -262,7 +268,7 @@ def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_b
         shards.append((empty, 0))
     names = _shard_names("chat", len(shards), "jsonl")
     entries = []
-    for (tmp, rows), name in zip(shards, names):
+    for (tmp, rows), name in zip(shards, names, strict=True):
         tmp.rename(out / name)
         entries.append({"path": name, "format": "jsonl", "config": "chat", "rows": rows})
     return entries
@@ -291,7 +297,8 @@ def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) ->
         ).fetchall()
     )
     per_day = con.execute(
-        f"""SELECT strftime(partition_date, '%Y-%m-%d'), count(*), count(*) FILTER (WHERE origin = 'synthetic'), sum(n_tokens)
+        f"""SELECT strftime(partition_date, '%Y-%m-%d'), count(*), count(*) FILTER (WHERE origin = 'synthetic'),
+                   sum(n_tokens)
             FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 1""",
         [partition],
     ).fetchall()
@@ -302,7 +309,8 @@ def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) ->
         [partition],
     ).fetchall()
     sources = con.execute(
-        "SELECT source, count(*) FROM synth.raw_corpus WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 20",
+        "SELECT source, count(*) FROM synth.raw_corpus WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 2 DESC, "
+        "1 LIMIT 20",
         [partition],
     ).fetchall()
     (repeated,) = con.execute(
@@ -416,7 +424,7 @@ def build_release(
                 "note": f"partition {sentence}; it adds no items and has no quality score" if sentence else "",
             },
             "empty_partitions": empty_partitions(facts),
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "rows": sum(f["rows"] for f in files if f["config"] == "default"),
             "split": SPLIT,
             "columns": columns,
