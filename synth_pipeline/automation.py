@@ -184,10 +184,14 @@ def new_corpus_files_sensor(context: SensorEvaluationContext):
     """
     settings = load_settings()
     folder = settings.landing_dir
+    if folder is None:  # Settings fills it in ($SYNTH_HOME/landing) when not set
+        raise RuntimeError("settings.landing_dir is not set")
     fresh, cursor = landing_changes(folder, context.cursor, settle_s=settings.landing_settle_s)
     if not fresh:
         return SkipReason(f"no new files in {folder}")
     today = daily_partitions.get_last_partition_key()
+    if today is None:
+        return SkipReason("the partitions have not started yet")
     if partition_built(settings, today):
         return SkipReason(
             f"{len(fresh)} new files wait: partition {today} already took its records; the next partition takes them"

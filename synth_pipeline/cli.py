@@ -12,6 +12,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dagster import AssetsDefinition
 
 
 def _instance(settings):
@@ -25,6 +29,25 @@ def _instance(settings):
     return DagsterInstance.get()
 
 
+def _latest_partition(partitions) -> str:
+    """The newest partition key (today's) of ``partitions``."""
+    key = partitions.get_last_partition_key()
+    if key is None:
+        raise SystemExit("no partition yet: the partitions start in the future")
+    return key
+
+
+def _assets(defs) -> list[AssetsDefinition]:
+    """The graph's assets; every one is an ``AssetsDefinition`` (decorated functions, SQL models)."""
+    from dagster import AssetsDefinition
+
+    assets = list(defs.assets or ())
+    defined = [a for a in assets if isinstance(a, AssetsDefinition)]
+    if len(defined) != len(assets):
+        raise TypeError(f"not an AssetsDefinition: {[a for a in assets if not isinstance(a, AssetsDefinition)]}")
+    return defined
+
+
 def run(partition: str | None) -> int:
     from dagster import materialize
 
@@ -35,10 +58,10 @@ def run(partition: str | None) -> int:
     from synth_pipeline.warehouse import Warehouse
 
     settings = load_settings()
-    partition = partition or daily_partitions.get_last_partition_key()
+    partition = partition or _latest_partition(daily_partitions)
     started = time.perf_counter()
     result = materialize(
-        list(defs.assets),
+        _assets(defs),
         partition_key=partition,
         resources=defs.resources,
         instance=_instance(settings),
@@ -58,7 +81,9 @@ def run(partition: str | None) -> int:
         print(f"  FAILED {check.asset_key.to_user_string()}.{check.check_name} [{check.severity.value}]: {values}")
     path = report_path(settings, partition)
     warehouse = Warehouse(settings.warehouse_path)
-    reported = "quality_report" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    reported = "quality_report" in {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key is not None
+    }
     if reported and path.exists():
         rows = warehouse.query(
             "SELECT metric, value FROM synth.quality_metrics WHERE partition_date = ? AND scope = 'partition'",
@@ -123,6 +148,9 @@ def trace(item_id: str | None, doc_id: str | None, partition: str | None, random
         if doc_id:
             rows = lineage.trace_document(con, doc_id)
             print(lineage.format_document(doc_id, rows))
+        elif item_id is None:
+            print("name an item, a document or --random", file=sys.stderr)
+            return 2
         else:
             rows = lineage.trace_item(con, item_id, partition)
             print(lineage.format_item(rows))
@@ -136,8 +164,8 @@ def stale(partition: str | None) -> int:
     from synth_pipeline.settings import load_settings
     from synth_pipeline.staleness import stale_status
 
-    partition = partition or daily_partitions.get_last_partition_key()
-    statuses = stale_status(_instance(load_settings()), list(defs.assets), partition)
+    partition = partition or _latest_partition(daily_partitions)
+    statuses = stale_status(_instance(load_settings()), _assets(defs), partition)
     for s in statuses.values():
         print(f"{s.asset:<20} {partition}  {s.status}" + (f"  ({'; '.join(s.causes)})" if s.causes else ""))
     return 1 if any(s.status == "STALE" for s in statuses.values()) else 0

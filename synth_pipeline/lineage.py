@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import duckdb
 from dagster import TableColumn, TableColumnDep, TableColumnLineage, TableSchema
@@ -124,7 +125,7 @@ def table_metadata(
     table: str,
     upstream: Sequence[str] | None = None,
     derived: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """``dagster/column_schema`` and ``dagster/column_lineage`` of ``synth.<table>`` as stored now."""
     if not _table_exists(con, table):
         return {}

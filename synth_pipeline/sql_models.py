@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from dagster import (
@@ -145,7 +146,11 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
         warehouse = synth.warehouse()
         with warehouse.connect() as con:
             rows = run_model(con, model, context.partition_key, settings)
-            metadata = {"rows": rows, "table": f"{SCHEMA}.{model.name}", "code_version": model.code_version}
+            metadata: dict[str, Any] = {
+                "rows": rows,
+                "table": f"{SCHEMA}.{model.name}",
+                "code_version": model.code_version,
+            }
             derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
             metadata.update(lineage.table_metadata(con, model.name, model.upstream, derived))
             if hooks.metadata:

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -112,12 +113,22 @@ def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
             delay = min(delay * 2, 1.0)
 
 
+def one_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row of an executed query that always returns exactly one (an aggregate)."""
+    row = result.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
+
+
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [SCHEMA, table],
-        ).fetchone()[0]
+        one_row(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [SCHEMA, table],
+            )
+        )[0]
     )
 
 

@@ -1,5 +1,7 @@
 """``raw_corpus`` and its reject table, with the blocking check that no record was lost."""
 
+from typing import Any
+
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -88,7 +90,7 @@ def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:
         per_file, outside = accounting.record_accounting(con, partition_key)
     unbalanced = per_file.filter(~pl.col("balanced"))
     passed = unbalanced.is_empty() and outside == 0
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "files": per_file.height,
         "records_taken": int(per_file.get_column("records_taken").sum() or 0),
         "documents": int(per_file.get_column("documents").sum() or 0),

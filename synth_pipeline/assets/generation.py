@@ -34,6 +34,13 @@ def _progress_logger(context: AssetExecutionContext, what: str):
     return report
 
 
+def _number(value: object) -> float:
+    """A numeric column's sum or mean as a float (polars types it as any Python scalar)."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
 @asset(
     partitions_def=daily_partitions,
     code_version=GENERATION_VERSION,
@@ -62,7 +69,7 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
             "model": generator.model,
             "completion_tokens": int(frame.get_column("completion_tokens").sum() or 0),
             "cost_usd": float(frame.get_column("cost_usd").sum()),
-            "cache_hit_rate": float(frame.get_column("cached").mean() or 0.0),
+            "cache_hit_rate": _number(frame.get_column("cached").mean() or 0.0),
             "requests_per_second": len(requests) / max(elapsed, 1e-9),
             "finish_reasons": MetadataValue.md(
                 md_table(frame.group_by("finish_reason").len().sort("len", descending=True))
@@ -103,8 +110,8 @@ def graded_samples(
         metadata={
             "grades": frame.height,
             "accepted": int(frame.get_column("accepted").sum()),
-            "acceptance_rate": float(frame.get_column("accepted").mean() or 0.0),
-            "mean_score": float(graded.get_column("score").mean() or 0.0),
+            "acceptance_rate": _number(frame.get_column("accepted").mean() or 0.0),
+            "mean_score": _number(graded.get_column("score").mean() or 0.0),
             "parse_failures": frame.filter(pl.col("grade_status") == "parse_error").height,
             "judge": f"{judge.name}:{judge.model}",
             "judge_is_generator": same_model,
@@ -116,10 +123,10 @@ def graded_samples(
             **({"status": "no samples: nothing to grade"} if frame.is_empty() else {}),
         },
     )
-    results = grade_checks(frame, generated_samples, settings, documents=_documents(synth, context.partition_key))
+    check_results = grade_checks(frame, generated_samples, settings, documents=_documents(synth, context.partition_key))
     with synth.warehouse().connect() as con:
-        record_check_results(con, context.partition_key, "graded_samples", results)
-    yield from results
+        record_check_results(con, context.partition_key, "graded_samples", check_results)
+    yield from check_results
 
 
 def _documents(synth: SynthResource, partition_key: str) -> int:

@@ -42,6 +42,9 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
             checks=checks,
             checks_source=source,
         )
+        facts = result.facts
+        if facts is None:  # build_release always returns the facts it wrote into the card
+            raise RuntimeError(f"release {partition} was built without its facts")
         manifest_sha = export.sha256_file(result.path / "manifest.json")
         cumulative = result.manifest["quality_metrics"]["cumulative"]
         data = [f for f in result.files if f["config"] == "default"]
@@ -58,7 +61,7 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
                     "parquet_bytes": [sum(f["bytes"] for f in data)],
                     "chat_rows": [sum(f["rows"] for f in chat)],
                     "chat_bytes": [sum(f["bytes"] for f in chat)],
-                    "source_partitions": [len(result.facts.partitions)],
+                    "source_partitions": [len(facts.partitions)],
                     "synthetic_item_share": [float(cumulative["mix.synthetic_item_share"])],
                     "synthetic_token_share": [float(cumulative["mix.synthetic_token_share"])],
                     "release_partition_status": [result.manifest["release_partition"]["status"]],
@@ -74,8 +77,8 @@ def dataset_release(context: AssetExecutionContext, synth: SynthResource) -> Mat
             "parquet_shards": len(data),
             "parquet_bytes": sum(f["bytes"] for f in data),
             "chat_rows": sum(f["rows"] for f in chat),
-            "source_partitions": len(result.facts.partitions),
-            "repeated_item_ids": int(result.facts.lineage.get("repeated_item_ids", 0)),
+            "source_partitions": len(facts.partitions),
+            "repeated_item_ids": int(facts.lineage.get("repeated_item_ids", 0)),
             "synthetic_item_share": float(cumulative["mix.synthetic_item_share"]),
             "synthetic_token_share": float(cumulative["mix.synthetic_token_share"]),
             "release_partition_status": result.manifest["release_partition"]["status"],

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from synth_pipeline.corpus import registry
-from synth_pipeline.warehouse import SCHEMA
+from synth_pipeline.warehouse import SCHEMA, one_row
 
 _PER_FILE = f"""
 WITH ranges AS (
@@ -65,5 +65,5 @@ def record_accounting(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[p
             ).alias("balanced")
         )
     )
-    (outside,) = con.execute(_OUTSIDE, params).fetchone()
+    (outside,) = one_row(con.execute(_OUTSIDE, params))
     return per_file, int(outside)

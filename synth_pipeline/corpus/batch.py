@@ -19,10 +19,11 @@ import itertools
 import platform
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from filelock import FileLock
@@ -47,18 +48,20 @@ DOCUMENT_SCHEMA = {
     "input_note": pl.Utf8,
     "dedup_hash": pl.Utf8,
 }
-REJECT_SCHEMA = {
-    "source": pl.Utf8,
-    "source_file": pl.Utf8,
-    "source_row": pl.Int64,
-    "doc_id": pl.Utf8,
-    "scope": pl.Utf8,
-    "reason": pl.Utf8,
-    "detail": pl.Utf8,
-    "text_preview": pl.Utf8,
-    "file_id": pl.Int64,
-    "record_no": pl.Int64,
-}
+REJECT_SCHEMA = pl.Schema(
+    {
+        "source": pl.Utf8,
+        "source_file": pl.Utf8,
+        "source_row": pl.Int64,
+        "doc_id": pl.Utf8,
+        "scope": pl.Utf8,
+        "reason": pl.Utf8,
+        "detail": pl.Utf8,
+        "text_preview": pl.Utf8,
+        "file_id": pl.Int64,
+        "record_no": pl.Int64,
+    }
+)
 PREVIEW_CHARS = 200
 STAGING_THREADS = 2  # new files read at once: the machines this targets have two cores
 
@@ -108,10 +111,10 @@ class _Registration:
     """Registry changes of one first build, written with its ranges in one transaction."""
 
     next_file_id: int
-    files: list[dict[str, object]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
     touched: list[tuple[int, int, int]] = field(default_factory=list)  # (file_id, size, mtime_ns)
 
-    def add(self, source: str, fields: dict[str, object]) -> registry.RegisteredFile:
+    def add(self, source: str, fields: dict[str, Any]) -> registry.RegisteredFile:
         row = {"file_id": self.next_file_id + len(self.files), "source": source, **fields}
         self.files.append(row)
         return registry.RegisteredFile(
@@ -124,7 +127,7 @@ class _Registration:
             str(row["status"]),
             int(row["records"]),
             int(row["readable"]),
-            row.get("staged_path"),  # type: ignore[arg-type]
+            row.get("staged_path"),
         )
 
 
@@ -148,6 +151,8 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
         if readable_left <= need:  # the whole rest of the file: no need to look inside it
             end, readable = f.records, readable_left
         else:
+            if f.staged_path is None:  # only staged files are allocated from
+                raise ValueError(f"file {f.file_id} has no staged snapshot to take records from")
             end, readable = staging.range_end(Path(f.staged_path), start, f.records, need)
         allocations.append(registry.Allocation(f.file_id, start, end, readable))
         need -= readable
@@ -218,7 +223,7 @@ def _list_files(settings: Settings) -> tuple[list[tuple[str, Path | None]], list
 
 def _staged_in_order(
     settings: Settings, fresh: list[tuple[str, Path | None]]
-) -> Iterator[tuple[str, dict[str, object]]]:
+) -> Generator[tuple[str, dict[str, Any]], None, None]:
     """Stage new files two at a time (their readers release the GIL), yielding them in order.
 
     The consumer stops once the partition is full; the one file staged ahead is then left as a
@@ -316,18 +321,20 @@ def _read_allocations(allocations: list[registry.Allocation], files: pl.DataFram
                 (pl.col("source_id") if f["format"] == "builtin" else pl.lit(f["path"])).alias("source_file"),
             )
         )
-    schema = {
-        "file_id": pl.Int64,
-        "source": pl.Utf8,
-        "source_file": pl.Utf8,
-        "record_no": pl.Int64,
-        "source_row": pl.Int64,
-        "text": pl.Utf8,
-        "source_id": pl.Utf8,
-        "reason": pl.Utf8,
-        "detail": pl.Utf8,
-        "preview": pl.Utf8,
-    }
+    schema = pl.Schema(
+        {
+            "file_id": pl.Int64,
+            "source": pl.Utf8,
+            "source_file": pl.Utf8,
+            "record_no": pl.Int64,
+            "source_row": pl.Int64,
+            "text": pl.Utf8,
+            "source_id": pl.Utf8,
+            "reason": pl.Utf8,
+            "detail": pl.Utf8,
+            "preview": pl.Utf8,
+        }
+    )
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat([p.select(list(schema)).cast(schema) for p in parts]).sort("file_id", "record_no")

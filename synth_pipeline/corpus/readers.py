@@ -56,7 +56,7 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,8 +188,7 @@ def expand_source(source: str) -> list[Path]:
             files.extend(_walk(match))
         elif not _is_hf_metadata(match):
             files.append(match)
-    seen: set[Path] = set()
-    return [f for f in files if not (f in seen or seen.add(f))]
+    return list(dict.fromkeys(files))  # first occurrence of each, in order
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -323,7 +322,7 @@ def _sparse(n: int, at: dict[int, str]) -> list | None:
     """A column that is null except at a few rows (rejects' detail and preview)."""
     if not at:
         return None
-    column = [None] * n
+    column: list[str | None] = [None] * n
     for i, value in at.items():
         column[i] = value
     return column
@@ -369,14 +368,14 @@ class _ByteStream:
         self.consumed = 0
         self.cut: str | None = None
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         try:
             fh = open(self.path, "rb")  # noqa: SIM115  (closed by the generator's finally)
         except OSError as exc:
             raise FileRejected("unreadable_file", f"{type(exc).__name__}: {exc}") from exc
         return self._counted(fh)
 
-    def _counted(self, fh) -> Iterator[bytes]:
+    def _counted(self, fh) -> Generator[bytes, None, None]:
         decode = {None: self._plain, "gzip": self._gzip, "zstd": self._zstd}[self.compression]
         try:
             for chunk in decode(fh):
@@ -683,7 +682,15 @@ def _one_reject(source_row: int, reason: str, detail: str, preview: str | None) 
 # and only the element holding it is rejected (`invalid_utf8`) instead of the rest of the file.
 _INVALID_MARK = "\ufdd0"
 _MARK_ERRORS = "synth_pipeline_mark_invalid_utf8"
-codecs.register_error(_MARK_ERRORS, lambda exc: (_INVALID_MARK, exc.end))
+
+
+def _mark_invalid(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return _INVALID_MARK, exc.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark_invalid)
 
 
 def _marked_utf8(chunks: Iterable[bytes], seen: list[bool]) -> Iterator[bytes]:

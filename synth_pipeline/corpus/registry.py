@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from synth_pipeline.warehouse import SCHEMA
+from synth_pipeline.warehouse import SCHEMA, one_row
 
 FILES = f"{SCHEMA}.corpus_files"
 PARTITIONS = f"{SCHEMA}.corpus_partitions"
@@ -129,7 +129,7 @@ def record_partition(
             con.execute(f"INSERT INTO {FILES} BY NAME SELECT {select}", list(row.values()))
         for file_id, size, mtime_ns in touched:
             con.execute(f"UPDATE {FILES} SET size = ?, mtime_ns = ? WHERE file_id = ?", [size, mtime_ns, file_id])
-        (order,) = con.execute(f"SELECT coalesce(max(build_order), 0) + 1 FROM {PARTITIONS}").fetchone()
+        (order,) = one_row(con.execute(f"SELECT coalesce(max(build_order), 0) + 1 FROM {PARTITIONS}"))
         con.execute(f"INSERT INTO {PARTITIONS} VALUES (?, ?, ?, ?)", [day, order, now, docs_per_partition])
         for a in allocations:
             con.execute(

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from synth_pipeline.corpus import builtin, readers
+from synth_pipeline.warehouse import one_row
 
 ROW_GROUP_RECORDS = 4096  # small groups: a 2,000-record range reads one or two of them
 _HASH_CHUNK = 8 << 20
@@ -132,11 +133,13 @@ def range_end(staged_path: Path, start: int, total: int, wanted: int) -> tuple[i
     records; the file's end instead when no readable record would be left after it, so a
     file's trailing rejects go with its last documents."""
     with duckdb.connect() as con:
-        last, readable = con.execute(
-            "SELECT max(record_no), count(*) FROM (SELECT record_no FROM read_parquet(?) "
-            "WHERE record_no >= ? AND text IS NOT NULL ORDER BY record_no LIMIT ?)",
-            [str(staged_path), start, wanted + 1],
-        ).fetchone()
+        last, readable = one_row(
+            con.execute(
+                "SELECT max(record_no), count(*) FROM (SELECT record_no FROM read_parquet(?) "
+                "WHERE record_no >= ? AND text IS NOT NULL ORDER BY record_no LIMIT ?)",
+                [str(staged_path), start, wanted + 1],
+            )
+        )
     if readable <= wanted:
         return total, int(readable)
     # ``last`` is the first readable record beyond the wanted ones: the range stops before it.
@@ -146,4 +149,6 @@ def range_end(staged_path: Path, start: int, total: int, wanted: int) -> tuple[i
 def read_range(staged_path: Path, start: int, end: int) -> pl.DataFrame:
     """Records ``start <= record_no < end`` of a staged file (row-group pruned)."""
     table = pq.read_table(staged_path, filters=[("record_no", ">=", start), ("record_no", "<", end)])
-    return pl.from_arrow(table)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)  # a Table converts to a frame (a Series only from an Array)
+    return frame

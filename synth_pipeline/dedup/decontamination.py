@@ -31,7 +31,9 @@ DEFAULT_N = 13
 CHUNK_DOCS = 8192
 WORKERS = max(1, min(8, os.cpu_count() or 1))
 REASON_CONTAMINATED = "contaminated"
-RESULT_SCHEMA = {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
+RESULT_SCHEMA = pl.Schema(
+    {"item_id": pl.String, "reason": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
+)
 TEXT_FIELDS = ("text", "content", "question", "prompt", "input")
 ID_FIELDS = ("eval_id", "id", "uid", "qid")
 
@@ -163,7 +165,7 @@ def find_contaminated(
     candidate's distinct n-grams found in that example), and overlap (their count) if
     ``with_overlap``. Candidates are processed in chunks on two threads; only the n-grams of
     candidates with a hit are kept."""
-    schema = {**RESULT_SCHEMA, "overlap": pl.Int64} if with_overlap else RESULT_SCHEMA
+    schema = pl.Schema({**RESULT_SCHEMA, "overlap": pl.Int64()}) if with_overlap else RESULT_SCHEMA
     empty = pl.DataFrame(schema=schema)
     if not evaluation or candidates.height == 0:
         return empty

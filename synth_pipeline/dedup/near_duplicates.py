@@ -430,6 +430,7 @@ def find_near_duplicates(
 
     # LSH over earlier rows (indices 0..n_e-1) then current rows (n_e..), skipping empty texts.
     live = np.flatnonzero(sk.has_words)
+    assert sk.keys is not None  # sketched with banding above
     cur_keys = sk.keys[live]
     e_live = np.zeros(0, dtype=np.int64)
     if n_e:  # only earlier rows sharing at least one band key with this partition take part

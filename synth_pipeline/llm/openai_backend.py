@@ -44,6 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Literal
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -71,7 +72,8 @@ runlog = logging.getLogger("dagster.builtin.synth_pipeline.llm")
 DEFAULT_GENERATOR_MODEL = "gpt-4o-mini"
 DEFAULT_JUDGE_MODEL = "gpt-4.1-mini"  # not the generator by default: models prefer their own text
 OPENAI_HOST = "api.openai.com"
-JUDGE_FORMATS = ("json_schema", "json_object", "none")
+JudgeFormat = Literal["json_schema", "json_object", "none"]
+JUDGE_FORMATS: tuple[JudgeFormat, ...] = ("json_schema", "json_object", "none")
 
 
 # --- secrets ----------------------------------------------------------------------

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synth_pipeline.warehouse import SCHEMA, Warehouse
+from synth_pipeline.warehouse import SCHEMA, Warehouse, one_row
 
 try:  # POSIX: a live writer holds an flock on its journal
     import fcntl
@@ -72,22 +72,24 @@ CREATE TABLE IF NOT EXISTS {_QUALIFIED} (
     created_at TIMESTAMP
 )
 """
-_SCHEMA = {
-    "key": pl.Utf8,
-    "kind": pl.Utf8,
-    "model": pl.Utf8,
-    "request_id": pl.Utf8,
-    "text": pl.Utf8,
-    "finish_reason": pl.Utf8,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "cached_prompt_tokens": pl.Int64,
-    "cost_usd": pl.Float64,
-    "attempts": pl.Int32,
-    "latency_s": pl.Float64,
-    "extra": pl.Utf8,
-    "created_at": pl.Datetime("us"),
-}
+_SCHEMA = pl.Schema(
+    {
+        "key": pl.Utf8(),
+        "kind": pl.Utf8(),
+        "model": pl.Utf8(),
+        "request_id": pl.Utf8(),
+        "text": pl.Utf8(),
+        "finish_reason": pl.Utf8(),
+        "prompt_tokens": pl.Int64(),
+        "completion_tokens": pl.Int64(),
+        "cached_prompt_tokens": pl.Int64(),
+        "cost_usd": pl.Float64(),
+        "attempts": pl.Int32(),
+        "latency_s": pl.Float64(),
+        "extra": pl.Utf8(),
+        "created_at": pl.Datetime("us"),
+    }
+)
 
 
 def request_key(kind: str, canonical: dict) -> str:
@@ -164,7 +166,7 @@ class ResponseCache:
     def size(self) -> int:
         with self.warehouse.connect() as con:
             con.execute(_DDL)
-            return int(con.execute(f"SELECT count(*) FROM {_QUALIFIED}").fetchone()[0])
+            return int(one_row(con.execute(f"SELECT count(*) FROM {_QUALIFIED}"))[0])
 
     # --- writes --------------------------------------------------------------
     def writer(self) -> CacheWriter:

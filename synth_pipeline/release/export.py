@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from synth_pipeline import __version__
 from synth_pipeline.release.card import ReleaseFacts, empty_partitions, partition_status, render_card
 from synth_pipeline.settings import Settings
+from synth_pipeline.warehouse import one_row
 
 MIX = "synth.deduplicated_mix"
 SPLIT = "train"
@@ -115,9 +116,9 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     if partition not in mix_days:
         # A partition whose every candidate was excluded (e.g. a corpus that cycles) is
         # empty, not missing: its quality report says which it is.
-        (reported,) = con.execute(
-            "SELECT count(*) FROM synth.quality_metrics WHERE partition_date = ?::DATE", [partition]
-        ).fetchone()
+        (reported,) = one_row(
+            con.execute("SELECT count(*) FROM synth.quality_metrics WHERE partition_date = ?::DATE", [partition])
+        )
         if not reported:
             raise ReleaseBlocked(f"deduplicated_mix has no rows for {partition}: materialise it first")
         mix_days.append(partition)
@@ -131,12 +132,14 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     failed = {d: int(_blocking_failures(per_partition[d])) for d in mix_days if _blocking_failures(per_partition[d])}
     if failed:
         raise ReleaseBlocked(f"blocking checks failed in the quality report of {failed}: fix the mix, do not ship it")
-    items, synthetic, tokens, synthetic_tokens = con.execute(
-        f"""SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
-                   coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0)
-            FROM {MIX} WHERE partition_date <= ?::DATE""",
-        [partition],
-    ).fetchone()
+    items, synthetic, tokens, synthetic_tokens = one_row(
+        con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
+                       coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0)
+                FROM {MIX} WHERE partition_date <= ?::DATE""",
+            [partition],
+        )
+    )
     token_share = synthetic_tokens / max(1, tokens)
     stale = []
     if items != cumulative.get("mix.items") or synthetic != cumulative.get("mix.synthetic_items"):
@@ -313,9 +316,11 @@ def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) ->
         "1 LIMIT 20",
         [partition],
     ).fetchall()
-    (repeated,) = con.execute(
-        f"SELECT count(*) - count(DISTINCT item_id) FROM {MIX} WHERE partition_date <= ?::DATE", [partition]
-    ).fetchone()
+    (repeated,) = one_row(
+        con.execute(
+            f"SELECT count(*) - count(DISTINCT item_id) FROM {MIX} WHERE partition_date <= ?::DATE", [partition]
+        )
+    )
     return {
         # Items whose id (a content hash) already shipped in an earlier partition: the corpus
         # cycled through its slices, or a partition was re-run with a different date.
