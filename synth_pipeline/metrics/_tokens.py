@@ -67,13 +67,20 @@ def explode_tokens(lists: pl.Series) -> pl.DataFrame:
     return df.filter(pl.col("tok").is_not_null())
 
 
-def explode_ids(lists: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+def explode_ids(lists: pl.Series, categories: pl.Categories | None = None) -> tuple[pl.DataFrame, pl.Series]:
     """Per-document token lists → a frame of ``doc`` (u32 document index) and ``id`` (dense
     u64 token id, first-seen order), and the
     vocabulary (``vocab[id]`` is the token). Tokens are encoded inside each list before it
     is flattened, so no exploded string column is built: the peak memory of a 20M-token
-    corpus drops by about 400 MiB. Documents without tokens contribute no row."""
-    encoded = lists.cast(pl.List(pl.Categorical(pl.Categories.random())))  # private mapping
+    corpus drops by about 400 MiB. Documents without tokens contribute no row.
+
+    Calls given the same ``categories`` share one id space (ids continue in first-seen
+    order), so several corpora can be encoded one at a time, each list freed before the
+    next is built; the vocabulary returned covers every call so far. The caller must
+    keep a column of that categorical type alive between the calls (polars drops a
+    mapping nothing uses)."""
+    categories = pl.Categories.random() if categories is None else categories  # private mapping
+    encoded = lists.cast(pl.List(pl.Categorical(categories)))
     vocab = encoded.dtype.inner.categories.to_series()
     df = pl.DataFrame({"id": encoded.list.eval(pl.element().to_physical())}).with_row_index("doc").explode("id")
     df = df.filter(pl.col("id").is_not_null()).with_columns(pl.col("id").cast(pl.UInt64))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from ._tokens import explode_tokens, word_lists
@@ -137,31 +138,31 @@ def term_group_drift_from_frame(
         .filter(pl.col("tok").is_in(pl.Series(words, dtype=pl.String).implode()))
     )
     word_id = dict(zip(known["tok"].to_list(), known["id"].to_list()))
-    corpus = df["corpus"]
-    n_r = int(corpus.sum()) if df.height else 0
+    corpus = df["corpus"].to_numpy()
+    n_r = int(corpus.sum(dtype=np.int64))
     n_s = df.height - n_r
     counts: list[dict[str, int]] = [{g: 0 for g in groups}, {g: 0 for g in groups}]
     if df.height:
-        ids = df.select(pl.col("id").cast(pl.Int64), "doc", "corpus")
+        # Only positions whose word starts some term are looked at: a few per cent of
+        # the words, so no shifted copy of the whole id column is built.
+        ids = df["id"].to_numpy()
+        doc = df["doc"].to_numpy()
+        starts = {word_id[t[0]] for ts in tuples.values() for t in ts if t[0] in word_id}
+        at = np.flatnonzero(np.isin(ids, np.fromiter(starts, dtype=ids.dtype, count=len(starts))))
         for length in sorted({len(t) for ts in tuples.values() for t in ts}):
             wanted = {t for ts in tuples.values() for t in ts if len(t) == length and all(w in word_id for w in t)}
             if not wanted:
                 continue
-            cols = [pl.col("id").shift(-i).alias(f"t{i}") for i in range(length)]
-            same_doc = (pl.col("doc").shift(-(length - 1)) == pl.col("doc")).fill_null(True if length == 1 else False)
-            firsts = pl.Series([word_id[t[0]] for t in wanted], dtype=pl.Int64).unique()
-            grams = (
-                ids.lazy()
-                .select(pl.col("id").is_in(firsts.implode()).alias("first"), same_doc.alias("ok"), "corpus", *cols)
-                .filter(pl.col("first") & pl.col("ok"))
-                .group_by(["corpus", *[f"t{i}" for i in range(length)]]).len()
-                .collect()
-            )
-            found = {(r[0], *r[1:-1]): r[-1] for r in grams.iter_rows()}
+            pos = at[at + length - 1 < len(ids)]
+            pos = pos[doc[pos + length - 1] == doc[pos]]  # inside one document
+            grams = pl.DataFrame(
+                {"corpus": corpus[pos], **{f"t{i}": ids[pos + i] for i in range(length)}}
+            ).group_by(["corpus", *[f"t{i}" for i in range(length)]]).len()
+            found = {tuple(int(v) for v in r[:-1]): r[-1] for r in grams.iter_rows()}
             for g, ts in tuples.items():
                 for t in ts:
                     if len(t) == length and t in wanted:
-                        key = tuple(word_id[w] for w in t)
+                        key = tuple(int(word_id[w]) for w in t)
                         counts[0][g] += found.get((0, *key), 0)
                         counts[1][g] += found.get((1, *key), 0)
     return _table(groups, counts[0], n_s, counts[1], n_r)
