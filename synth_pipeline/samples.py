@@ -128,6 +128,8 @@ def _prompt_context(samples: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFram
     """Each sample's passage and instruction (the last message), "" when its prompt is
     unknown; the JSON messages are decoded by polars in one pass."""
     messages = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+    # Only the prompts of these samples are decoded (grading runs in slices of samples).
+    prompts = prompts.filter(pl.col("prompt_id").is_in(samples.get_column("prompt_id").implode()))
     context = prompts.select(
         "prompt_id",
         "passage",

@@ -71,3 +71,28 @@ def test_two_runs_of_the_graph_write_identical_samples_and_grades(tmp_path):
             query(home, "SELECT sample_id, score, accepted, flags FROM synth.graded_samples ORDER BY sample_id"),
         )
     assert tables["a"] == tables["b"] and len(tables["a"][0]) > 50
+
+
+def test_generation_and_grading_in_slices_write_the_same_rows(tmp_path, monkeypatch):
+    from synth_pipeline.assets import generation
+
+    selection = ["raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples"]
+    corpus = tmp_path / "corpus.jsonl"
+    sentences = PASSAGE.split(". ")
+    corpus.write_text(
+        "".join(
+            json.dumps({"text": ". ".join(sentences[i % 4 :] + sentences[: i % 4]) + f" Note {i} on item {i * 7}."}) + "\n"
+            for i in range(40)
+        ),
+        encoding="utf-8",
+    )
+    tables = {}
+    for name, batch in (("whole", generation.BATCH), ("slices", 7)):
+        monkeypatch.setattr(generation, "BATCH", batch)
+        home = tmp_path / name
+        assert run_graph(home, selection=selection, SYNTH_CORPUS=str(corpus)).success
+        tables[name] = (
+            query(home, "SELECT * EXCLUDE (partition_date) FROM synth.generated_samples ORDER BY sample_id"),
+            query(home, "SELECT * EXCLUDE (partition_date) FROM synth.graded_samples ORDER BY sample_id"),
+        )
+    assert tables["whole"] == tables["slices"] and len(tables["whole"][0]) > 7 * 3

@@ -20,6 +20,16 @@ from synth_pipeline.versioning import pipeline_version, source_version
 GENERATION_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache)
 GRADING_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache, rubric)
 LLM_POOL = "llm"
+BATCH = 20_000  # prompts (samples) per slice: bounds the Python objects alive at once
+
+
+def _chunk_progress(report, total: int):
+    """Progress of one slice (``done`` of its own requests) reported against the whole stage."""
+
+    def for_slice(offset: int):
+        return lambda done, _of: report(offset + done, total)
+
+    return for_slice
 
 
 def _progress_logger(context: AssetExecutionContext, what: str):
@@ -51,13 +61,23 @@ def _number(value: object) -> float:
 def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed_prompts: pl.DataFrame) -> pl.DataFrame:
     settings = synth.settings()
     generator = factory.make_generator(settings, synth.warehouse())
-    requests = samples.generation_requests(seed_prompts, settings, generator.model)
+    progress = _chunk_progress(_progress_logger(context, "generation"), seed_prompts.height)
     started = time.monotonic()
+    parts = []
+    # In slices of BATCH prompts: the request and result objects of one slice exist at a
+    # time (200k of each at 100k documents otherwise). Rows do not depend on the slicing.
     # No prompts (a partition whose inputs were all rejected): no backend call, no client,
     # and the frame below still carries every column with 0 rows.
-    results = generator.generate(requests, _progress_logger(context, "generation")) if requests else []
+    for start in range(0, max(seed_prompts.height, 1), BATCH):
+        prompts = seed_prompts.slice(start, BATCH)
+        requests = samples.generation_requests(prompts, settings, generator.model)
+        results = generator.generate(requests, progress(start)) if requests else []
+        del requests
+        parts.append(samples.sample_rows(prompts, results, backend=generator.name, model=generator.model, settings=settings))
+        del results
     elapsed = time.monotonic() - started
-    frame = samples.sample_rows(seed_prompts, results, backend=generator.name, model=generator.model, settings=settings)
+    frame = pl.concat(parts)
+    del parts
     frame = frame.with_columns(pl.lit(pipeline_version(GENERATION_VERSION)).alias("pipeline_version"))
     errors = frame.filter(pl.col("error").is_not_null())
     context.add_output_metadata(
@@ -70,7 +90,7 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
             "completion_tokens": int(frame.get_column("completion_tokens").sum() or 0),
             "cost_usd": float(frame.get_column("cost_usd").sum()),
             "cache_hit_rate": _number(frame.get_column("cached").mean() or 0.0),
-            "requests_per_second": len(requests) / max(elapsed, 1e-9),
+            "requests_per_second": seed_prompts.height / max(elapsed, 1e-9),
             "finish_reasons": MetadataValue.md(
                 md_table(frame.group_by("finish_reason").len().sort("len", descending=True))
             ),
@@ -93,11 +113,20 @@ def graded_samples(
 ):
     settings = synth.settings()
     judge = factory.make_judge(settings, synth.warehouse())
-    requests = samples.grade_requests(generated_samples, seed_prompts, judge.model, settings.seed)
-    results = judge.grade(requests, _progress_logger(context, "grading")) if requests else []
-    frame = samples.grade_rows(
-        generated_samples, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings
-    )
+    progress = _chunk_progress(_progress_logger(context, "grading"), generated_samples.height)
+    parts = []
+    # In slices of BATCH samples, like generation; a grade row depends only on its sample.
+    for start in range(0, max(generated_samples.height, 1), BATCH):
+        batch = generated_samples.slice(start, BATCH)
+        requests = samples.grade_requests(batch, seed_prompts, judge.model, settings.seed)
+        results = judge.grade(requests, progress(start)) if requests else []
+        del requests
+        parts.append(
+            samples.grade_rows(batch, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings)
+        )
+        del results
+    frame = pl.concat(parts)
+    del parts
     frame = frame.with_columns(pl.lit(pipeline_version(GRADING_VERSION)).alias("pipeline_version"))
     same_model = bool(frame.get_column("same_model_as_generator").any())
     if same_model:
