@@ -81,7 +81,8 @@ def test_generation_and_grading_in_slices_write_the_same_rows(tmp_path, monkeypa
     sentences = PASSAGE.split(". ")
     corpus.write_text(
         "".join(
-            json.dumps({"text": ". ".join(sentences[i % 4 :] + sentences[: i % 4]) + f" Note {i} on item {i * 7}."}) + "\n"
+            json.dumps({"text": ". ".join(sentences[i % 4 :] + sentences[: i % 4]) + f" Note {i} on item {i * 7}."})
+            + "\n"
             for i in range(40)
         ),
         encoding="utf-8",

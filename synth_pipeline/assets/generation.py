@@ -73,7 +73,9 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
         requests = samples.generation_requests(prompts, settings, generator.model)
         results = generator.generate(requests, progress(start)) if requests else []
         del requests
-        parts.append(samples.sample_rows(prompts, results, backend=generator.name, model=generator.model, settings=settings))
+        parts.append(
+            samples.sample_rows(prompts, results, backend=generator.name, model=generator.model, settings=settings)
+        )
         del results
     elapsed = time.monotonic() - started
     frame = pl.concat(parts)
@@ -122,7 +124,9 @@ def graded_samples(
         results = judge.grade(requests, progress(start)) if requests else []
         del requests
         parts.append(
-            samples.grade_rows(batch, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings)
+            samples.grade_rows(
+                batch, seed_prompts, results, judge_backend=judge.name, judge_model=judge.model, settings=settings
+            )
         )
         del results
     frame = pl.concat(parts)
