@@ -12,7 +12,9 @@ measured runs do not include it.
     python benchmarks/e2e.py --sizes 100000 --repeat 1 --no-warmup
 
 Targets: 10k documents <= 15 s wall (median, 2 cores, including start-up); 100k
-documents within 2 GiB peak RSS.
+documents within 2 GiB peak RSS. Like ``make run`` it calls Dagster's ``materialize``,
+which keeps every step's returned frame in memory until the run ends (output capture):
+that is part of the measured peak (docs/scaling.md says how much).
 
 The corpus: real human-written text already on this machine, no network
 -------------------------------------------------------------------------
