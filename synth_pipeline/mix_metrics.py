@@ -89,9 +89,14 @@ def compute(
         if synthetic and real:
             values.update(
                 quality_metrics(
-                    synthetic, real, sources=sources, decontamination=evaluation, seed=settings.seed,
+                    synthetic,
+                    real,
+                    sources=sources,
+                    decontamination=evaluation,
+                    seed=settings.seed,
                     tables=tables if scope == "partition" and tables is not None else None,
-                    tics_n=TICS_N, tics_k=TICS_K,
+                    tics_n=TICS_N,
+                    tics_k=TICS_K,
                 )
             )
             sample = _first_words(synthetic, FLOOR_SAMPLE_WORDS)

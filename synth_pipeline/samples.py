@@ -73,7 +73,9 @@ def sample_id(prompt_id: str, model: str, index: int = SAMPLE_INDEX) -> str:
 
 
 def generation_requests(prompts: pl.DataFrame, settings: Settings, model: str) -> list[GenerationRequest]:
-    columns = [prompts.get_column(c).to_list() for c in ("prompt_id", "messages", "passage", "task", "audience", "style")]
+    columns = [
+        prompts.get_column(c).to_list() for c in ("prompt_id", "messages", "passage", "task", "audience", "style")
+    ]
     return [
         GenerationRequest(
             request_id=sample_id(prompt_id, model),
@@ -87,7 +89,7 @@ def generation_requests(prompts: pl.DataFrame, settings: Settings, model: str) -
             audience=audience,
             style=style,
         )
-        for prompt_id, messages, passage, task, audience, style in zip(*columns)
+        for prompt_id, messages, passage, task, audience, style in zip(*columns, strict=True)
     ]
 
 
@@ -147,7 +149,13 @@ def grade_requests(samples: pl.DataFrame, prompts: pl.DataFrame, model: str, see
     context = _prompt_context(gradable, prompts)
     return [
         GradeRequest(
-            request_id=sid, passage=passage, instruction=instruction, sample_text=text, task=task, model=model, seed=seed
+            request_id=sid,
+            passage=passage,
+            instruction=instruction,
+            sample_text=text,
+            task=task,
+            model=model,
+            seed=seed,
         )
         for sid, passage, instruction, text, task in zip(
             gradable.get_column("sample_id").to_list(),
@@ -155,6 +163,7 @@ def grade_requests(samples: pl.DataFrame, prompts: pl.DataFrame, model: str, see
             context.get_column("instruction").to_list(),
             gradable.get_column("text").to_list(),
             gradable.get_column("task").to_list(),
+            strict=True,
         )
     ]
 
@@ -169,7 +178,7 @@ def _flags(
     finish = samples.get_column("finish_reason").to_list()
     flags: list[list[str] | None] = [None] * samples.height
     todo = []
-    for i, (result, ok) in enumerate(zip(results, gradable)):
+    for i, (result, ok) in enumerate(zip(results, gradable, strict=True)):
         if not ok:
             flags[i] = []
         elif result is not None and HEURISTIC_FLAGS in result.extra:
@@ -187,7 +196,7 @@ def _flags(
             _prompt_context(subset, prompts).get_column("passage"),
             subset.get_column("finish_reason").to_list(),
         ).flags
-        for i, f in zip(todo, computed):
+        for i, f in zip(todo, computed, strict=True):
             flags[i] = f
     return flags  # type: ignore[return-value]
 
@@ -213,7 +222,7 @@ def grade_rows(
     del by_id
     errors = samples.get_column("error").to_list()
     texts_present = (samples.get_column("text").fill_null("") != "").to_list()
-    gradable = [e is None and t for e, t in zip(errors, texts_present)]
+    gradable = [e is None and t for e, t in zip(errors, texts_present, strict=True)]
     flags = _flags(samples, prompts, found, gradable)
 
     score: list[float | None] = [None] * n

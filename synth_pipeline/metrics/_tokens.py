@@ -54,7 +54,9 @@ def word_lists(texts: Sequence[str] | pl.Series) -> pl.Series:
 def word_counts(texts: Sequence[str] | pl.Series) -> np.ndarray:
     """Words per document (int64), equal to ``word_lists(texts).list.len()`` without
     building the lists: counting the matches costs a fraction of extracting them."""
-    return text_series(texts).fill_null("").str.to_lowercase().str.count_matches(WORD_PATTERN).to_numpy().astype(np.int64)
+    return (
+        text_series(texts).fill_null("").str.to_lowercase().str.count_matches(WORD_PATTERN).to_numpy().astype(np.int64)
+    )
 
 
 def explode_tokens(lists: pl.Series) -> pl.DataFrame:
@@ -140,11 +142,9 @@ def ngram_keys_hashed(ids: pl.Series, n: int, seed: int = 0) -> pl.Series:
     """64-bit hash keys of n-grams (for long n where exact chaining costs n ranks)."""
     df = pl.DataFrame({"id": ids})
     cols = [pl.col("id").shift(-k).alias(f"c{k}") for k in range(n)]
-    return df.select(
-        pl.when(pl.col("id").shift(-(n - 1)).is_not_null())
-        .then(pl.struct(cols).hash(seed))
-        .alias("k")
-    )["k"]
+    return df.select(pl.when(pl.col("id").shift(-(n - 1)).is_not_null()).then(pl.struct(cols).hash(seed)).alias("k"))[
+        "k"
+    ]
 
 
 def valid_mask(doc: pl.Series, n: int) -> pl.Series:

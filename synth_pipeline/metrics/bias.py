@@ -39,32 +39,126 @@ from ._tokens import explode_tokens, word_lists
 
 DEFAULT_TERM_GROUPS: dict[str, list[str]] = {
     "female": [
-        "she", "her", "hers", "herself", "woman", "women", "girl", "girls", "lady", "ladies",
-        "female", "females", "mother", "mothers", "daughter", "daughters", "sister", "sisters",
-        "wife", "wives", "aunt", "aunts", "niece", "nieces", "grandmother", "grandmothers",
-        "queen", "queens", "mrs", "madam", "actress", "actresses", "waitress",
-        "businesswoman", "businesswomen", "chairwoman", "spokeswoman", "policewoman",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "woman",
+        "women",
+        "girl",
+        "girls",
+        "lady",
+        "ladies",
+        "female",
+        "females",
+        "mother",
+        "mothers",
+        "daughter",
+        "daughters",
+        "sister",
+        "sisters",
+        "wife",
+        "wives",
+        "aunt",
+        "aunts",
+        "niece",
+        "nieces",
+        "grandmother",
+        "grandmothers",
+        "queen",
+        "queens",
+        "mrs",
+        "madam",
+        "actress",
+        "actresses",
+        "waitress",
+        "businesswoman",
+        "businesswomen",
+        "chairwoman",
+        "spokeswoman",
+        "policewoman",
     ],
     "male": [
-        "he", "him", "his", "himself", "man", "men", "boy", "boys", "gentleman", "gentlemen",
-        "male", "males", "father", "fathers", "son", "sons", "brother", "brothers", "husband",
-        "husbands", "uncle", "uncles", "nephew", "nephews", "grandfather", "grandfathers",
-        "king", "kings", "mr", "sir", "actor", "actors", "waiter", "businessman",
-        "businessmen", "chairman", "spokesman", "policeman",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "man",
+        "men",
+        "boy",
+        "boys",
+        "gentleman",
+        "gentlemen",
+        "male",
+        "males",
+        "father",
+        "fathers",
+        "son",
+        "sons",
+        "brother",
+        "brothers",
+        "husband",
+        "husbands",
+        "uncle",
+        "uncles",
+        "nephew",
+        "nephews",
+        "grandfather",
+        "grandfathers",
+        "king",
+        "kings",
+        "mr",
+        "sir",
+        "actor",
+        "actors",
+        "waiter",
+        "businessman",
+        "businessmen",
+        "chairman",
+        "spokesman",
+        "policeman",
     ],
     "neutral": [
-        "they", "them", "their", "theirs", "themself", "themselves", "person", "persons",
-        "people", "child", "children", "kid", "kids", "parent",
-        "parents", "sibling", "siblings", "spouse", "spouses", "partner", "partners",
-        "grandparent", "grandparents", "mx", "chairperson", "spokesperson",
-        "police officer", "firefighter",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themself",
+        "themselves",
+        "person",
+        "persons",
+        "people",
+        "child",
+        "children",
+        "kid",
+        "kids",
+        "parent",
+        "parents",
+        "sibling",
+        "siblings",
+        "spouse",
+        "spouses",
+        "partner",
+        "partners",
+        "grandparent",
+        "grandparents",
+        "mx",
+        "chairperson",
+        "spokesperson",
+        "police officer",
+        "firefighter",
     ],
 }
 
 _SCHEMA = {
-    "group": pl.String, "count_synthetic": pl.Int64, "count_real": pl.Int64,
-    "share_synthetic": pl.Float64, "share_real": pl.Float64, "ratio": pl.Float64,
-    "log_ratio": pl.Float64, "support": pl.Int64,
+    "group": pl.String,
+    "count_synthetic": pl.Int64,
+    "count_real": pl.Int64,
+    "share_synthetic": pl.Float64,
+    "share_real": pl.Float64,
+    "ratio": pl.Float64,
+    "log_ratio": pl.Float64,
+    "support": pl.Int64,
 }
 
 
@@ -87,10 +181,7 @@ def _count_terms(texts: Sequence[str], groups: Mapping[str, set[tuple[str, ...]]
     for length in lengths:
         wanted = {t for ts in groups.values() for t in ts if len(t) == length}
         if length == 1:
-            vc = (
-                df.filter(pl.col("tok").is_in([t[0] for t in wanted]))
-                .group_by("tok").len()
-            )
+            vc = df.filter(pl.col("tok").is_in([t[0] for t in wanted])).group_by("tok").len()
             found = {(r[0],): r[1] for r in vc.iter_rows()}
         else:
             cols = [pl.col("tok").shift(-i).alias(f"t{i}") for i in range(length)]
@@ -100,7 +191,8 @@ def _count_terms(texts: Sequence[str], groups: Mapping[str, set[tuple[str, ...]]
                 df.with_row_index("pos")
                 .select(pl.col("tok").is_in(firsts).alias("first"), same_doc.fill_null(False).alias("ok"), *cols)
                 .filter(pl.col("first") & pl.col("ok"))
-                .group_by([f"t{i}" for i in range(length)]).len()
+                .group_by([f"t{i}" for i in range(length)])
+                .len()
             )
             found = {tuple(r[:-1]): r[-1] for r in grams.iter_rows()}
         for g, ts in groups.items():
@@ -134,10 +226,11 @@ def term_group_drift_from_frame(
     tuples = {g: _term_tuples(ts) for g, ts in groups.items()}
     words = sorted({w for ts in tuples.values() for t in ts for w in t})
     known = (
-        pl.DataFrame({"tok": vocab.cast(pl.String)}).with_row_index("id")
+        pl.DataFrame({"tok": vocab.cast(pl.String)})
+        .with_row_index("id")
         .filter(pl.col("tok").is_in(pl.Series(words, dtype=pl.String).implode()))
     )
-    word_id = dict(zip(known["tok"].to_list(), known["id"].to_list()))
+    word_id = dict(zip(known["tok"].to_list(), known["id"].to_list(), strict=True))
     corpus = df["corpus"].to_numpy()
     n_r = int(corpus.sum(dtype=np.int64))
     n_s = df.height - n_r
@@ -155,9 +248,11 @@ def term_group_drift_from_frame(
                 continue
             pos = at[at + length - 1 < len(ids)]
             pos = pos[doc[pos + length - 1] == doc[pos]]  # inside one document
-            grams = pl.DataFrame(
-                {"corpus": corpus[pos], **{f"t{i}": ids[pos + i] for i in range(length)}}
-            ).group_by(["corpus", *[f"t{i}" for i in range(length)]]).len()
+            grams = (
+                pl.DataFrame({"corpus": corpus[pos], **{f"t{i}": ids[pos + i] for i in range(length)}})
+                .group_by(["corpus", *[f"t{i}" for i in range(length)]])
+                .len()
+            )
             found = {tuple(int(v) for v in r[:-1]): r[-1] for r in grams.iter_rows()}
             for g, ts in tuples.items():
                 for t in ts:

@@ -36,11 +36,11 @@ Definitions (``docs/metrics.md`` has the reference comparisons and tolerances):
 
 from __future__ import annotations
 
+import math
 import queue
+import re
 import struct
 import threading
-import math
-import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -126,8 +126,6 @@ def compression_ratio(texts: Sequence[str]) -> float:
 # --------------------------------------------------------------------------- n-grams
 
 
-
-
 def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
     """[(distinct, total)] for n = 1..max_n over an exploded (doc, id) frame of dense ids,
     n-grams inside documents.
@@ -157,10 +155,7 @@ def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
 def distinct_n(texts: Sequence[str] | pl.Series, max_n: int = 4) -> dict[str, float]:
     """``distinct_1`` .. ``distinct_{max_n}`` (project tokenisation, inside documents)."""
     df, _ = explode_ids(word_lists(texts))
-    return {
-        f"distinct_{n}": (d / t if t else NAN)
-        for n, (d, t) in enumerate(_distinct_ratios(df, max_n), start=1)
-    }
+    return {f"distinct_{n}": (d / t if t else NAN) for n, (d, t) in enumerate(_distinct_ratios(df, max_n), start=1)}
 
 
 def ngram_diversity_score(texts: Sequence[str] | pl.Series, num_n: int = 4) -> float:
@@ -193,9 +188,7 @@ def _tokenize_13a(line: str) -> list[str]:
     line = line.rstrip()
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
-        line = (
-            line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-        )
+        line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
     line = f" {line} "
     for pattern, repl in _RE_13A:
         line = pattern.sub(repl, line)
@@ -315,9 +308,7 @@ def diversity_metrics(
         ratios = _distinct_ratios(words, 4)
         n_tokens = words.height
         del words  # keep the peak low: the next metrics build their own token frames
-        out: dict[str, float] = {
-            f"distinct_{n}": (d / t if t else NAN) for n, (d, t) in enumerate(ratios, start=1)
-        }
+        out: dict[str, float] = {f"distinct_{n}": (d / t if t else NAN) for n, (d, t) in enumerate(ratios, start=1)}
         out["ngram_diversity"] = ngram_diversity_score(s, 4)
         out["self_repetition"] = self_repetition_score(s, 4)
         out["self_bleu"] = self_bleu(texts_list, sample=self_bleu_sample, seed=seed)
@@ -326,7 +317,16 @@ def diversity_metrics(
         out["n_tokens"] = float(n_tokens)
         out["compression_ratio"] = fut.result() if fut is not None else NAN
     order = [
-        "distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
-        "ngram_diversity", "self_repetition", "self_bleu", "vocabulary_size", "n_texts", "n_tokens",
+        "distinct_1",
+        "distinct_2",
+        "distinct_3",
+        "distinct_4",
+        "compression_ratio",
+        "ngram_diversity",
+        "self_repetition",
+        "self_bleu",
+        "vocabulary_size",
+        "n_texts",
+        "n_tokens",
     ]
     return {k: out[k] for k in order}

@@ -92,9 +92,13 @@ def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> tuple[pl.Data
         lengths.append(lists.list.len().fill_null(0).to_numpy())
         df, vocab = explode_ids(lists, categories)
         del lists
-        parts.append(df.select(
-            (pl.col("doc") + pl.lit(offset, dtype=pl.UInt32)).alias("doc"), "id", pl.lit(corpus, dtype=pl.UInt8).alias("corpus")
-        ))
+        parts.append(
+            df.select(
+                (pl.col("doc") + pl.lit(offset, dtype=pl.UInt32)).alias("doc"),
+                "id",
+                pl.lit(corpus, dtype=pl.UInt8).alias("corpus"),
+            )
+        )
         del df
     del anchor
     return pl.concat(parts, rechunk=True), np.concatenate(lengths), vocab
@@ -136,7 +140,12 @@ def drift_metrics(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 
 
 
 def drift_and_tables(
-    synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0, n: int = 2, k: int = 15,
+    synthetic: Sequence[str],
+    real: Sequence[str],
+    *,
+    seed: int = 0,
+    n: int = 2,
+    k: int = 15,
     term_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[dict[str, float], pl.DataFrame, pl.DataFrame]:
     """:func:`drift_metrics`, :func:`overrepresented_ngrams` (``n``, ``k``) and
@@ -170,8 +179,7 @@ def _drift_from_frame(
     uni_r = np.bincount(ids[real_row], minlength=vocab)
     out["unigram_jsd"] = jensen_shannon_divergence(uni_s, uni_r) if ids.size else NAN
     out["bigram_jsd"] = (
-        jensen_shannon_divergence(bi["count_synthetic"].to_numpy(), bi["count_real"].to_numpy())
-        if bi.height else NAN
+        jensen_shannon_divergence(bi["count_synthetic"].to_numpy(), bi["count_real"].to_numpy()) if bi.height else NAN
     )
     # Sampling-noise baseline: the same divergence between two random halves of the
     # real documents. JSD of finite samples is biased upwards (rare words fall on one
@@ -200,14 +208,15 @@ def _drift_from_frame(
 
 
 _TICS_SCHEMA = {
-    "ngram": pl.String, "z_score": pl.Float64, "count_synthetic": pl.Int64,
-    "count_real": pl.Int64, "log_odds": pl.Float64,
+    "ngram": pl.String,
+    "z_score": pl.Float64,
+    "count_synthetic": pl.Int64,
+    "count_real": pl.Int64,
+    "log_odds": pl.Float64,
 }
 
 
-def log_odds_dirichlet(
-    count_a: np.ndarray, count_b: np.ndarray, prior: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def log_odds_dirichlet(count_a: np.ndarray, count_b: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-odds ratio of a vs b with Dirichlet prior ``prior`` (pseudo-counts per item)
     and its z-score (Monroe et al. 2008, eqs. 16, 18-22)."""
     ya = np.asarray(count_a, dtype=np.float64)
@@ -238,7 +247,9 @@ def overrepresented_ngrams(
     ``count_real``, ``log_odds`` (the point estimate delta, natural log).
     """
     df, _, vocab = _joint_frame(synthetic, real)
-    return _overrepresented_from_counts(df, vocab, _ngram_counts(df, n, with_pos=True), n=n, k=k, prior_scale=prior_scale)
+    return _overrepresented_from_counts(
+        df, vocab, _ngram_counts(df, n, with_pos=True), n=n, k=k, prior_scale=prior_scale
+    )
 
 
 def _overrepresented_from_counts(
