@@ -229,6 +229,10 @@ def _staged_in_order(
     The consumer stops once the partition is full; the one file staged ahead is then left as a
     finished snapshot that the next partition reuses instead of reading the file again.
     """
+    if any(path is None for _, path in fresh):
+        # Parsed (and cached) on this thread: ast.parse is not safe from several threads on
+        # Python 3.11 ("AST constructor recursion depth mismatch", CPython gh-106905).
+        builtin.load_builtin_python_docs(settings.cache_dir)
     items = iter(fresh)
     with ThreadPoolExecutor(max_workers=STAGING_THREADS) as pool:
         pending = deque(
