@@ -105,6 +105,12 @@ def test_every_check_passes_saying_there_is_nothing_to_check(empty_run):
     stored = query(
         home, "SELECT check_name, passed, metadata FROM synth.check_results WHERE partition_date = ?", [PARTITION]
     )
+    # The corpus accounting check has records to check here (every one of them rejected).
+    accounting = [
+        (passed, json.loads(meta)) for name, passed, meta in stored if name == "corpus_accounts_for_every_record"
+    ]
+    assert accounting == [(True, accounting[0][1])] and accounting[0][1]["row_rejects"] == len(BAD_LINES)
+    stored = [row for row in stored if row[0] != "corpus_accounts_for_every_record"]
     assert {name for name, _, _ in stored} == set(CHECK_NAMES)
     assert all(passed and json.loads(meta)["status"].startswith(EMPTY_PARTITION) for _, passed, meta in stored)
 

@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from synth_pipeline import text
+from synth_pipeline.checks import record_check_results
 from synth_pipeline.corpus import accounting, batch, builtin, documents, quality, readers, registry, staging
 from synth_pipeline.metadata import md_table
 from synth_pipeline.partitions import daily_partitions
@@ -81,7 +82,10 @@ def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
         output_name="raw_corpus_rejects",
         metadata={"rejects": rejects.height, "by_reason": MetadataValue.md(md_table(reasons.rename({"len": "rows"})))},
     )
-    yield accounting_check(warehouse, context.partition_key)
+    check = accounting_check(warehouse, context.partition_key)
+    with warehouse.connect() as con:  # the report and the dataset card read every check from here
+        record_check_results(con, context.partition_key, "raw_corpus", [check])
+    yield check
 
 
 def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:
