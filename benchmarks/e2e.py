@@ -203,11 +203,40 @@ def text_files() -> Iterator[str]:
                     continue
 
 
-_ROFF_CHARS = {"em": "—", "en": "–", "aq": "'", "lq": "“", "rq": "”", "oq": "‘", "cq": "’", "dq": '"', "bu": "",
-               "mi": "-", "hy": "-", "co": "©", "rg": "®", "tm": "™", "ga": "`", "ti": "~", "ha": "^"}
-_ROFF_ESCAPE = re.compile(r"\\(?:f(?:\[[^\]]*\]|\(..|.)|\((..)|\[([^\]]*)\]|\*(?:\(..|\[[^\]]*\]|.)|s[+-]?\d|[-e&|^c ~0])")
-_SKIPPED_SECTIONS = {"NAME", "SYNOPSIS", "EXAMPLES", "EXAMPLE", "SEE ALSO", "AUTHORS", "AUTHOR", "COPYRIGHT",
-                     "LICENSE", "REPORTING BUGS"}
+_ROFF_CHARS = {
+    "em": "—",
+    "en": "–",
+    "aq": "'",
+    "lq": "“",
+    "rq": "”",
+    "oq": "‘",
+    "cq": "’",
+    "dq": '"',
+    "bu": "",
+    "mi": "-",
+    "hy": "-",
+    "co": "©",
+    "rg": "®",
+    "tm": "™",
+    "ga": "`",
+    "ti": "~",
+    "ha": "^",
+}
+_ROFF_ESCAPE = re.compile(
+    r"\\(?:f(?:\[[^\]]*\]|\(..|.)|\((..)|\[([^\]]*)\]|\*(?:\(..|\[[^\]]*\]|.)|s[+-]?\d|[-e&|^c ~0])"
+)
+_SKIPPED_SECTIONS = {
+    "NAME",
+    "SYNOPSIS",
+    "EXAMPLES",
+    "EXAMPLE",
+    "SEE ALSO",
+    "AUTHORS",
+    "AUTHOR",
+    "COPYRIGHT",
+    "LICENSE",
+    "REPORTING BUGS",
+}
 _FONT_REQUESTS = {"B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB", "Nm", "Ar", "Em"}
 
 
@@ -224,7 +253,7 @@ def _roff_text(line: str) -> str:
         if whole in ("\\ ", "\\~", "\\0"):
             return " "
         if whole.startswith("\\*"):
-            return '"' if whole in ("\\*(L\"", "\\*(R\"") else ""
+            return '"' if whole in ('\\*(L"', '\\*(R"') else ""
         return ""
 
     return _ROFF_ESCAPE.sub(escape, line)
@@ -233,7 +262,7 @@ def _roff_text(line: str) -> str:
 def _man_paragraphs(source: str) -> Iterator[str | None]:
     section, nofill, para = "", False, []
     for raw in source.splitlines():
-        if raw.startswith((".\\\"", "'\\\"", '.\\"')):
+        if raw.startswith(('.\\"', "'\\\"", '.\\"')):
             continue
         if raw.startswith((".", "'")):
             parts = raw[1:].split(None, 1)
@@ -282,7 +311,10 @@ def man_pages(root: Path = Path("/usr/share/man")) -> Iterator[str]:
 
 def jdk_sources() -> list[Path]:
     """The ``src.zip`` of each JDK installed under /usr/lib/jvm (one per real file)."""
-    found = {p.resolve(): None for p in sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip")) + sorted(Path("/usr/lib/jvm").glob("*/src.zip"))}
+    found = {
+        p.resolve(): None
+        for p in sorted(Path("/usr/lib/jvm").glob("*/lib/src.zip")) + sorted(Path("/usr/lib/jvm").glob("*/src.zip"))
+    }
     return [p for p in found if p.is_file()]
 
 
@@ -305,7 +337,9 @@ def javadoc() -> Iterator[str]:
                     lines = [re.sub(r"^\s*\*? ?", "", line) for line in m.group(1).splitlines()]
                     body = "\n".join(lines).split("\n@", 1)[0]  # block tags (@param, @return ...) end the prose
                     body = _PRE.sub("\n\n", body)
-                    body = _INLINE_TAG.sub(lambda t: t.group(1).split(" ", 1)[-1] if " " in t.group(1).strip() else t.group(1), body)
+                    body = _INLINE_TAG.sub(
+                        lambda t: t.group(1).split(" ", 1)[-1] if " " in t.group(1).strip() else t.group(1), body
+                    )
                     body = _BLOCK_TAGS.sub("\n\n", body)
                     body = html.unescape(re.sub(r"<[^>]+>", "", body))
                     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
@@ -376,9 +410,16 @@ def run_once(corpus: Path, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, nargs="+", default=None,
-                        help="runs per size (one value for all, or one per size); default 3 for 10k, 1 above")
-    parser.add_argument("--no-warmup", action="store_true", help="skip the 200-document run that compiles numba kernels")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        nargs="+",
+        default=None,
+        help="runs per size (one value for all, or one per size); default 3 for 10k, 1 above",
+    )
+    parser.add_argument(
+        "--no-warmup", action="store_true", help="skip the 200-document run that compiles numba kernels"
+    )
     args = parser.parse_args()
     repeats = args.repeat or [3 if s <= 10_000 else 1 for s in args.sizes]
     repeats = repeats * len(args.sizes) if len(repeats) == 1 else repeats
@@ -390,14 +431,16 @@ def main() -> None:
     for name, n in counts.items():
         print(f"  {name:40s} {n:7,d}")
     if total < max(args.sizes):
-        print(f"  only {total:,} documents for {max(args.sizes):,} asked: sources 3 and 4 are optional and "
-              "missing here (JDK src.zip under /usr/lib/jvm: apt-get install openjdk-17-source; manual pages "
-              "under /usr/share/man: apt-get install manpages manpages-dev); the largest size runs on what there is")
+        print(
+            f"  only {total:,} documents for {max(args.sizes):,} asked: sources 3 and 4 are optional and "
+            "missing here (JDK src.zip under /usr/lib/jvm: apt-get install openjdk-17-source; manual pages "
+            "under /usr/share/man: apt-get install manpages manpages-dev); the largest size runs on what there is"
+        )
     if not args.no_warmup:
         run_once(corpus, 200)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     medians: dict[int, dict] = {}
-    for size, repeat in zip(args.sizes, repeats):
+    for size, repeat in zip(args.sizes, repeats, strict=True):
         runs = [run_once(corpus, size) for _ in range(repeat)]
         steps = {k: statistics.median(r["steps"][k] for r in runs) for k in runs[0]["steps"]}
         step_rss = {k: statistics.median(r["step_rss_mib"].get(k, 0.0) for r in runs) for k in runs[0]["steps"]}
@@ -413,8 +456,13 @@ def main() -> None:
         }
         medians[size] = med
         print(f"\n== {min(size, total):,} documents (median of {repeat}; load average {os.getloadavg()[0]:.1f}) ==")
-        print(f"wall incl. start-up  {med['wall_s']:7.2f} s   runs {med['walls']} (start-up + imports {med['startup_s']:.2f} s)")
-        print(f"dagster run          {med['run_s']:7.2f} s   (Dagster overhead outside steps {med['overhead_s']:.2f} s)")
+        print(
+            f"wall incl. start-up  {med['wall_s']:7.2f} s   runs {med['walls']} "
+            f"(start-up + imports {med['startup_s']:.2f} s)"
+        )
+        print(
+            f"dagster run          {med['run_s']:7.2f} s   (Dagster overhead outside steps {med['overhead_s']:.2f} s)"
+        )
         print(f"peak RSS             {med['peak_rss_mib']:7.0f} MiB")
         print(f"failed checks        {med['checks_failed']:7d}")
         print(f"  {'stage':28s} {'time':>9s} {'peak RSS':>10s}")
@@ -422,11 +470,16 @@ def main() -> None:
             print(f"  {step:28s} {seconds:7.2f} s {step_rss[step]:6.0f} MiB")
     if 10_000 in medians:
         wall = medians[10_000]["wall_s"]
-        print(f"\ntarget: 10k documents <= 15 s wall incl. start-up: {'met' if wall <= 15 else 'NOT met'} ({wall:.1f} s)")
+        print(
+            f"\ntarget: 10k documents <= 15 s wall incl. start-up: {'met' if wall <= 15 else 'NOT met'} ({wall:.1f} s)"
+        )
     big = max(medians)
     if big >= 100_000:
         rss = medians[big]["peak_rss_mib"]
-        print(f"target: {min(big, total):,} documents <= 2 GiB peak RSS: {'met' if rss <= 2048 else 'NOT met'} ({rss:,.0f} MiB)")
+        print(
+            f"target: {min(big, total):,} documents <= 2 GiB peak RSS: "
+            f"{'met' if rss <= 2048 else 'NOT met'} ({rss:,.0f} MiB)"
+        )
 
 
 if __name__ == "__main__":

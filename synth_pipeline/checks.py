@@ -24,7 +24,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from synth_pipeline import mix_metrics
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import SCHEMA, Warehouse, _table_exists
+from synth_pipeline.warehouse import SCHEMA, Warehouse, _table_exists, one_row
 
 MIX = "deduplicated_mix"
 EXCLUSIONS = "mix_exclusions"
@@ -37,23 +37,46 @@ def _spec(name: str, asset: str, description: str, blocking: bool = False) -> As
 
 
 MIX_CHECK_SPECS = [
-    _spec("synthetic_ratio_within_cap", MIX, "Synthetic share of tokens and items, partition and cumulative, within the caps.", True),
-    _spec("diversity_above_thresholds", MIX, "Synthetic text as diverse as the real text it came from: distinct-2, "
-          "compression ratio (relative and absolute), near-duplicate rate, largest task share.", True),
-    _spec("real_data_accumulates", MIX, "Real items that entered the mix are never replaced: none has disappeared.", True),
+    _spec(
+        "synthetic_ratio_within_cap",
+        MIX,
+        "Synthetic share of tokens and items, partition and cumulative, within the caps.",
+        True,
+    ),
+    _spec(
+        "diversity_above_thresholds",
+        MIX,
+        "Synthetic text as diverse as the real text it came from: distinct-2, "
+        "compression ratio (relative and absolute), near-duplicate rate, largest task share.",
+        True,
+    ),
+    _spec(
+        "real_data_accumulates", MIX, "Real items that entered the mix are never replaced: none has disappeared.", True
+    ),
     _spec("unique_keys_and_text", MIX, "item_id unique, text non-empty, every item traceable to a document.", True),
-    _spec("no_contamination", MIX, "No mix item shares a 13-gram with the evaluation set (when one is configured).", True),
+    _spec(
+        "no_contamination", MIX, "No mix item shares a 13-gram with the evaluation set (when one is configured).", True
+    ),
     _spec("homogenisation_within_band", MIX, "Self-BLEU and self-repetition of synthetic text relative to real."),
     _spec("drift_within_band", MIX, "Unigram Jensen-Shannon divergence between synthetic and real text."),
-    _spec("bias_within_band", MIX, "Representation of term groups (default: gendered terms) in synthetic vs real text."),
+    _spec(
+        "bias_within_band", MIX, "Representation of term groups (default: gendered terms) in synthetic vs real text."
+    ),
     _spec("copying_within_band", MIX, "Share of synthetic samples copying 13 words in a row from their own passage."),
 ]
 EXCLUSION_CHECK_SPECS = [
-    _spec("funnel_accounts_for_every_row", EXCLUSIONS, "Every prompt has one sample, every sample one grade, every "
-          "candidate lands in the mix or the exclusions, never both.", True),
+    _spec(
+        "funnel_accounts_for_every_row",
+        EXCLUSIONS,
+        "Every prompt has one sample, every sample one grade, every "
+        "candidate lands in the mix or the exclusions, never both.",
+        True,
+    ),
 ]
 GRADE_CHECK_SPECS = [
-    _spec("acceptance_rate_in_band", GRADES, "A judge that accepts everything is as suspect as one that accepts nothing."),
+    _spec(
+        "acceptance_rate_in_band", GRADES, "A judge that accepts everything is as suspect as one that accepts nothing."
+    ),
     _spec("generation_error_rate", GRADES, "Share of prompts whose generation failed."),
     _spec("judge_differs_from_generator", GRADES, "A model grading its own output prefers it (self-preference bias)."),
 ]
@@ -86,7 +109,7 @@ def partition_documents(con: duckdb.DuckDBPyConnection, partition_key: str) -> i
     """Accepted documents of the partition (0 before raw_corpus was ever written)."""
     if not _table_exists(con, "raw_corpus"):
         return 0
-    (n,) = con.execute("SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [partition_key]).fetchone()
+    (n,) = one_row(con.execute("SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [partition_key]))
     return int(n)
 
 
@@ -129,9 +152,11 @@ def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> 
         return _mix_checks(con, partition_key, settings, part)
 
 
-def _mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, part: dict[str, float]) -> list[AssetCheckResult]:
+def _mix_checks(
+    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, part: dict[str, float]
+) -> list[AssetCheckResult]:
     documents = partition_documents(con, partition_key)
-    (items,) = con.execute(f"SELECT count(*) FROM synth.{MIX} WHERE partition_date = ?", [partition_key]).fetchone()
+    (items,) = one_row(con.execute(f"SELECT count(*) FROM synth.{MIX} WHERE partition_date = ?", [partition_key]))
     mix_status, text_status = _mix_status(documents, int(items)), _text_status(documents, part)
     results = [
         synthetic_ratio_within_cap(con, partition_key, settings, mix_status),
@@ -149,12 +174,14 @@ def _mix_checks(con: duckdb.DuckDBPyConnection, partition_key: str, settings: Se
 
 
 def _shares(con: duckdb.DuckDBPyConnection, where: str, params: list) -> tuple[float, float]:
-    tokens, items = con.execute(
-        f"""SELECT coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic') / nullif(sum(n_tokens), 0), 0),
+    tokens, items = one_row(
+        con.execute(
+            f"""SELECT coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic') / nullif(sum(n_tokens), 0), 0),
                    coalesce(count(*) FILTER (WHERE origin = 'synthetic') / nullif(count(*), 0), 0)
             FROM synth.{MIX} WHERE {where}""",
-        params,
-    ).fetchone()
+            params,
+        )
+    )
     return float(tokens), float(items)
 
 
@@ -164,49 +191,73 @@ def synthetic_ratio_within_cap(
     """``status``: why the partition's mix is empty; the cumulative shares are checked regardless."""
     part_tokens, part_items = _shares(con, "partition_date = ?", [partition_key])
     cum_tokens, cum_items = _shares(con, "partition_date <= ?", [partition_key])
-    passed = max(part_tokens, cum_tokens) <= settings.max_synthetic_ratio and max(part_items, cum_items) <= settings.max_synthetic_item_ratio
+    passed = (
+        max(part_tokens, cum_tokens) <= settings.max_synthetic_ratio
+        and max(part_items, cum_items) <= settings.max_synthetic_item_ratio
+    )
     return _result(
-        "synthetic_ratio_within_cap", passed, AssetCheckSeverity.ERROR,
+        "synthetic_ratio_within_cap",
+        passed,
+        AssetCheckSeverity.ERROR,
         "Lower SYNTH_TARGET_SYNTHETIC_RATIO below the cap, or add real documents to the partition; "
         "never raise the cap to make the check pass without evidence from your own collapse experiments.",
-        synthetic_token_share=part_tokens, synthetic_token_share_cumulative=cum_tokens,
-        synthetic_item_share=part_items, synthetic_item_share_cumulative=cum_items,
-        max_synthetic_token_share=settings.max_synthetic_ratio, max_synthetic_item_share=settings.max_synthetic_item_ratio,
+        synthetic_token_share=part_tokens,
+        synthetic_token_share_cumulative=cum_tokens,
+        synthetic_item_share=part_items,
+        synthetic_item_share_cumulative=cum_items,
+        max_synthetic_token_share=settings.max_synthetic_ratio,
+        max_synthetic_item_share=settings.max_synthetic_item_ratio,
         target_synthetic_token_share=settings.target_synthetic_ratio,
         status=f"{status}; cumulative shares up to this partition checked" if status else None,
     )
 
 
 def _task_share(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
-    (share,) = con.execute(
-        f"""SELECT coalesce(max(n) / nullif(sum(n), 0), 0) FROM (
-                SELECT count(*) AS n FROM synth.{MIX} WHERE partition_date = ? AND origin = 'synthetic' GROUP BY task)""",
-        [partition_key],
-    ).fetchone()
+    (share,) = one_row(
+        con.execute(
+            f"""SELECT coalesce(max(n) / nullif(sum(n), 0), 0) FROM (
+                SELECT count(*) AS n FROM synth.{MIX}
+                WHERE partition_date = ? AND origin = 'synthetic' GROUP BY task)""",
+            [partition_key],
+        )
+    )
     return float(share)
 
 
 def _near_dup_rate(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
-    (rate,) = con.execute(
-        """SELECT coalesce(count(*) FILTER (WHERE exclusion_reason LIKE 'near_duplicate%' OR exclusion_reason = 'synthetic_copies_real')
-                  / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL OR exclusion_reason NOT LIKE 'not_accepted:%'), 0), 0)
+    (rate,) = one_row(
+        con.execute(
+            """SELECT coalesce(count(*) FILTER (WHERE exclusion_reason LIKE 'near_duplicate%'
+                                                 OR exclusion_reason = 'synthetic_copies_real')
+                  / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL
+                                               OR exclusion_reason NOT LIKE 'not_accepted:%'), 0), 0)
            FROM synth.mix_candidates WHERE partition_date = ? AND origin = 'synthetic'""",
-        [partition_key],
-    ).fetchone()
+            [partition_key],
+        )
+    )
     return float(rate)
 
 
 def diversity_above_thresholds(
-    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, m: dict[str, float], status: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    partition_key: str,
+    settings: Settings,
+    m: dict[str, float],
+    status: str | None = None,
 ) -> AssetCheckResult:
     near_dup_rate, task_share = _near_dup_rate(con, partition_key), _task_share(con, partition_key)
     if not m.get("n_synthetic"):
         # Still fails when the synthetic candidates were all removed as near duplicates.
         return _result(
-            "diversity_above_thresholds", near_dup_rate <= settings.max_near_dup_rate, AssetCheckSeverity.ERROR,
+            "diversity_above_thresholds",
+            near_dup_rate <= settings.max_near_dup_rate,
+            AssetCheckSeverity.ERROR,
             "Every synthetic candidate was a near duplicate: the generator is repeating itself.",
-            synthetic_items=0, note="no synthetic items in the mix", status=status or NO_SYNTHETIC,
-            near_duplicate_rate=near_dup_rate, max_near_duplicate_rate=settings.max_near_dup_rate,
+            synthetic_items=0,
+            note="no synthetic items in the mix",
+            status=status or NO_SYNTHETIC,
+            near_duplicate_rate=near_dup_rate,
+            max_near_duplicate_rate=settings.max_near_dup_rate,
         )
     rules = {
         "relative_distinct_2": m["relative.distinct_2"] >= settings.min_relative_distinct_2,
@@ -218,35 +269,49 @@ def diversity_above_thresholds(
     }
     failed = [name for name, ok in rules.items() if not ok]
     return _result(
-        "diversity_above_thresholds", not failed, AssetCheckSeverity.ERROR,
+        "diversity_above_thresholds",
+        not failed,
+        AssetCheckSeverity.ERROR,
         "The generator is repeating itself: raise temperature, add templates/audiences/styles, or use another "
         "generator; do not lower the thresholds to ship it.",
         failed=", ".join(failed) or "none",
         synthetic_items=int(m["n_synthetic"]),
-        relative_distinct_2=m["relative.distinct_2"], min_relative_distinct_2=settings.min_relative_distinct_2,
-        distinct_2=m["synthetic.distinct_2"], distinct_2_on_floor_sample=m["synthetic.distinct_2_floor_sample"],
-        floor_sample_words=m["synthetic.floor_sample_words"], min_distinct_2=settings.min_distinct_2,
+        relative_distinct_2=m["relative.distinct_2"],
+        min_relative_distinct_2=settings.min_relative_distinct_2,
+        distinct_2=m["synthetic.distinct_2"],
+        distinct_2_on_floor_sample=m["synthetic.distinct_2_floor_sample"],
+        floor_sample_words=m["synthetic.floor_sample_words"],
+        min_distinct_2=settings.min_distinct_2,
         relative_compression_ratio=m["relative.compression_ratio"],
         max_relative_compression_ratio=settings.max_relative_compression_ratio,
-        compression_ratio=m["synthetic.compression_ratio"], max_compression_ratio=settings.max_compression_ratio,
-        near_duplicate_rate=near_dup_rate, max_near_duplicate_rate=settings.max_near_dup_rate,
-        largest_task_share=task_share, max_task_share=settings.max_task_share,
+        compression_ratio=m["synthetic.compression_ratio"],
+        max_compression_ratio=settings.max_compression_ratio,
+        near_duplicate_rate=near_dup_rate,
+        max_near_duplicate_rate=settings.max_near_dup_rate,
+        largest_task_share=task_share,
+        max_task_share=settings.max_task_share,
     )
 
 
 def _ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} (item_id VARCHAR, partition_date DATE, first_seen TIMESTAMP DEFAULT now(), PRIMARY KEY (item_id, partition_date))")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {LEDGER} (item_id VARCHAR, partition_date DATE, "
+        "first_seen TIMESTAMP DEFAULT now(), PRIMARY KEY (item_id, partition_date))"
+    )
 
 
-def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None) -> AssetCheckResult:
+def real_data_accumulates(
+    con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None
+) -> AssetCheckResult:
     """Real items recorded by any earlier materialisation must still be in the mix.
 
     The ledger spans every partition, so an empty partition still checks the earlier ones."""
     _ensure_ledger(con)
     # An item now excluded as a duplicate of an item that *is* in the mix lost no real
     # content (a backfill may materialise partitions out of order): only the rest counts.
-    missing, recorded, examples = con.execute(
-        f"""WITH in_mix AS (SELECT DISTINCT item_id FROM synth.{MIX}),
+    missing, recorded, examples = one_row(
+        con.execute(
+            f"""WITH in_mix AS (SELECT DISTINCT item_id FROM synth.{MIX}),
                  duplicated AS (
                      SELECT c.item_id, c.partition_date FROM synth.mix_candidates c
                      WHERE c.exclusion_reason LIKE '%duplicate%' AND c.duplicate_of IN (SELECT item_id FROM in_mix))
@@ -256,12 +321,17 @@ def real_data_accumulates(con: duckdb.DuckDBPyConnection, partition_key: str, st
             FROM {LEDGER} l
             LEFT JOIN synth.{MIX} m USING (item_id, partition_date)
             LEFT JOIN duplicated d USING (item_id, partition_date)"""
-    ).fetchone()
+        )
+    )
     return _result(
-        "real_data_accumulates", missing == 0, AssetCheckSeverity.ERROR,
+        "real_data_accumulates",
+        missing == 0,
+        AssetCheckSeverity.ERROR,
         "Real data was replaced: a source file was removed or the corpus slice changed. Restore the source; if the "
         f"removal is intended (e.g. a takedown), delete those rows from {LEDGER} and note why.",
-        real_items_recorded=int(recorded), real_items_missing=int(missing), examples=", ".join(examples or []),
+        real_items_recorded=int(recorded),
+        real_items_missing=int(missing),
+        examples=", ".join(examples or []),
         status=f"{status}; real items of every partition checked against the ledger" if status else None,
     )
 
@@ -275,34 +345,51 @@ def _record_real_items(con: duckdb.DuckDBPyConnection, partition_key: str) -> No
     )
 
 
-def unique_keys_and_text(con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None) -> AssetCheckResult:
-    duplicates, empty, untraceable = con.execute(
-        f"""SELECT count(*) - count(DISTINCT item_id),
+def unique_keys_and_text(
+    con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None
+) -> AssetCheckResult:
+    duplicates, empty, untraceable = one_row(
+        con.execute(
+            f"""SELECT count(*) - count(DISTINCT item_id),
                    count(*) FILTER (WHERE text IS NULL OR trim(text) = ''),
                    count(*) FILTER (WHERE doc_id IS NULL)
             FROM synth.{MIX} WHERE partition_date = ?""",
-        [partition_key],
-    ).fetchone()
+            [partition_key],
+        )
+    )
     return _result(
-        "unique_keys_and_text", duplicates == 0 and empty == 0 and untraceable == 0, AssetCheckSeverity.ERROR,
+        "unique_keys_and_text",
+        duplicates == 0 and empty == 0 and untraceable == 0,
+        AssetCheckSeverity.ERROR,
         "A code change broke item ids or lineage: inspect synth.mix_candidates for the partition.",
-        duplicate_item_ids=int(duplicates), empty_texts=int(empty), items_without_doc_id=int(untraceable),
+        duplicate_item_ids=int(duplicates),
+        empty_texts=int(empty),
+        items_without_doc_id=int(untraceable),
         status=status,
     )
 
 
 def no_contamination(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
     if not settings.decontaminate.strip():
-        return _result("no_contamination", True, AssetCheckSeverity.ERROR, "",
-                       note="no evaluation set configured (SYNTH_DECONTAMINATE)", status=status)
+        return _result(
+            "no_contamination",
+            True,
+            AssetCheckSeverity.ERROR,
+            "",
+            note="no evaluation set configured (SYNTH_DECONTAMINATE)",
+            status=status,
+        )
     rate = _nan(m.get("leakage.contamination_rate"))
     if status and math.isnan(rate):
         # The rate is measured with the text metrics; mix_candidates already dropped contaminated candidates.
         return _passes_empty("no_contamination", AssetCheckSeverity.ERROR, status, max_contamination_rate=0.0)
     return _result(
-        "no_contamination", not rate > 0, AssetCheckSeverity.ERROR,
+        "no_contamination",
+        not rate > 0,
+        AssetCheckSeverity.ERROR,
         "Decontamination let evaluation text through: check SYNTH_DECONTAMINATE paths and mix_candidates.",
-        contamination_rate=rate, max_contamination_rate=0.0,
+        contamination_rate=rate,
+        max_contamination_rate=0.0,
     )
 
 
@@ -312,10 +399,14 @@ def homogenisation_within_band(m: dict[str, float], settings: Settings, status: 
     if status:
         return _passes_empty("homogenisation_within_band", AssetCheckSeverity.WARN, status, max_relative=limit)
     return _result(
-        "homogenisation_within_band", not (bleu > limit or rep > limit), AssetCheckSeverity.WARN,
+        "homogenisation_within_band",
+        not (bleu > limit or rep > limit),
+        AssetCheckSeverity.WARN,
         "Synthetic samples resemble each other far more than real documents do: read the over-represented "
         "n-grams in the report and vary templates, audiences and sampling.",
-        relative_self_bleu=bleu, relative_self_repetition=rep, max_relative=limit,
+        relative_self_bleu=bleu,
+        relative_self_repetition=rep,
+        max_relative=limit,
     )
 
 
@@ -325,41 +416,66 @@ def drift_within_band(m: dict[str, float], settings: Settings, status: str | Non
     if status:
         return _passes_empty("drift_within_band", AssetCheckSeverity.WARN, status, max_unigram_jsd=limit)
     return _result(
-        "drift_within_band", not jsd > limit, AssetCheckSeverity.WARN,
+        "drift_within_band",
+        not jsd > limit,
+        AssetCheckSeverity.WARN,
         "Synthetic vocabulary drifts from the real text: read the over-represented n-grams (the generator's tics).",
-        unigram_jsd=jsd, unigram_jsd_between_real_halves=halves, max_unigram_jsd=limit,
+        unigram_jsd=jsd,
+        unigram_jsd_between_real_halves=halves,
+        max_unigram_jsd=limit,
         length_ks=_nan(m.get("drift.length_ks")),
     )
 
 
 def bias_within_band(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
     if status:
-        return _passes_empty("bias_within_band", AssetCheckSeverity.WARN, status, max_allowed=settings.max_bias_log_ratio)
+        return _passes_empty(
+            "bias_within_band", AssetCheckSeverity.WARN, status, max_allowed=settings.max_bias_log_ratio
+        )
     value = _nan(m.get("bias.max_abs_log_ratio"))
     return _result(
-        "bias_within_band", not value > settings.max_bias_log_ratio, AssetCheckSeverity.WARN,
-        "The generator shifts the representation of a term group: inspect the bias table of the report before training.",
-        max_abs_log_ratio=value, max_allowed=settings.max_bias_log_ratio,
+        "bias_within_band",
+        not value > settings.max_bias_log_ratio,
+        AssetCheckSeverity.WARN,
+        "The generator shifts the representation of a term group: "
+        "inspect the bias table of the report before training.",
+        max_abs_log_ratio=value,
+        max_allowed=settings.max_bias_log_ratio,
         **{k.split(".", 1)[1]: v for k, v in m.items() if k.startswith("bias.") and k.endswith(".ratio")},
     )
 
 
 def copying_within_band(
-    con: duckdb.DuckDBPyConnection, partition_key: str, m: dict[str, float], settings: Settings, status: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    partition_key: str,
+    m: dict[str, float],
+    settings: Settings,
+    status: str | None = None,
 ) -> AssetCheckResult:
     if status:
-        return _passes_empty("copying_within_band", AssetCheckSeverity.WARN, status, max_copy_rate=settings.max_copy_rate)
+        return _passes_empty(
+            "copying_within_band", AssetCheckSeverity.WARN, status, max_copy_rate=settings.max_copy_rate
+        )
     rate = _nan(m.get("leakage.copy_rate"))
-    (backend,) = con.execute(
-        "SELECT any_value(backend) FROM synth.generated_samples WHERE partition_date = ?", [partition_key]
-    ).fetchone()
+    (backend,) = one_row(
+        con.execute("SELECT any_value(backend) FROM synth.generated_samples WHERE partition_date = ?", [partition_key])
+    )
     if backend == "offline":
-        return _result("copying_within_band", True, AssetCheckSeverity.WARN, "", copy_rate=rate,
-                       note="offline backend extracts sentences from its passage by design; the band applies to model backends")
+        return _result(
+            "copying_within_band",
+            True,
+            AssetCheckSeverity.WARN,
+            "",
+            copy_rate=rate,
+            note="offline backend extracts sentences from its passage by design; the band applies to model backends",
+        )
     return _result(
-        "copying_within_band", not rate > settings.max_copy_rate, AssetCheckSeverity.WARN,
+        "copying_within_band",
+        not rate > settings.max_copy_rate,
+        AssetCheckSeverity.WARN,
         "Samples copy their passages: lower temperature is not the fix; ask for paraphrase in the templates.",
-        copy_rate=rate, max_copy_rate=settings.max_copy_rate,
+        copy_rate=rate,
+        max_copy_rate=settings.max_copy_rate,
     )
 
 
@@ -370,8 +486,9 @@ def funnel_checks(warehouse: Warehouse, partition_key: str, settings: Settings) 
 
 
 def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[AssetCheckResult]:
-    row = con.execute(
-        """WITH p AS (SELECT prompt_id FROM synth.seed_prompts WHERE partition_date = $d),
+    row = one_row(
+        con.execute(
+            """WITH p AS (SELECT prompt_id FROM synth.seed_prompts WHERE partition_date = $d),
                 s AS (SELECT sample_id, prompt_id FROM synth.generated_samples WHERE partition_date = $d),
                 g AS (SELECT sample_id FROM synth.graded_samples WHERE partition_date = $d),
                 r AS (SELECT doc_id FROM synth.raw_corpus WHERE partition_date = $d),
@@ -385,23 +502,52 @@ def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[A
                   (SELECT count(*) FROM m), (SELECT count(*) FROM x),
                   (SELECT count(*) FROM c WHERE item_id NOT IN (SELECT item_id FROM m UNION ALL SELECT item_id FROM x)),
                   (SELECT count(*) FROM m WHERE item_id IN (SELECT item_id FROM x))""",
-        {"d": partition_key},
-    ).fetchone()
-    prompts, samples, prompts_without_sample, grades, samples_without_grade, docs, candidates, mix, excluded, lost, doubled = row
+            {"d": partition_key},
+        )
+    )
+    (
+        prompts,
+        samples,
+        prompts_without_sample,
+        grades,
+        samples_without_grade,
+        docs,
+        candidates,
+        mix,
+        excluded,
+        lost,
+        doubled,
+    ) = row
     passed = (
-        prompts == samples and prompts_without_sample == 0 and grades == samples and samples_without_grade == 0
-        and candidates == docs + samples and mix + excluded == candidates and lost == 0 and doubled == 0
+        prompts == samples
+        and prompts_without_sample == 0
+        and grades == samples
+        and samples_without_grade == 0
+        and candidates == docs + samples
+        and mix + excluded == candidates
+        and lost == 0
+        and doubled == 0
     )
     # Every stage at 0 rows is what an empty partition must look like; rows anywhere fail above.
     empty = passed and not any((prompts, samples, grades, docs, candidates, mix, excluded))
     return [
         _result(
-            "funnel_accounts_for_every_row", passed, AssetCheckSeverity.ERROR,
+            "funnel_accounts_for_every_row",
+            passed,
+            AssetCheckSeverity.ERROR,
             "Rows were lost or doubled between stages: re-materialise the partition from raw_corpus and "
             "report the stage whose counts disagree.",
-            prompts=prompts, samples=samples, prompts_without_sample=prompts_without_sample,
-            grades=grades, samples_without_grade=samples_without_grade, documents=docs,
-            candidates=candidates, in_mix=mix, excluded=excluded, lost=lost, in_both=doubled,
+            prompts=prompts,
+            samples=samples,
+            prompts_without_sample=prompts_without_sample,
+            grades=grades,
+            samples_without_grade=samples_without_grade,
+            documents=docs,
+            candidates=candidates,
+            in_mix=mix,
+            excluded=excluded,
+            lost=lost,
+            in_both=doubled,
             status=f"{EMPTY_PARTITION} (every stage has 0 rows)" if empty else None,
         )
     ]
@@ -415,10 +561,21 @@ def grade_checks(grades, samples, settings: Settings, documents: int | None = No
     if grades.is_empty() and samples.is_empty():
         status = EMPTY_PARTITION if documents == 0 else "no samples in this partition: nothing to check"
         return [
-            _passes_empty("acceptance_rate_in_band", AssetCheckSeverity.WARN, status, samples=0,
-                          min_acceptance_rate=settings.min_acceptance_rate, max_acceptance_rate=settings.max_acceptance_rate),
-            _passes_empty("generation_error_rate", AssetCheckSeverity.WARN, status, samples=0,
-                          max_error_rate=settings.max_generation_error_rate),
+            _passes_empty(
+                "acceptance_rate_in_band",
+                AssetCheckSeverity.WARN,
+                status,
+                samples=0,
+                min_acceptance_rate=settings.min_acceptance_rate,
+                max_acceptance_rate=settings.max_acceptance_rate,
+            ),
+            _passes_empty(
+                "generation_error_rate",
+                AssetCheckSeverity.WARN,
+                status,
+                samples=0,
+                max_error_rate=settings.max_generation_error_rate,
+            ),
             _passes_empty("judge_differs_from_generator", AssetCheckSeverity.WARN, status, samples=0),
         ]
     total = max(1, grades.height)
@@ -431,17 +588,23 @@ def grade_checks(grades, samples, settings: Settings, documents: int | None = No
             settings.min_acceptance_rate <= acceptance <= settings.max_acceptance_rate,
             AssetCheckSeverity.WARN,
             "Read a sample of accepted and rejected items: recalibrate SYNTH_MIN_SCORE or the judge prompt.",
-            acceptance_rate=acceptance, min_acceptance_rate=settings.min_acceptance_rate,
+            acceptance_rate=acceptance,
+            min_acceptance_rate=settings.min_acceptance_rate,
             max_acceptance_rate=settings.max_acceptance_rate,
         ),
         _result(
-            "generation_error_rate", errors <= settings.max_generation_error_rate, AssetCheckSeverity.WARN,
+            "generation_error_rate",
+            errors <= settings.max_generation_error_rate,
+            AssetCheckSeverity.WARN,
             "Read the error column of synth.generated_samples: rate limits want lower SYNTH_MAX_CONCURRENCY; "
             "timeouts want a higher SYNTH_REQUEST_TIMEOUT_S.",
-            error_rate=errors, max_error_rate=settings.max_generation_error_rate,
+            error_rate=errors,
+            max_error_rate=settings.max_generation_error_rate,
         ),
         _result(
-            "judge_differs_from_generator", not same, AssetCheckSeverity.WARN,
+            "judge_differs_from_generator",
+            not same,
+            AssetCheckSeverity.WARN,
             "Set SYNTH_JUDGE_MODEL to a model of another family than SYNTH_GENERATOR_MODEL.",
             judge_is_generator=same,
         ),
@@ -452,7 +615,9 @@ def grade_checks(grades, samples, settings: Settings, documents: int | None = No
 CHECK_RESULTS_TABLE = "check_results"
 
 
-def record_check_results(con: duckdb.DuckDBPyConnection, partition_key: str, asset: str, results: list[AssetCheckResult]) -> None:
+def record_check_results(
+    con: duckdb.DuckDBPyConnection, partition_key: str, asset: str, results: list[AssetCheckResult]
+) -> None:
     """Keep each partition's latest check results in the warehouse, for the report and the dataset card."""
     rows = [
         {
@@ -464,9 +629,20 @@ def record_check_results(con: duckdb.DuckDBPyConnection, partition_key: str, ass
         }
         for r in results
     ]
-    frame = pl.DataFrame(rows, schema={"asset": pl.Utf8, "check_name": pl.Utf8, "passed": pl.Boolean, "severity": pl.Utf8, "metadata": pl.Utf8})
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "asset": pl.Utf8,
+            "check_name": pl.Utf8,
+            "passed": pl.Boolean,
+            "severity": pl.Utf8,
+            "metadata": pl.Utf8,
+        },
+    )
     if _table_exists(con, CHECK_RESULTS_TABLE):
-        con.execute(f"DELETE FROM {SCHEMA}.{CHECK_RESULTS_TABLE} WHERE partition_date = ? AND asset = ?", [partition_key, asset])
+        con.execute(
+            f"DELETE FROM {SCHEMA}.{CHECK_RESULTS_TABLE} WHERE partition_date = ? AND asset = ?", [partition_key, asset]
+        )
     con.register("_checks", frame.with_columns(pl.lit(partition_key).str.to_date().alias("partition_date")))
     try:
         con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{CHECK_RESULTS_TABLE} AS SELECT * FROM _checks LIMIT 0")

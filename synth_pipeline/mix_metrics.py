@@ -14,7 +14,7 @@ from synth_pipeline.dedup.decontamination import load_evaluation_set
 from synth_pipeline.metrics import distinct_n, quality_metrics
 from synth_pipeline.settings import Settings
 from synth_pipeline.warehouse import _COLUMNS_TABLE as PARTITION_COLUMNS
-from synth_pipeline.warehouse import write_partition
+from synth_pipeline.warehouse import one_row, write_partition
 
 TABLE = "mix_metrics"
 # The report's two tables of the partition, computed here from the drift tokenisation.
@@ -34,7 +34,8 @@ def _scope_texts(con: duckdb.DuckDBPyConnection, where: str, partition: str) -> 
         {"d": partition},
     ).fetchall()
     real = con.execute(
-        f"SELECT m.text FROM synth.deduplicated_mix m WHERE {where} AND m.origin = 'real' ORDER BY m.partition_date, m.item_id",
+        f"SELECT m.text FROM synth.deduplicated_mix m WHERE {where} AND m.origin = 'real' "
+        "ORDER BY m.partition_date, m.item_id",
         {"d": partition},
     ).fetchall()
     return [t for t, _ in synthetic], [p or "" for _, p in synthetic], [t for (t,) in real]
@@ -57,9 +58,9 @@ def read_texts(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, tupl
     tuple is returned for both instead of a second copy of every text.
     """
     texts = {"partition": _scope_texts(con, SCOPES["partition"], partition)}
-    (earlier,) = con.execute(
-        "SELECT count(*) FROM synth.deduplicated_mix m WHERE m.partition_date < $d", {"d": partition}
-    ).fetchone()
+    (earlier,) = one_row(
+        con.execute("SELECT count(*) FROM synth.deduplicated_mix m WHERE m.partition_date < $d", {"d": partition})
+    )
     texts["cumulative"] = texts["partition"] if not earlier else _scope_texts(con, SCOPES["cumulative"], partition)
     return texts
 
@@ -118,27 +119,33 @@ def store(
     write_partition(con, TABLE, partition, frame)
     for name, table in TABLE_TABLES.items():
         # Replaced every time, empty when the partition has no synthetic-vs-real metrics.
-        frame = (tables or {}).get(name)
-        if frame is None:
-            frame = pl.DataFrame(schema={"rank": pl.Int64})
+        stored = (tables or {}).get(name)
+        if stored is None:
+            stored = pl.DataFrame(schema={"rank": pl.Int64})
         else:
-            frame = frame.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
-        write_partition(con, table, partition, frame)
+            stored = stored.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
+        write_partition(con, table, partition, stored)
 
 
-def load_tables(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, pl.DataFrame] | None:
-    """The tables :func:`store` wrote for the partition (in their order), or None when a
-    table was never written (a warehouse from before they were stored)."""
-    out = {}
+def load_tables(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, pl.DataFrame | None] | None:
+    """The tables :func:`store` wrote for the partition (in their order; None for one stored
+    empty), or None when a table was never written (a warehouse from before they were stored)."""
+    out: dict[str, pl.DataFrame | None] = {}
     for name, table in TABLE_TABLES.items():
-        (written,) = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'synth' AND table_name = ?", [table]
-        ).fetchone()
+        (written,) = one_row(
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'synth' AND table_name = ?",
+                [table],
+            )
+        )
         if not written:
             return None
-        (has,) = con.execute(
-            f"SELECT count(*) FROM {PARTITION_COLUMNS} WHERE table_name = ? AND partition_date = ?", [table, partition]
-        ).fetchone()
+        (has,) = one_row(
+            con.execute(
+                f"SELECT count(*) FROM {PARTITION_COLUMNS} WHERE table_name = ? AND partition_date = ?",
+                [table, partition],
+            )
+        )
         if not has:
             return None
         frame = con.execute(

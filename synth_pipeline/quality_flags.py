@@ -21,10 +21,15 @@ import polars as pl
 
 from synth_pipeline.text_frames import ngram_keys, series, word_frame
 
-REFUSAL = re.compile(r"\b(I('m| am) (sorry|unable)|I can(not|'t) (help|assist|provide)|as an AI( language model)?)\b", re.I)
-BOILERPLATE = re.compile(r"\b(I hope this helps|feel free to ask|let me know if you have any (other )?questions|certainly! here)\b", re.I)
+REFUSAL = re.compile(
+    r"\b(I('m| am) (sorry|unable)|I can(not|'t) (help|assist|provide)|as an AI( language model)?)\b", re.I
+)
+BOILERPLATE = re.compile(
+    r"\b(I hope this helps|feel free to ask|let me know if you have any (other )?questions|certainly! here)\b", re.I
+)
 INJECTION = re.compile(
-    r"\b(ignore (all |the )?(previous|prior|above) (instructions|rules)|disregard (the|your) (rubric|instructions)|system prompt|give (this|me) (a )?(score|grade) of)\b",
+    r"\b(ignore (all |the )?(previous|prior|above) (instructions|rules)"
+    r"|disregard (the|your) (rubric|instructions)|system prompt|give (this|me) (a )?(score|grade) of)\b",
     re.I,
 )
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
@@ -40,7 +45,10 @@ COPY_SHARE = 0.9  # flag only near-total copying: grounded samples quote their p
 # runs on the few texts that can match.
 _PREFILTERS = {
     "refusal": (r"(?i)i('m| am) (sorry|unable)|i can(not|'t) (help|assist|provide)|as an ai", (REFUSAL,)),
-    "boilerplate": (r"(?i)i hope this helps|feel free to ask|let me know if you have any|certainly! here", (BOILERPLATE,)),
+    "boilerplate": (
+        r"(?i)i hope this helps|feel free to ask|let me know if you have any|certainly! here",
+        (BOILERPLATE,),
+    ),
     "prompt_injection": (r"(?i)ignore |disregard |system prompt|give (this|me) ", (INJECTION,)),
     "pii": (r"@|\d{3}\)?[ .-]\d{3}[ .-]\d{4}|(?:\d[ -]?){13}", (EMAIL, PHONE, CARD)),
 }
@@ -98,7 +106,9 @@ def flag_batch(
     token_hash = words["word"].hash(seed=0).to_numpy()
     found: dict[str, np.ndarray] = {"too_short": n_words < 20}
     found["truncated"] = (
-        np.array([r == "length" for r in finish_reasons], dtype=bool) if finish_reasons is not None else np.zeros(n, bool)
+        np.array([r == "length" for r in finish_reasons], dtype=bool)
+        if finish_reasons is not None
+        else np.zeros(n, bool)
     )
     for name, (rust, patterns) in _PREFILTERS.items():
         maybe = np.flatnonzero(texts.str.contains(rust).fill_null(False).to_numpy())
@@ -123,7 +133,10 @@ def flag_batch(
     names = sorted(found)
     columns = np.stack([found[name] for name in names], axis=1)
     empty = n_words == 0
-    flags = [["empty"] if e else [name for name, on in zip(names, hits) if on] for e, hits in zip(empty, columns.tolist())]
+    flags = [
+        ["empty"] if e else [name for name, on in zip(names, hits, strict=True) if on]
+        for e, hits in zip(empty, columns.tolist(), strict=True)
+    ]
     return FlagBatch(flags=flags, copied_share=copied, n_words=n_words, words=words, source_words=source_words)
 
 

@@ -46,7 +46,7 @@ SAMPLE_SCHEMA = {
     "latency_s": pl.Float64,
     "error": pl.Utf8,
 }
-GRADE_SCHEMA = {
+GRADE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "sample_id": pl.Utf8,
     "prompt_id": pl.Utf8,
     "judge_backend": pl.Utf8,
@@ -230,7 +230,8 @@ def grade_rows(
     rationale: list[str | None] = [None] * n
     status = ["graded"] * n
     grade_error: list[str | None] = [None] * n
-    usage = {"prompt": [0] * n, "completion": [0] * n, "cost": [0.0] * n, "cached": [False] * n}
+    judge_prompt_tokens, judge_completion_tokens = [0] * n, [0] * n
+    judge_cost, judge_cached = [0.0] * n, [False] * n
     accepted = [False] * n
     reason: list[str | None] = [None] * n
     min_score = settings.min_score
@@ -241,17 +242,17 @@ def grade_rows(
             continue
         result = found[i]
         if result is not None:
-            usage["prompt"][i] = result.prompt_tokens
-            usage["completion"][i] = result.completion_tokens
-            usage["cost"][i] = float(result.cost_usd)
-            usage["cached"][i] = bool(result.cached)
+            judge_prompt_tokens[i] = result.prompt_tokens
+            judge_completion_tokens[i] = result.completion_tokens
+            judge_cost[i] = float(result.cost_usd)
+            judge_cached[i] = bool(result.cached)
         if result is None or result.error is not None:
             status[i] = "judge_error"
             grade_error[i] = result.error if result is not None else "judge returned no result"
             reason[i] = "ungraded"
             continue
         try:
-            grade = parse_grade(result.raw_text)
+            grade = parse_grade(result.raw_text or "")  # no reply reads as an empty one
         except GradeParseError as exc:
             status[i], grade_error[i], reason[i] = "parse_error", str(exc), "ungraded"
             continue
@@ -278,10 +279,10 @@ def grade_rows(
         "flags": pl.Series(flags, dtype=pl.List(pl.Utf8)),
         "grade_status": pl.Series(status, dtype=pl.Utf8),
         "grade_error": pl.Series(grade_error, dtype=pl.Utf8),
-        "judge_prompt_tokens": pl.Series(usage["prompt"], dtype=pl.Int64),
-        "judge_completion_tokens": pl.Series(usage["completion"], dtype=pl.Int64),
-        "judge_cost_usd": pl.Series(usage["cost"], dtype=pl.Float64),
-        "judge_cached": pl.Series(usage["cached"], dtype=pl.Boolean),
+        "judge_prompt_tokens": pl.Series(judge_prompt_tokens, dtype=pl.Int64),
+        "judge_completion_tokens": pl.Series(judge_completion_tokens, dtype=pl.Int64),
+        "judge_cost_usd": pl.Series(judge_cost, dtype=pl.Float64),
+        "judge_cached": pl.Series(judge_cached, dtype=pl.Boolean),
         "same_model_as_generator": (samples.get_column("model") == judge_model).fill_null(False),
         "accepted": pl.Series(accepted, dtype=pl.Boolean),
         "rejection_reason": pl.Series(reason, dtype=pl.Utf8),

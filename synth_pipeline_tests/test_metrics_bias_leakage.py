@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from synth_pipeline.metrics import (
     DEFAULT_TERM_GROUPS,
@@ -33,13 +33,22 @@ PEOPLE = [
 
 def _corpus(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
-    return [PEOPLE[int(rng.integers(0, len(PEOPLE)))] + " " + " ".join(WORDS[s : s + 40])
-            for s in rng.integers(0, len(WORDS) - 50, n)]
+    return [
+        PEOPLE[int(rng.integers(0, len(PEOPLE)))] + " " + " ".join(WORDS[s : s + 40])
+        for s in rng.integers(0, len(WORDS) - 50, n)
+    ]
 
 
 def _swap_female_to_male(text: str) -> str:
-    table = {"she": "he", "She": "He", "her": "his", "mother": "father", "sister": "brother",
-             "aunt": "uncle", "woman": "man"}
+    table = {
+        "she": "he",
+        "She": "He",
+        "her": "his",
+        "mother": "father",
+        "sister": "brother",
+        "aunt": "uncle",
+        "woman": "man",
+    }
     return re.sub(r"\w+", lambda m: table.get(m.group(0), m.group(0)), text)
 
 
@@ -47,8 +56,16 @@ def test_no_drift_on_identical_corpora():
     real = _corpus(300, 0)
     table = term_group_drift(real, list(real))
     assert table["group"].to_list() == ["female", "male", "neutral"]
-    assert table.columns == ["group", "count_synthetic", "count_real", "share_synthetic", "share_real",
-                             "ratio", "log_ratio", "support"]
+    assert table.columns == [
+        "group",
+        "count_synthetic",
+        "count_real",
+        "share_synthetic",
+        "share_real",
+        "ratio",
+        "log_ratio",
+        "support",
+    ]
     assert np.allclose(table["ratio"].to_numpy(), 1.0)
     assert term_group_summary(table)["max_abs_log_ratio"] == pytest.approx(0.0, abs=1e-12)
 
@@ -78,8 +95,9 @@ def test_counts_shares_and_custom_groups():
     assert table["ml"]["log_ratio"] == pytest.approx(math.log(3.5 / 1.5))
     # below the support floor nothing counts towards the summary
     assert term_group_summary(term_group_drift(synthetic, real, groups))["max_abs_log_ratio"] == 0.0
-    assert term_group_summary(term_group_drift(synthetic, real, groups), min_support=1)[
-        "max_abs_log_ratio_group"] == "py"
+    assert (
+        term_group_summary(term_group_drift(synthetic, real, groups), min_support=1)["max_abs_log_ratio_group"] == "py"
+    )
 
 
 def test_default_groups_are_single_or_multi_word_lowercase():
@@ -131,11 +149,28 @@ def test_quality_metrics_names_are_stable():
     synthetic = [_swap_female_to_male(t) for t in _corpus(200, 4)]
     m = quality_metrics(synthetic, real, sources=real, decontamination=real[:10], self_bleu_sample=30)
     for scope in ("synthetic", "real"):
-        for k in ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
-                  "ngram_diversity", "self_repetition", "self_bleu", "vocabulary_size", "n_texts", "n_tokens"):
+        for k in (
+            "distinct_1",
+            "distinct_2",
+            "distinct_3",
+            "distinct_4",
+            "compression_ratio",
+            "ngram_diversity",
+            "self_repetition",
+            "self_bleu",
+            "vocabulary_size",
+            "n_texts",
+            "n_tokens",
+        ):
             assert f"{scope}.{k}" in m
-    for k in ("unigram_jsd", "bigram_jsd", "length_mean_synthetic", "length_mean_real", "length_ks",
-              "synthetic_oov_rate"):
+    for k in (
+        "unigram_jsd",
+        "bigram_jsd",
+        "length_mean_synthetic",
+        "length_mean_real",
+        "length_ks",
+        "synthetic_oov_rate",
+    ):
         assert f"drift.{k}" in m
     assert m["relative.matched_tokens"] == min(m["synthetic.n_tokens"], m["real.n_tokens"])
     assert 0.8 < m["relative.distinct_2"] < 1.25  # same generator of text on both sides

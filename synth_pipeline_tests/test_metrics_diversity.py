@@ -14,11 +14,11 @@ import math
 import re
 import sys
 import types
+from pydoc_data.topics import topics
 
 import numpy as np
 import polars as pl
 import pytest
-from pydoc_data.topics import topics
 
 from synth_pipeline.metrics import diversity_metrics
 from synth_pipeline.metrics._reference import load_diversity
@@ -53,7 +53,7 @@ def _corpus(n_docs: int = 400, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(words) - 200, n_docs)
     lengths = rng.integers(5, 150, n_docs)
-    docs = [" ".join(words[s : s + n]) for s, n in zip(starts, lengths)]
+    docs = [" ".join(words[s : s + n]) for s, n in zip(starts, lengths, strict=True)]
     return docs + EDGE_CASES + [docs[0], docs[1]]  # exact duplicates too
 
 
@@ -116,7 +116,9 @@ def test_space_ngram_counts_are_exact_on_hostile_tokens():
     texts = ["", "  double  spaces ", "é ß 東京 😀", long_a, long_b + " " + long_a, "", "tail "]
     texts += [" ".join(f"w{int(v)}" for v in rng.zipf(1.3, int(rng.integers(0, 40))) % 50_000) for _ in range(3000)]
     toks = " ".join(texts).split(" ")
-    expected = [(len({tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}), len(toks) - n + 1) for n in range(1, 6)]
+    expected = [
+        (len({tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}), len(toks) - n + 1) for n in range(1, 6)
+    ]
     assert space_ngram_counts(pl.Series(texts), 5) == expected
     assert ngram_diversity_score(texts) == pytest.approx(_ngram_diversity_unrounded(texts), abs=1e-12)
 
@@ -138,7 +140,12 @@ def test_reference_tokenisations_equal_python_split():
     from synth_pipeline.metrics._ngram_counts import _tokens
 
     every_space = "".join(chr(c) for c in range(0x3100) if chr(c).isspace())
-    texts = ["a" + every_space.join("bcdefghijklmnopqrstuvwxyz0123456789") + "\u200bz", "", "  x  y ", "é\u00a0ß 東京\t😀"]
+    texts = [
+        "a" + every_space.join("bcdefghijklmnopqrstuvwxyz0123456789") + "\u200bz",
+        "",
+        "  x  y ",
+        "é\u00a0ß 東京\t😀",
+    ]
     for kind, keep_empty, split in (("whitespace", False, str.split), ("space", True, lambda t: t.split(" "))):
         ids, offsets, vocab = _tokens(pl.Series(texts), kind, keep_empty)
         tokens = [split(t) for t in texts]
@@ -187,9 +194,7 @@ def test_self_bleu_equals_sacrebleu_sentence_bleu_average():
     for sample, seed in ((20, 0), (20, 7), (len(texts), 0)):
         idx = sample_indices(len(texts), sample, seed)
         docs = [texts[i] for i in idx]
-        ref = np.mean(
-            [sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1 :]).score for i, d in enumerate(docs)]
-        )
+        ref = np.mean([sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1 :]).score for i, d in enumerate(docs)])
         assert self_bleu(texts, sample=sample, seed=seed) == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
 
@@ -202,8 +207,17 @@ def test_self_bleu_extremes():
 def test_diversity_metrics_keys_and_consistency():
     m = diversity_metrics(CORPUS, self_bleu_sample=50)
     assert list(m) == [
-        "distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
-        "ngram_diversity", "self_repetition", "self_bleu", "vocabulary_size", "n_texts", "n_tokens",
+        "distinct_1",
+        "distinct_2",
+        "distinct_3",
+        "distinct_4",
+        "compression_ratio",
+        "ngram_diversity",
+        "self_repetition",
+        "self_bleu",
+        "vocabulary_size",
+        "n_texts",
+        "n_tokens",
     ]
     assert m["n_texts"] == len(CORPUS)
     assert m["n_tokens"] == sum(len(re.findall(r"\w+", t.lower())) for t in CORPUS)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from synth_pipeline.metrics import (
     drift_metrics,
@@ -23,7 +23,7 @@ def _docs(n_docs: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(words) - 200, n_docs)
     lengths = rng.integers(20, 120, n_docs)
-    return [" ".join(words[s : s + n]) for s, n in zip(starts, lengths)]
+    return [" ".join(words[s : s + n]) for s, n in zip(starts, lengths, strict=True)]
 
 
 REAL = _docs(600, 1)
@@ -96,7 +96,7 @@ def test_log_odds_formula_by_hand():
 def test_log_odds_ranks_planted_tic_first():
     rng = np.random.default_rng(5)
     synthetic = []
-    for i, d in enumerate(_docs(600, 9)):
+    for d in _docs(600, 9):
         words = d.split()
         if rng.random() < 0.3:  # the generator's verbal tic, in 30% of documents
             at = int(rng.integers(0, len(words)))

@@ -57,37 +57,72 @@ CANDIDATES_BEYOND_K = 3  # each request draws its k sentences from the k + 3 mos
 
 _OPENERS = {
     "question_answering": [
-        "Question: What does the text say about {kw}?", "Question: How does {kw} work here?",
-        "Question: Why does {kw} matter in this context?", "Question: What should a {aud} know about {kw}?",
-        "Question: When is {kw} relevant?", "Question: Can you describe {kw} briefly?",
-        "Q: what is the role of {kw}?", "Question: Which facts about {kw} does the documentation give?",
+        "Question: What does the text say about {kw}?",
+        "Question: How does {kw} work here?",
+        "Question: Why does {kw} matter in this context?",
+        "Question: What should a {aud} know about {kw}?",
+        "Question: When is {kw} relevant?",
+        "Question: Can you describe {kw} briefly?",
+        "Q: what is the role of {kw}?",
+        "Question: Which facts about {kw} does the documentation give?",
     ],
     "explanation": [
-        "Here is the core idea, explained for a {aud}.", "Let us unpack this for a {aud}.", "In plain terms for a {aud}:",
-        "What this means in practice:", "The gist, for a {aud}:", "A short explanation of {kw}:",
-        "To understand {kw}, start here.", "",
+        "Here is the core idea, explained for a {aud}.",
+        "Let us unpack this for a {aud}.",
+        "In plain terms for a {aud}:",
+        "What this means in practice:",
+        "The gist, for a {aud}:",
+        "A short explanation of {kw}:",
+        "To understand {kw}, start here.",
+        "",
     ],
     "summary": ["Summary:", "In short:", "The passage, summarised:", "Key points on {kw}:", "TL;DR:", "Briefly:", ""],
     "instruction_response": [
-        "Instruction: Explain {kw} as the documentation describes it.", "Instruction: Tell me what I need to know about {kw}.",
-        "Instruction: Describe how {kw} behaves.", "Instruction: Give a {aud} an overview of {kw}.",
-        "Instruction: What does the reference say about {kw}?", "Instruction: Summarise the behaviour of {kw}.",
+        "Instruction: Explain {kw} as the documentation describes it.",
+        "Instruction: Tell me what I need to know about {kw}.",
+        "Instruction: Describe how {kw} behaves.",
+        "Instruction: Give a {aud} an overview of {kw}.",
+        "Instruction: What does the reference say about {kw}?",
+        "Instruction: Summarise the behaviour of {kw}.",
     ],
     "textbook_section": [
-        "## Understanding {kw}", "## A closer look at {kw}", "## {kw}: the essentials", "### {kw}", "## Working with {kw}",
-        "## Lesson: {kw}", "## Notes on {kw}",
+        "## Understanding {kw}",
+        "## A closer look at {kw}",
+        "## {kw}: the essentials",
+        "### {kw}",
+        "## Working with {kw}",
+        "## Lesson: {kw}",
+        "## Notes on {kw}",
     ],
     "rewrite": [
-        "Rewritten for a {aud}:", "The same content, restated for a {aud}:", "A {aud}'s version:", "", "Restated:",
+        "Rewritten for a {aud}:",
+        "The same content, restated for a {aud}:",
+        "A {aud}'s version:",
+        "",
+        "Restated:",
         "In other words:",
     ],
 }
 _BRIDGES = {
     "concise": ["", "", "", "Also, "],
     "step by step": ["First, ", "Then ", "Next, ", "After that, ", "Finally, ", "Second, "],
-    "friendly and informal": ["Put simply, ", "The nice part is that ", "Keep in mind that ", "Basically, ", "Good to know: ", ""],
+    "friendly and informal": [
+        "Put simply, ",
+        "The nice part is that ",
+        "Keep in mind that ",
+        "Basically, ",
+        "Good to know: ",
+        "",
+    ],
     "formal": ["Notably, ", "Furthermore, ", "In addition, ", "Moreover, ", "It should be noted that ", ""],
-    "example-driven": ["For example, ", "As an illustration, ", "Consider that ", "Take this case: ", "In practice, ", ""],
+    "example-driven": [
+        "For example, ",
+        "As an illustration, ",
+        "Consider that ",
+        "Take this case: ",
+        "In practice, ",
+        "",
+    ],
 }
 _CLOSERS = [
     "The key term to remember is {kw}.",
@@ -105,14 +140,14 @@ _QUESTION_PREFIXES = ["", "Q: ", "Question: ", "A {aud} asks: ", "Asked by a {au
 OPENER_PROBABILITY = 0.6
 
 
-
-
 def _choice(options: Sequence[str], u: float) -> str:
     return options[min(int(u * len(options)), len(options) - 1)]
 
 
 def _draw_bases(seeds: Sequence[int], request_ids: Sequence[str]) -> np.ndarray:
-    return np.fromiter((stable_hash(f"{s}:{r}") for s, r in zip(seeds, request_ids)), dtype=np.uint64, count=len(seeds))
+    return np.fromiter(
+        (stable_hash(f"{s}:{r}") for s, r in zip(seeds, request_ids, strict=True)), dtype=np.uint64, count=len(seeds)
+    )
 
 
 def central_sentences(passages: pl.Series, k: np.ndarray, base: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -132,9 +167,11 @@ def central_sentences(passages: pl.Series, k: np.ndarray, base: np.ndarray) -> t
     # One 64-bit key per (request, word): grouping and joining on it beats strings.
     key = mix64(words["word"].hash(seed=0).to_numpy() ^ mix64(row.astype(np.uint64)))
     words = words.with_columns(pl.Series("row", row), pl.Series("key", key)).with_row_index("order")
-    freq = words.group_by("key").agg(
-        pl.len().alias("count"), pl.col("order").min().alias("first"), pl.col("row").first()
-    ).sort("row", "count", "first", descending=[False, True, False])
+    freq = (
+        words.group_by("key")
+        .agg(pl.len().alias("count"), pl.col("order").min().alias("first"), pl.col("row").first())
+        .sort("row", "count", "first", descending=[False, True, False])
+    )
     top = rank_in_row(freq["row"].to_numpy()) < 3
     keywords = freq.filter(pl.Series(top)).select("row", pl.col("first").alias("order"))
     keywords = keywords.join(words.select("order", "word"), on="order", how="left").select("row", "word")
@@ -149,7 +186,9 @@ def central_sentences(passages: pl.Series, k: np.ndarray, base: np.ndarray) -> t
         .filter(pl.col("n_words") >= 4)
         .join(shared, on="sid", how="left")
         .with_columns(
-            (-pl.col("shared").fill_null(0).cast(pl.Float64) / (1 + pl.col("n_words").cast(pl.Float64).sqrt())).alias("neg")
+            (-pl.col("shared").fill_null(0).cast(pl.Float64) / (1 + pl.col("n_words").cast(pl.Float64).sqrt())).alias(
+                "neg"
+            )
         )
         .sort("row", "neg", "sent")
     )
@@ -175,7 +214,7 @@ def _bodies(chosen: pl.DataFrame, styles: list[str], base: np.ndarray, n: int) -
     bridge_on = uniform(base[row], _BRIDGE_ON + 2 * i) < 0.6
     bridge_pick = uniform(base[row], _BRIDGE + 2 * i)
     bridges = []
-    for r, position, on, u in zip(row.tolist(), i.tolist(), bridge_on.tolist(), bridge_pick.tolist()):
+    for r, position, on, u in zip(row.tolist(), i.tolist(), bridge_on.tolist(), bridge_pick.tolist(), strict=True):
         style = styles[r]
         options = _BRIDGES.get(style, [""])
         if not on:
@@ -198,7 +237,7 @@ def _bodies(chosen: pl.DataFrame, styles: list[str], base: np.ndarray, n: int) -
         .agg(pl.col("part").str.join(" "))
     )
     out = [""] * n
-    for r, body in zip(bodies["row"].to_list(), bodies["part"].to_list()):
+    for r, body in zip(bodies["row"].to_list(), bodies["part"].to_list(), strict=True):
         out[r] = body
     return out
 
@@ -226,11 +265,14 @@ class OfflineGenerator:
         base = _draw_bases([r.seed for r in requests], [r.request_id for r in requests])
         k = np.where(uniform(base, _K) < 0.5, 2, 3)
         chosen, keywords = central_sentences(series([r.passage for r in requests]), k, base)
-        top = [[] for _ in range(n)]
-        for r, word in zip(keywords["row"].to_list(), keywords["word"].to_list()):
+        top: list[list[str]] = [[] for _ in range(n)]
+        for r, word in zip(keywords["row"].to_list(), keywords["word"].to_list(), strict=True):
             top[r].append(word)
         bodies = _bodies(chosen, [r.style for r in requests], base, n)
-        draws = {slot: uniform(base, slot).tolist() for slot in (_KEYWORD, _OPENER, _PREFIX, _OPENER_ON, _LABEL, _CLOSER_ON, _CLOSER)}
+        draws = {
+            slot: uniform(base, slot).tolist()
+            for slot in (_KEYWORD, _OPENER, _PREFIX, _OPENER_ON, _LABEL, _CLOSER_ON, _CLOSER)
+        }
         texts = []
         for j, request in enumerate(requests):
             keyword = _choice(top[j], draws[_KEYWORD][j]) if top[j] else "this topic"
@@ -242,14 +284,20 @@ class OfflineGenerator:
                 opener = ""
             opener = opener.replace("{kw}", keyword).replace("{aud}", audience)
             label = _choice(_LABELLED_TASKS[request.task], draws[_LABEL][j]) if request.task in _LABELLED_TASKS else ""
-            closer = _choice(_CLOSERS, draws[_CLOSER][j]).replace("{kw}", keyword) if draws[_CLOSER_ON][j] < CLOSER_PROBABILITY else ""
+            closer = (
+                _choice(_CLOSERS, draws[_CLOSER][j]).replace("{kw}", keyword)
+                if draws[_CLOSER_ON][j] < CLOSER_PROBABILITY
+                else ""
+            )
             texts.append("\n".join(part for part in (opener, label + bodies[j], closer) if part).strip())
         prompts = pl.Series(["\n".join(m["content"] for m in r.messages) for r in requests], dtype=pl.String)
         prompt_tokens = prompts.str.count_matches(TOKEN).to_list()
         completion_tokens = pl.Series(texts, dtype=pl.String).str.count_matches(TOKEN).to_list()
         return [
-            GenerationResult(request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c)
-            for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens)
+            GenerationResult(
+                request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c
+            )
+            for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens, strict=True)
         ]
 
 
@@ -276,6 +324,8 @@ class OfflineJudge:
         n = len(requests)
         texts = series([r.sample_text for r in requests])
         flagged = flag_batch(texts, [r.passage for r in requests])
+        # At most CHUNK samples, with passages: flag_batch keeps both word frames.
+        assert flagged.words is not None and flagged.source_words is not None
         # Support: the share of the sample's content words (with repeats) found in the passage.
         sample_words = flagged.words.filter(content_mask(pl.col("word"))).select("row", "word")
         vocab = flagged.source_words.filter(content_mask(pl.col("word"))).select("row", "word").unique()
@@ -293,12 +343,16 @@ class OfflineJudge:
         faithfulness = 1 + 9 * support
         correctness = np.minimum(faithfulness, 9.0) - 3 * repetition
         # Helpfulness: an answer of a useful length that does more than copy its source.
-        helpfulness = np.where((n_words >= 60) & (n_words <= 260), 9, np.where((n_words >= 35) & (n_words <= 400), 7, 3))
+        helpfulness = np.where(
+            (n_words >= 60) & (n_words <= 260), 9, np.where((n_words >= 35) & (n_words <= 400), 7, 3)
+        )
         # Copying long runs of the passage adds little: the more it copies, the less it helps.
         helpfulness = helpfulness - 5 * flagged.copied_share
         # Clarity: prose-shaped sentences; code, markup and URLs read poorly as training prose.
         clarity = np.where(
-            (mean_sentence >= 10) & (mean_sentence <= 28), 9, np.where((mean_sentence >= 5) & (mean_sentence <= 45), 6, 3)
+            (mean_sentence >= 10) & (mean_sentence <= 28),
+            9,
+            np.where((mean_sentence >= 5) & (mean_sentence <= 45), 6, 3),
         )
         code_share = texts.str.count_matches(_CODE_CHARS).to_numpy() / np.maximum(1, texts.str.len_chars().to_numpy())
         clarity = clarity - np.where(code_share > 0.05, 5, np.where(code_share > 0.03, 3, 0))
@@ -310,16 +364,24 @@ class OfflineJudge:
             "clarity": clarity,
             "safety": safety,
         }
-        ints = np.stack([np.clip(np.round(scores[c].astype(np.float64)), 1, 10).astype(np.int64) for c in CRITERIA], axis=1)
+        ints = np.stack(
+            [np.clip(np.round(scores[c].astype(np.float64)), 1, 10).astype(np.int64) for c in CRITERIA], axis=1
+        )
         results = []
-        for request, values, s, w, m, f in zip(requests, ints.tolist(), support.tolist(), n_words.tolist(), mean_sentence.tolist(), flags):
+        for request, values, s, w, m, f in zip(
+            requests, ints.tolist(), support.tolist(), n_words.tolist(), mean_sentence.tolist(), flags, strict=True
+        ):
             rationale = (
                 f"offline heuristic judge: {s:.0%} of content words supported by the passage, "
                 f"{w} words, {m:.0f} words/sentence, flags={','.join(f) or 'none'}"
             )
             # json.dumps of the reply, spelled out: every value is an int or plain ASCII.
-            body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values))
-            results.append(GradeResult(
-                request_id=request.request_id, raw_text=f'{{{body}, "rationale": "{rationale}"}}', extra={HEURISTIC_FLAGS: f}
-            ))
+            body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values, strict=True))
+            results.append(
+                GradeResult(
+                    request_id=request.request_id,
+                    raw_text=f'{{{body}, "rationale": "{rationale}"}}',
+                    extra={HEURISTIC_FLAGS: f},
+                )
+            )
         return results

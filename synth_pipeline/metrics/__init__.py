@@ -56,14 +56,18 @@ __all__ = [
 # comparison for thresholds, since the real corpus of the same partition shares topic,
 # length and domain with the synthetic text grounded in it.
 RELATIVE_METRICS = (
-    "distinct_1", "distinct_2", "distinct_3", "distinct_4", "compression_ratio",
-    "ngram_diversity", "self_repetition", "self_bleu",
+    "distinct_1",
+    "distinct_2",
+    "distinct_3",
+    "distinct_4",
+    "compression_ratio",
+    "ngram_diversity",
+    "self_repetition",
+    "self_bleu",
 )
 
 
-def size_matched(
-    synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0
-) -> tuple[list[str], list[str]]:
+def size_matched(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> tuple[list[str], list[str]]:
     """Subsample the corpus with more words to (just over) the other's word count.
 
     Distinct-n, n-gram diversity and self-repetition depend on corpus size (more text
@@ -130,10 +134,12 @@ def quality_metrics(
         out.update({f"{scope}.{k}": float(v) for k, v in values.items()})
     matched_s, matched_r = size_matched(synthetic, real, seed=seed)
     rel = {
-        "synthetic": div["synthetic"] if len(matched_s) == len(synthetic) else diversity_metrics(
-            matched_s, self_bleu_sample=self_bleu_sample, seed=seed),
-        "real": div["real"] if len(matched_r) == len(real) else diversity_metrics(
-            matched_r, self_bleu_sample=self_bleu_sample, seed=seed),
+        "synthetic": div["synthetic"]
+        if len(matched_s) == len(synthetic)
+        else diversity_metrics(matched_s, self_bleu_sample=self_bleu_sample, seed=seed),
+        "real": div["real"]
+        if len(matched_r) == len(real)
+        else diversity_metrics(matched_r, self_bleu_sample=self_bleu_sample, seed=seed),
     }
     for k in RELATIVE_METRICS:
         out[f"relative.{k}"] = _ratio(rel["synthetic"][k], rel["real"][k])
@@ -145,9 +151,7 @@ def quality_metrics(
     for row in table.iter_rows(named=True):
         for col in ("share_synthetic", "share_real", "ratio"):
             out[f"bias.{row['group']}.{col}"] = float(row[col])
-    out["bias.max_abs_log_ratio"] = float(
-        term_group_summary(table, min_support=bias_min_support)["max_abs_log_ratio"]
-    )
+    out["bias.max_abs_log_ratio"] = float(term_group_summary(table, min_support=bias_min_support)["max_abs_log_ratio"])
     if sources is not None:
         out["leakage.copy_rate"] = copy_leakage(synthetic, sources, n=leakage_n)
     if decontamination is not None:

@@ -274,7 +274,7 @@ def space_ngram_counts(texts: pl.Series, max_n: int) -> list[tuple[int, int]]:
         return [(0, 0)] * max_n
     ids, _, vocab = _tokens(texts, "space", keep_empty=True)
     _, distinct, totals = ngram_labels(ids, np.array([0, len(ids)], dtype=np.int64), vocab, max_n)
-    return [(int(d), int(t)) for d, t in zip(distinct, totals)]
+    return [(int(d), int(t)) for d, t in zip(distinct, totals, strict=True)]
 
 
 def whitespace_self_repetition(texts: pl.Series, n: int) -> float:

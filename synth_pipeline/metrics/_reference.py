@@ -25,7 +25,7 @@ def load_diversity() -> types.SimpleNamespace | None:
     pkg_dir = Path(list(spec.submodule_search_locations)[0])
     if "diversity" not in sys.modules:
         stub = types.ModuleType("diversity")
-        stub.__path__ = [str(pkg_dir)]  # type: ignore[attr-defined]
+        stub.__path__ = [str(pkg_dir)]
         sys.modules["diversity"] = stub
     compression = importlib.import_module("diversity.compression")
     ngram = importlib.import_module("diversity.ngram_diversity")

@@ -32,6 +32,7 @@ id tuple instead (see ``leakage.py`` for the false-positive bound).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -83,7 +84,8 @@ def explode_ids(lists: pl.Series, categories: pl.Categories | None = None) -> tu
     mapping nothing uses)."""
     categories = pl.Categories.random() if categories is None else categories  # private mapping
     encoded = lists.cast(pl.List(pl.Categorical(categories)))
-    vocab = encoded.dtype.inner.categories.to_series()
+    inner = cast(pl.List, encoded.dtype).inner  # the cast above made a list of categoricals
+    vocab = cast(pl.Categorical, inner).categories.to_series()
     df = pl.DataFrame({"id": encoded.list.eval(pl.element().to_physical())}).with_row_index("doc").explode("id")
     df = df.filter(pl.col("id").is_not_null()).with_columns(pl.col("id").cast(pl.UInt64))
     return df, vocab
@@ -133,7 +135,7 @@ def valid_expr(n: int, doc_col: str = "doc") -> pl.Expr:
 
 def ngram_keys(ids: pl.Series, max_n: int) -> list[pl.Series]:
     """Eager version of :func:`ngram_key_exprs` over one id series."""
-    v = int(ids.max()) + 1 if len(ids) else 1
+    v = int(cast(int, ids.max())) + 1 if len(ids) else 1
     out = pl.DataFrame({"id": ids}).select(ngram_key_exprs("id", v, max_n))
     return [out[c] for c in out.columns]
 

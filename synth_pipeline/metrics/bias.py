@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 import numpy as np
 import polars as pl
@@ -180,6 +181,7 @@ def _count_terms(texts: Sequence[str], groups: Mapping[str, set[tuple[str, ...]]
     lengths = sorted({len(t) for ts in groups.values() for t in ts})
     for length in lengths:
         wanted = {t for ts in groups.values() for t in ts if len(t) == length}
+        found: dict[tuple[str, ...], int]
         if length == 1:
             vc = df.filter(pl.col("tok").is_in([t[0] for t in wanted])).group_by("tok").len()
             found = {(r[0],): r[1] for r in vc.iter_rows()}
@@ -279,7 +281,12 @@ def _table(groups, c_s: dict[str, int], n_s: int, c_r: dict[str, int], n_r: int)
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
 
-def term_group_summary(table: pl.DataFrame, *, min_support: int = 100) -> dict[str, float | str | None]:
+class TermGroupSummary(TypedDict):
+    max_abs_log_ratio: float
+    max_abs_log_ratio_group: str | None
+
+
+def term_group_summary(table: pl.DataFrame, *, min_support: int = 100) -> TermGroupSummary:
     """``max_abs_log_ratio`` (0.0 when no group has enough support) and the group it
     comes from (``max_abs_log_ratio_group``, None when none qualifies)."""
     ok = table.filter((pl.col("support") >= min_support) & pl.col("log_ratio").is_not_nan())

@@ -45,6 +45,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -134,7 +135,7 @@ def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
     """
     if df.height == 0:
         return [(0, 0)] * max_n
-    lf, vocab = df.lazy(), int(df["id"].max()) + 1
+    lf, vocab = df.lazy(), int(cast(int, df["id"].max())) + 1
     exprs = []
     for n, key in enumerate(ngram_key_exprs("id", vocab, max_n), start=1):
         if n == 1:  # ids are dense 0..V-1: V distinct unigrams, one per row
@@ -146,7 +147,7 @@ def _distinct_ratios(df: pl.DataFrame, max_n: int) -> list[tuple[int, int]]:
     # but holds every key column and hash table at once (~+40 % peak memory at 10M
     # tokens) for little gain on two cores. The streaming engine builds the keys in
     # batches instead of a whole u128 column: at 8.5M words, peak -250 MiB and 2.5x faster.
-    row = []
+    row: list[int] = []
     for i in range(max_n):
         row += lf.select(exprs[2 * i : 2 * i + 2]).collect(engine="streaming").row(0)
     return [(int(row[2 * i]), int(row[2 * i + 1])) for i in range(max_n)]
@@ -196,7 +197,7 @@ def _tokenize_13a(line: str) -> list[str]:
 
 
 def _all_ngrams(tokens: list[str], max_order: int = 4) -> Counter:
-    grams = []
+    grams: list[tuple[str, ...]] = []
     for n in range(1, max_order + 1):
         grams.extend(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return Counter(grams)

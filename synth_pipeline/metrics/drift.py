@@ -36,6 +36,7 @@ Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin' Words", eqs. 16 and 18
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -101,6 +102,7 @@ def _joint_frame(synthetic: Sequence[str], real: Sequence[str]) -> tuple[pl.Data
         )
         del df
     del anchor
+    assert vocab is not None  # set by each of the two loop iterations
     return pl.concat(parts, rechunk=True), np.concatenate(lengths), vocab
 
 
@@ -115,13 +117,13 @@ def _ngram_counts(df: pl.DataFrame, n: int, *, with_pos: bool = False) -> pl.Dat
     if with_pos:
         aggs.append(pl.col("pos").min())  # the first occurrence (rows are in text order)
     if n > 4:
-        key = ngram_keys_hashed(df["id"], n)
-        grams = pl.DataFrame({"key": key, "corpus": df["corpus"]}).with_row_index("pos")
+        hashed = ngram_keys_hashed(df["id"], n)
+        grams = pl.DataFrame({"key": hashed, "corpus": df["corpus"]}).with_row_index("pos")
         return grams.filter(valid_mask(df["doc"], n)).lazy().group_by("key").agg(aggs).collect()
     # One lazy query, run by the streaming engine: only the order-n key is built and the
     # rows are counted in batches, instead of materialising every order's keys and a
     # filtered copy of the frame (about 450 MiB at 15M words).
-    key = ngram_key_exprs("id", int(df["id"].max()) + 1, n)[n - 1]
+    key = ngram_key_exprs("id", int(cast(int, df["id"].max())) + 1, n)[n - 1]
     return (
         df.lazy()
         .with_row_index("pos")

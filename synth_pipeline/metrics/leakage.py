@@ -28,7 +28,6 @@ import polars as pl
 
 from ._tokens import explode_tokens, word_lists
 
-
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the polynomial hash
 _SEED = 0x5EED
 

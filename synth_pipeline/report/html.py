@@ -32,17 +32,20 @@ def bar_chart(title: str, labels: list[str], values: list[float], *, width: int 
     row, label_w = 22, 190
     height = row * len(values) + 30
     bars = []
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 24 + i * row
         w = (width - label_w - 70) * (value / top) if value == value else 0.0
         bars.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="lbl">{_esc(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" class="bar"><title>{_esc(label)}: {_esc(value)}</title></rect>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">{fmt.format(value) if value == value else "n/a"}</text>'
+            f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" class="bar">'
+            f"<title>{_esc(label)}: {_esc(value)}</title></rect>"
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="val">'
+            f"{fmt.format(value) if value == value else 'n/a'}</text>"
         )
     return (
         f'<figure class="chart"><svg role="img" aria-label="{_esc(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><text x="0" y="14" class="ttl">{_esc(title)}</text>{"".join(bars)}</svg></figure>'
+        f'viewBox="0 0 {width} {height}"><text x="0" y="14" class="ttl">{_esc(title)}</text>'
+        f"{''.join(bars)}</svg></figure>"
     )
 
 
@@ -57,7 +60,8 @@ def _table(frame: pl.DataFrame | None) -> str:
 _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#1d2330}
 h1{margin-bottom:.2em} .sub{color:#5a6478} .note{background:#fff6d6;border-left:4px solid #e0b000;padding:.6em 1em}
-.cards{display:flex;flex-wrap:wrap;gap:.8em} .card{border:1px solid #d8dde8;border-radius:8px;padding:.6em 1em;min-width:150px}
+.cards{display:flex;flex-wrap:wrap;gap:.8em} \
+.card{border:1px solid #d8dde8;border-radius:8px;padding:.6em 1em;min-width:150px}
 .card b{display:block;font-size:1.5em} table{border-collapse:collapse;margin:.5em 0;font-size:13px}
 td,th{border:1px solid #d8dde8;padding:3px 8px;text-align:left;vertical-align:top} th{background:#f0f3f8}
 .pass{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
@@ -73,7 +77,7 @@ def _rounded(value: float, digits: int) -> float | str:
 
 
 def score_text(figures: QualityFigures) -> str:
-    """"83/100 (excellent)", or for a partition with nothing to score why there is no score."""
+    """ "83/100 (excellent)", or for a partition with nothing to score why there is no score."""
     if figures.status != SCORED:
         what = "empty partition, 0 documents" if figures.metrics["funnel.documents"] == 0 else "no items in the mix"
         return f"n/a ({what})"
@@ -91,13 +95,17 @@ def headline(figures: QualityFigures) -> dict[str, object]:
         "acceptance rate": _rounded(m["grading.acceptance_rate"], 4),
         "distinct-2 synthetic/real": _rounded(m.get("relative.distinct_2", float("nan")), 3),
         "compression ratio synthetic/real": _rounded(m.get("relative.compression_ratio", float("nan")), 3),
-        "checks passed/failed/warnings": f"{int(m['checks.passed'])}/{int(m['checks.failed'])}/{int(m['checks.warnings'])}",
+        "checks passed/failed/warnings": (
+            f"{int(m['checks.passed'])}/{int(m['checks.failed'])}/{int(m['checks.warnings'])}"
+        ),
     }
 
 
 def _metric_table(m: dict[str, float], prefix: str) -> pl.DataFrame:
     keys = [k for k in m if k.startswith(prefix)]
-    return pl.DataFrame({"metric": keys, "value": [float(m[k]) for k in keys]}, schema={"metric": pl.Utf8, "value": pl.Float64})
+    return pl.DataFrame(
+        {"metric": keys, "value": [float(m[k]) for k in keys]}, schema={"metric": pl.Utf8, "value": pl.Float64}
+    )
 
 
 def _trend_charts(trend: pl.DataFrame | None) -> str:
@@ -105,8 +113,12 @@ def _trend_charts(trend: pl.DataFrame | None) -> str:
         return "<p><em>no earlier partitions</em></p>"
     labels = [str(d) for d in trend.get_column("partition_date").to_list()]
     charts = []
-    for column, fmt in (("score.headline", "{:.0f}"), ("mix.synthetic_token_share", "{:.3f}"),
-                        ("relative.distinct_2", "{:.3f}"), ("grading.acceptance_rate", "{:.3f}")):
+    for column, fmt in (
+        ("score.headline", "{:.0f}"),
+        ("mix.synthetic_token_share", "{:.3f}"),
+        ("relative.distinct_2", "{:.3f}"),
+        ("grading.acceptance_rate", "{:.3f}"),
+    ):
         if column in trend.columns:
             values = [float("nan") if v is None else float(v) for v in trend.get_column(column).to_list()]
             charts.append(bar_chart(f"{column} by partition", labels, values, fmt=fmt))
@@ -122,12 +134,14 @@ def render_html(figures: QualityFigures) -> str:
     verdict = (
         f"<p><b>No quality score: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>"
         if figures.status != SCORED
-        else f"<p><b>Quality score {figures.score:.0f}/100: {_esc(figures.band)}.</b> Fit for: {_esc(figures.fit_for)}.</p>"
+        else f"<p><b>Quality score {figures.score:.0f}/100: {_esc(figures.band)}.</b> "
+        f"Fit for: {_esc(figures.fit_for)}.</p>"
         + bar_chart("subscores (0-100)", list(figures.subscores), list(figures.subscores.values()))
     )
     checks = "".join(
-        f'<tr><td>{_esc(c["asset"])}.{_esc(c["check"])} ({_esc(c["severity"])})</td><td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
-        f'<td><pre>{_esc(json.dumps(c["details"], indent=1, default=str))}</pre></td></tr>'
+        f"<tr><td>{_esc(c['asset'])}.{_esc(c['check'])} ({_esc(c['severity'])})</td>"
+        f'<td class="{"pass" if c["passed"] else "fail"}">{"passed" if c["passed"] else "FAILED"}</td>'
+        f"<td><pre>{_esc(json.dumps(c['details'], indent=1, default=str))}</pre></td></tr>"
         for c in figures.checks
     )
     names = [k.split(".", 1)[1] for k in m if k.startswith("synthetic.") and f"real.{k.split('.', 1)[1]}" in m]
@@ -139,43 +153,69 @@ def render_html(figures: QualityFigures) -> str:
             "synthetic / real (word-matched)": [float(m.get(f"relative.{k}", float("nan"))) for k in names],
         }
     )
-    acceptance = "".join(f"<h3>acceptance by {_esc(by)}</h3>{_table(frame)}" for by, frame in figures.acceptance_by.items())
+    acceptance = "".join(
+        f"<h3>acceptance by {_esc(by)}</h3>{_table(frame)}" for by, frame in figures.acceptance_by.items()
+    )
     hist = figures.score_histogram
     histogram = (
-        bar_chart("judge score distribution", [str(s) for s in hist.get_column("score").to_list()], [float(v) for v in hist.get_column("samples").to_list()])
-        if hist is not None and not hist.is_empty() else "<p><em>no grades</em></p>"
+        bar_chart(
+            "judge score distribution",
+            [str(s) for s in hist.get_column("score").to_list()],
+            [float(v) for v in hist.get_column("samples").to_list()],
+        )
+        if hist is not None and not hist.is_empty()
+        else "<p><em>no grades</em></p>"
     )
     examples = "".join(
-        f"<h3>{_esc(kind)}</h3>" + "".join(
-            f"<p><b>{_esc(e.get('item_id'))}</b> score={_esc(e.get('score'))} {_esc(e.get('reason') or e.get('task') or '')}</p><pre>{_esc((e.get('text') or '')[:1200])}</pre>"
+        f"<h3>{_esc(kind)}</h3>"
+        + "".join(
+            f"<p><b>{_esc(e.get('item_id'))}</b> score={_esc(e.get('score'))} "
+            f"{_esc(e.get('reason') or e.get('task') or '')}</p>"
+            f"<pre>{_esc((e.get('text') or '')[:1200])}</pre>"
             for e in items
         )
         for kind, items in figures.examples.items()
     )
-    cumulative = pl.DataFrame({"metric": list(figures.cumulative), "value": [float(v) for v in figures.cumulative.values()]})
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quality report {figures.partition}</title>
+    cumulative = pl.DataFrame(
+        {"metric": list(figures.cumulative), "value": [float(v) for v in figures.cumulative.values()]}
+    )
+    sub = (
+        f"partition {figures.partition} &middot; generator {_esc(figures.backend)}:{_esc(figures.generator_model)} "
+        f"&middot; judge {_esc(figures.judge_model)}"
+    )
+    checks_head = "<thead><tr><th>check</th><th>result</th><th>value and threshold</th></tr></thead>"
+    funnel = bar_chart("rows at each stage", [f[0] for f in figures.funnel], [float(f[1]) for f in figures.funnel])
+    trend = _trend_charts(figures.trend)
+    tics = "The generator's verbal tics: most over-represented bigrams in synthetic text"
+    drift = _table(_metric_table(m, "drift."))
+    title = f"<title>Quality report {figures.partition}</title>"
+    head = f'<!doctype html><html lang="en"><head><meta charset="utf-8">{title}'
+    return f"""{head}
 <style>{_CSS}</style></head><body>
 <h1>Synthetic data quality report</h1>
-<p class="sub">partition {figures.partition} &middot; generator {_esc(figures.backend)}:{_esc(figures.generator_model)} &middot; judge {_esc(figures.judge_model)}</p>
+<p class="sub">{sub}</p>
 {note}
 <section id="headline"><h2>Headline</h2><div class="cards">{cards}</div>
 {verdict}</section>
-<section id="checks"><h2>Checks</h2><table><thead><tr><th>check</th><th>result</th><th>value and threshold</th></tr></thead><tbody>{checks}</tbody></table></section>
-<section id="funnel"><h2>Funnel</h2>{bar_chart("rows at each stage", [f[0] for f in figures.funnel], [float(f[1]) for f in figures.funnel])}
+<section id="checks"><h2>Checks</h2><table>{checks_head}<tbody>{checks}</tbody></table></section>
+<section id="funnel"><h2>Funnel</h2>{funnel}
 <h3>Corpus rejects</h3>{_table(figures.corpus_rejects)}<h3>Exclusions</h3>{_table(figures.exclusions)}</section>
 <section id="grading"><h2>Grading</h2>{histogram}{_table(_metric_table(m, "grading."))}{acceptance}</section>
 <section id="diversity"><h2>Diversity: synthetic vs real</h2>{_table(diversity)}</section>
-<section id="drift"><h2>Drift</h2>{_table(_metric_table(m, "drift."))}<h3>The generator's verbal tics: most over-represented bigrams in synthetic text</h3>{_table(figures.overrepresented)}</section>
+<section id="drift"><h2>Drift</h2>{drift}<h3>{tics}</h3>{_table(figures.overrepresented)}</section>
 <section id="bias"><h2>Bias: term groups</h2>{_table(figures.bias)}</section>
 <section id="leakage"><h2>Leakage</h2>{_table(_metric_table(m, "leakage."))}</section>
-<section id="trend"><h2>Trend across partitions</h2>{_trend_charts(figures.trend)}<h3>Cumulative mix</h3>{_table(cumulative)}</section>
+<section id="trend"><h2>Trend across partitions</h2>{trend}<h3>Cumulative mix</h3>{_table(cumulative)}</section>
 <section id="cost"><h2>Cost</h2>{_table(_metric_table(m, "cost."))}</section>
 <section id="examples"><h2>Examples</h2>{examples}</section>
 </body></html>"""
 
 
 def render_markdown(figures: QualityFigures, html_path: str) -> str:
-    lines = [f"**Quality report {figures.partition}** ({figures.backend}:{figures.generator_model}) — `{html_path}`", ""]
+    lines = [
+        f"**Quality report {figures.partition}** ({figures.backend}:{figures.generator_model}) — `{html_path}`",
+        "",
+    ]
     if figures.backend == "offline":
         lines += [f"> {OFFLINE_NOTE}", ""]
     if figures.status != SCORED:

@@ -40,7 +40,9 @@ def _value(m: dict[str, float], key: str, default: float = float("nan")) -> floa
     return default if v is None else float(v)
 
 
-def subscores(m: dict[str, float], *, max_ratio: float, acceptance_band: tuple[float, float], offline: bool) -> dict[str, float]:
+def subscores(
+    m: dict[str, float], *, max_ratio: float, acceptance_band: tuple[float, float], offline: bool
+) -> dict[str, float]:
     share = _value(m, "mix.synthetic_token_share", 0.0)
     composition = 100.0 if share <= max_ratio else 100.0 * (1 - (share - max_ratio) / max_ratio)
 
@@ -62,9 +64,16 @@ def subscores(m: dict[str, float], *, max_ratio: float, acceptance_band: tuple[f
     flagged = _value(m, "grading.blocking_flag_rate", 0.0)
     safety = 100.0 * (1 - copy_rate) - 1000.0 * contamination - 100.0 * flagged
 
-    return {k: round(_clip(v), 1) for k, v in {
-        "composition": composition, "diversity": diversity, "fidelity": fidelity, "grading": grading, "safety": safety,
-    }.items()}
+    return {
+        k: round(_clip(v), 1)
+        for k, v in {
+            "composition": composition,
+            "diversity": diversity,
+            "fidelity": fidelity,
+            "grading": grading,
+            "safety": safety,
+        }.items()
+    }
 
 
 EMPTY_BAND = "empty"
