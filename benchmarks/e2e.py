@@ -12,9 +12,9 @@ measured runs do not include it.
     python benchmarks/e2e.py --sizes 100000 --repeat 1 --no-warmup
 
 Targets: 10k documents <= 15 s wall (median, 2 cores, including start-up); 100k
-documents within 2 GiB peak RSS. Like ``make run`` it calls Dagster's ``materialize``,
-which keeps every step's returned frame in memory until the run ends (output capture):
-that is part of the measured peak (docs/scaling.md says how much).
+documents within 2 GiB peak RSS. Like ``make run`` (``synth run``) it runs the whole
+graph's job with Dagster's ``execute_job``, in process; ``materialize`` would also keep
+every step's returned frame in memory until the run ends (docs/scaling.md says how much).
 
 The corpus: real human-written text already on this machine, no network
 -------------------------------------------------------------------------
@@ -75,7 +75,8 @@ RECIPE = "v3"  # bump when the corpus recipe changes (it names the cache file)
 CHILD = r"""
 import json, resource, sys, threading, time
 t0 = time.perf_counter()
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, execute_job, reconstructable
+from synth_pipeline.cli import pipeline_job
 from synth_pipeline.definitions import defs
 t_import = time.perf_counter() - t0
 samples, stop = [], threading.Event()
@@ -88,12 +89,13 @@ def sample_rss():
 threading.Thread(target=sample_rss, daemon=True).start()
 t1 = time.perf_counter()
 instance = DagsterInstance.ephemeral()
-result = materialize(list(defs.assets), partition_key=sys.argv[1], resources=defs.resources,
-                     instance=instance, raise_on_error=False)
+with execute_job(reconstructable(pipeline_job), instance=instance, tags={"dagster/partition": sys.argv[1]}) as result:
+    run_id, success = result.run_id, result.success
+    checks = result.get_asset_check_evaluations()
 run_wall = time.perf_counter() - t1
 stop.set()
 steps, rss, started = {}, {}, {}
-for entry in instance.all_logs(result.run_id):
+for entry in instance.all_logs(run_id):
     e = entry.dagster_event
     if e is None:
         continue
@@ -103,9 +105,8 @@ for entry in instance.all_logs(result.run_id):
         steps[e.step_key] = e.event_specific_data.duration_ms / 1000
         window = [m for t, m in samples if started.get(e.step_key, 0) <= t <= entry.timestamp + 0.05]
         rss[e.step_key] = max(window, default=0.0)
-checks = result.get_asset_check_evaluations()
 failed = {c.check_name: {k: getattr(v, "value", v) for k, v in c.metadata.items()} for c in checks if not c.passed}
-print(json.dumps({"failed": failed, "success": result.success, "import_s": t_import, "run_s": run_wall, "steps": steps,
+print(json.dumps({"failed": failed, "success": success, "import_s": t_import, "run_s": run_wall, "steps": steps,
                   "step_rss_mib": rss, "checks_failed": sum(not c.passed for c in checks),
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

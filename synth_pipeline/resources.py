@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import gc
+
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
@@ -38,6 +43,27 @@ class WarehouseIOManager(ConfigurableIOManager):
         context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows, **columns})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
+        release_freed_memory()  # the previous step's frames are gone: hand their pages back first
         table = context.asset_key.path[-1]
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         return Warehouse(load_settings().warehouse_path).read_partitions(table, partitions)
+
+
+@functools.cache
+def _libc_malloc_trim():
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return getattr(libc, "malloc_trim", None)
+
+
+def release_freed_memory() -> None:
+    """Return memory freed by earlier steps to the operating system before a step loads its data.
+
+    glibc keeps freed heap pages for reuse, so one process running every step in turn holds
+    the high-water mark of all of them; ``malloc_trim`` hands the free pages back (a no-op
+    where the C library has no such call).
+    """
+    gc.collect()
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)

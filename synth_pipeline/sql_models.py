@@ -36,7 +36,7 @@ from dagster import (
 from synth_pipeline import lineage
 from synth_pipeline.checks import record_check_results
 from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.resources import SynthResource
+from synth_pipeline.resources import SynthResource, release_freed_memory
 from synth_pipeline.settings import Settings
 from synth_pipeline.warehouse import SCHEMA, Warehouse, write_partition
 
@@ -142,6 +142,7 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
         metadata={"sql_file": f"dbt_like_sql/{model.path.name}", "parameters": ", ".join(model.parameters)},
     )
     def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
+        release_freed_memory()
         settings = synth.settings()
         warehouse = synth.warehouse()
         with warehouse.connect() as con:
