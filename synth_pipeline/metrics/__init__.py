@@ -16,6 +16,7 @@ import polars as pl
 from ._tokens import word_counts
 from .bias import DEFAULT_TERM_GROUPS, term_group_drift, term_group_summary
 from .diversity import (
+    DIVERSITY_METRICS,
     compression_and_ngram_diversity,
     compression_ratio,
     distinct_n,
@@ -55,16 +56,7 @@ __all__ = [
 # Diversity metrics also stored as synthetic / real ("relative.<name>"): the honest
 # comparison for thresholds, since the real corpus of the same partition shares topic,
 # length and domain with the synthetic text grounded in it.
-RELATIVE_METRICS = (
-    "distinct_1",
-    "distinct_2",
-    "distinct_3",
-    "distinct_4",
-    "compression_ratio",
-    "ngram_diversity",
-    "self_repetition",
-    "self_bleu",
-)
+RELATIVE_METRICS = DIVERSITY_METRICS[:8]
 
 
 def size_matched(synthetic: Sequence[str], real: Sequence[str], *, seed: int = 0) -> tuple[list[str], list[str]]:

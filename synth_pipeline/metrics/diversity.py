@@ -71,6 +71,22 @@ _INNER_MTIME = 1_700_000_000
 # name "compressed" + NUL (11 bytes, FNAME flag), raw deflate, 8-byte trailer.
 _OUTER_OVERHEAD = 10 + len(b"compressed\x00") + 8
 
+# The figures diversity_metrics returns, in this order; the first eight are also stored as
+# synthetic / real ratios (metrics.RELATIVE_METRICS).
+DIVERSITY_METRICS = (
+    "distinct_1",
+    "distinct_2",
+    "distinct_3",
+    "distinct_4",
+    "compression_ratio",
+    "ngram_diversity",
+    "self_repetition",
+    "self_bleu",
+    "vocabulary_size",
+    "n_texts",
+    "n_tokens",
+)
+
 
 _CHUNK_TEXTS = 2_000  # texts joined and encoded per deflate call
 
@@ -317,17 +333,4 @@ def diversity_metrics(
         out["n_texts"] = float(len(texts_list))
         out["n_tokens"] = float(n_tokens)
         out["compression_ratio"] = fut.result() if fut is not None else NAN
-    order = [
-        "distinct_1",
-        "distinct_2",
-        "distinct_3",
-        "distinct_4",
-        "compression_ratio",
-        "ngram_diversity",
-        "self_repetition",
-        "self_bleu",
-        "vocabulary_size",
-        "n_texts",
-        "n_tokens",
-    ]
-    return {k: out[k] for k in order}
+    return {k: out[k] for k in DIVERSITY_METRICS}
