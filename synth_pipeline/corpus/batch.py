@@ -137,7 +137,9 @@ def _allocation(settings: Settings, warehouse: Warehouse, partition: str):
         registry.ensure_tables(con)
         recorded = registry.partition_allocations(con, partition)
         if recorded is not None:
-            return recorded, registry.files_table(con, [a.file_id for a in recorded]), False, []
+            files = registry.files_table(con, [a.file_id for a in recorded])
+            # A source that names no file is a setting to fix: said by every build, not recorded.
+            return recorded, files, False, _list_files(settings)[1]
         known = registry.registered_files(con)
         taken = registry.taken_so_far(con)
     listed, unresolved = _list_files(settings)
