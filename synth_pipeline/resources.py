@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import gc
 
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
@@ -43,7 +42,7 @@ class WarehouseIOManager(ConfigurableIOManager):
         context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows, **columns})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
-        release_freed_memory()  # the previous step's frames are gone: hand their pages back first
+        release_freed_memory(context.op_def.name)  # the previous step's frames are gone: hand their pages back
         table = context.asset_key.path[-1]
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         return Warehouse(load_settings().warehouse_path).read_partitions(table, partitions)
@@ -56,14 +55,20 @@ def _libc_malloc_trim():
     return getattr(libc, "malloc_trim", None)
 
 
-def release_freed_memory() -> None:
+_last_trimmed_step: list[str | None] = [None]
+
+
+def release_freed_memory(step_key: str | None = None) -> None:
     """Return memory freed by earlier steps to the operating system before a step loads its data.
 
     glibc keeps freed heap pages for reuse, so one process running every step in turn holds
     the high-water mark of all of them; ``malloc_trim`` hands the free pages back (a no-op
-    where the C library has no such call).
+    where the C library has no such call). Once per step: a step loading three inputs trims
+    before the first.
     """
-    gc.collect()
+    if step_key is not None and step_key == _last_trimmed_step[0]:
+        return
+    _last_trimmed_step[0] = step_key
     trim = _libc_malloc_trim()
     if trim is not None:
         trim(0)
