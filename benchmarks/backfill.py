@@ -32,7 +32,12 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth_pipeline.concurrency import LOCK_ERROR, partition_counts, prepare_instance, run_partitions_concurrently  # noqa: E402
+from benchmarks.harness.concurrent_runs import (  # noqa: E402
+    LOCK_ERROR,
+    partition_counts,
+    prepare_instance,
+    run_partitions_concurrently,
+)
 
 WEEK = [f"2026-03-{day:02d}" for day in range(2, 9)]
 BIN = Path(sys.executable).parent
@@ -41,7 +46,7 @@ BIN = Path(sys.executable).parent
 # --- 1. control: bare DuckDB connections vs the warehouse lock -----------------------
 _WRITER = r"""
 import sys, duckdb, polars as pl, time
-from synth_pipeline.warehouse import Warehouse, write_partition
+from synth_pipeline.storage.warehouse import Warehouse, write_partition
 path, mode, day, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 frame = pl.DataFrame({"item_id": [f"{day}-{i}" for i in range(200)], "text": ["x" * 100] * 200})
 errors = 0

@@ -77,7 +77,8 @@ import json, resource, sys, threading, time
 t0 = time.perf_counter()
 from dagster import DagsterInstance, execute_job, reconstructable
 from synth_pipeline.cli import pipeline_job
-from synth_pipeline.definitions import defs
+from synth_pipeline.definitions import load_defs
+defs = load_defs()
 t_import = time.perf_counter() - t0
 samples, stop = [], threading.Event()
 def sample_rss():

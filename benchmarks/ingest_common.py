@@ -192,14 +192,14 @@ def preload_ours() -> None:
     """Import our ingestion modules, so a timed call measures the work and not the imports."""
     import synth_pipeline.corpus.batch  # noqa: F401
     import synth_pipeline.settings  # noqa: F401
-    import synth_pipeline.warehouse  # noqa: F401
+    import synth_pipeline.storage.warehouse  # noqa: F401
 
 
 def build_batch(home: str | Path, sources: str, docs_per_partition: int, partition_key: str):
     """One partition of ``raw_corpus``'s batch, as the asset builds it. Returns the batch."""
     from synth_pipeline.corpus.batch import build_corpus_batch
     from synth_pipeline.settings import Settings
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     settings = Settings(
         home=Path(home), corpus=sources, docs_per_partition=docs_per_partition, corpus_text_field="text"

@@ -1,7 +1,7 @@
 """Generation-stage throughput against a local OpenAI-protocol server, beside bare clients.
 
 Measured in one run, against one server with a fixed per-request latency (default
-200 ms) running in its own process (``synth_pipeline_tests/openai_server.py``, plain
+200 ms) running in its own process (``benchmarks/harness/openai_server.py``, plain
 asyncio, so its CPU is not taken from the client's interpreter):
 
 * ``sequential``: a plain ``for`` loop of ``await client.chat.completions.create``;
@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openai.types.chat import ChatCompletion  # noqa: E402
 
+from benchmarks.harness.openai_server import running_server  # noqa: E402
 from synth_pipeline.llm.interface import GenerationRequest  # noqa: E402
 from synth_pipeline.llm.openai_backend import OpenAIGenerator, make_async_client  # noqa: E402
 from synth_pipeline.settings import Settings  # noqa: E402
-from synth_pipeline.warehouse import Warehouse  # noqa: E402
-from synth_pipeline_tests.openai_server import running_server  # noqa: E402
+from synth_pipeline.storage.warehouse import Warehouse  # noqa: E402
 
 PASSAGE = (
     "A context manager is an object that defines the runtime context to be established when "

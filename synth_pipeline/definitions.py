@@ -1,53 +1,32 @@
-"""The one Definitions object of the synth_pipeline code location."""
+"""The code location: every Dagster object under ``synth_pipeline/defs/``, found by Dagster.
+
+The layout Dagster's own scaffold uses: ``load_from_defs_folder`` imports each module of
+the ``defs`` package (located through ``synth_pipeline/dg.toml``) and merges what it
+defines: assets, checks, jobs, schedules, sensors, and ``defs/resources.py``'s resources
+and executor. Automation conditions and the freshness policy are applied here, in one
+place (``defs/automation.py``).
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import functools
+import warnings
+from pathlib import Path
 
-from synth_pipeline.assets.corpus import raw_corpus
-from synth_pipeline.assets.generation import generated_samples, graded_samples
-from synth_pipeline.assets.mix import mix_candidates
-from synth_pipeline.assets.prompts import seed_prompts
-from synth_pipeline.assets.release import dataset_release
-from synth_pipeline.assets.report import quality_report
-from synth_pipeline.automation import (
-    automation_sensor,
-    backfill_job,
-    daily_schedule,
-    mix_freshness_checks,
-    mix_freshness_sensor,
-    new_corpus_files_sensor,
-    pipeline_job,
-    with_automation,
-)
-from synth_pipeline.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS, funnel_checks, mix_checks
-from synth_pipeline.resources import SynthResource, WarehouseIOManager
-from synth_pipeline.sql_models import ModelHooks, build_sql_asset, discover_models
+from dagster import Definitions, definitions, load_from_defs_folder
 
-SQL_HOOKS = {
-    "deduplicated_mix": ModelHooks(check_specs=MIX_CHECK_SPECS, checks=mix_checks),
-    "mix_exclusions": ModelHooks(check_specs=EXCLUSION_CHECK_SPECS, checks=funnel_checks),
-}
-sql_assets = [build_sql_asset(model, SQL_HOOKS.get(model.name)) for model in discover_models()]
+from synth_pipeline.defs.automation import with_automation
 
-defs = Definitions(
-    assets=with_automation(
-        [
-            raw_corpus,
-            seed_prompts,
-            generated_samples,
-            graded_samples,
-            mix_candidates,
-            *sql_assets,
-            quality_report,
-            dataset_release,
-        ]
-    ),
-    asset_checks=[*mix_freshness_checks],
-    jobs=[pipeline_job, backfill_job],
-    schedules=[daily_schedule],
-    sensors=[new_corpus_files_sensor, automation_sensor, mix_freshness_sensor],
-    resources={"synth": SynthResource(), "io_manager": WarehouseIOManager()},
-    # Steps share one process: the multiprocess executor costs seconds per step on small machines.
-    executor=in_process_executor,
-)
+
+@functools.cache
+def load_defs() -> Definitions:
+    """The definitions, built once per process (the CLI, tests and benchmarks call this)."""
+    found = load_from_defs_folder(path_within_project=Path(__file__).parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # map_asset_specs is marked preview in Dagster 1.13
+        return found.map_asset_specs(func=with_automation)
+
+
+@definitions
+def defs() -> Definitions:
+    return load_defs()

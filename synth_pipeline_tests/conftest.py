@@ -35,7 +35,9 @@ def run_graph(
     home: Path, partition: str = PARTITION, selection: list[str] | None = None, **env: str
 ) -> ExecuteInProcessResult:
     """Materialise the graph (or ``selection``) for one partition, as ``make run`` does."""
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     with synth_env(home, **env):
         return materialize(

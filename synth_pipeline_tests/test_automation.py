@@ -18,12 +18,12 @@ from dagster import (
     materialize,
 )
 
-from synth_pipeline.automation import (
+from synth_pipeline.defs.automation import (
     daily_schedule,
     mix_freshness_checks,
     new_corpus_files_sensor,
 )
-from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline_tests.conftest import synth_env
 
 P = "2026-03-02"
@@ -48,7 +48,9 @@ def _write(path: Path, text: str, age_s: float = 60) -> None:
 
 
 def _tick(home: Path, cursor: str | None):
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     context = build_sensor_context(cursor=cursor, definitions=defs)
     with synth_env(home):
@@ -101,7 +103,7 @@ def test_landing_sensor_requests_one_run_per_arrival_and_none_on_reevaluation(tm
 
 def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_path: Path) -> None:
     from synth_pipeline.corpus import registry
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     _write(tmp_path / "landing" / "late.jsonl", '{"text": "arrived after the day was built"}')
     today = daily_partitions.get_last_partition_key()
@@ -116,7 +118,9 @@ def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_pa
 
 
 def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **env: str):
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     with synth_env(home, SYNTH_DOCS_PER_PARTITION="60", **env):
         return materialize(
@@ -130,7 +134,9 @@ def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **
 
 
 def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path: Path) -> None:
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     instance = DagsterInstance.ephemeral()
     # The automation sensor ticks on an empty instance: nothing to do.
@@ -167,7 +173,9 @@ def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path:
 
 
 def test_mix_freshness_is_declared_and_evaluated(tmp_path: Path) -> None:
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     graph = defs.resolve_asset_graph()
     mix = graph.get(AssetKey("deduplicated_mix"))

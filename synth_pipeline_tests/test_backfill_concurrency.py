@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from synth_pipeline.concurrency import partition_counts, run_partitions_concurrently
+from benchmarks.harness.concurrent_runs import partition_counts, run_partitions_concurrently
 from synth_pipeline_tests.conftest import run_graph
 
 WEEK = [f"2026-03-{day:02d}" for day in range(2, 9)]
@@ -118,7 +118,7 @@ def test_writer_waits_for_a_reader_outside_the_lock(tmp_path: Path) -> None:
 
     import polars as pl
 
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     warehouse.write_partition("t", "2026-03-02", pl.DataFrame({"x": [1, 2]}))

@@ -219,7 +219,7 @@ def test_card_matches_the_quality_report(released):
 def test_release_is_reproducible_and_refuses_a_stale_report(released, tmp_path):
     from synth_pipeline.release import ReleaseBlocked, build_release
     from synth_pipeline.settings import load_settings
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     home = tmp_path / "copy"
     shutil.copytree(released, home, ignore=shutil.ignore_patterns("*.lock"))

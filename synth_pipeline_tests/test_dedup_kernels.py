@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from synth_pipeline import fast_hash
 from synth_pipeline.dedup.shingles import _mult, shingle_hashes, token_hashes, word_lists
+from synth_pipeline.text import hashing as fast_hash
 
 _WORD = re.compile(r"\w+")
 _M = (1 << 64) - 1

@@ -12,12 +12,18 @@ import duckdb
 import polars as pl
 import pytest
 
-from synth_pipeline.checks import EMPTY_PARTITION, EXCLUSION_CHECK_SPECS, GRADE_CHECK_SPECS, MIX_CHECK_SPECS, mix_checks
 from synth_pipeline.corpus.builtin import load_builtin_python_docs
+from synth_pipeline.defs.checks import (
+    EMPTY_PARTITION,
+    EXCLUSION_CHECK_SPECS,
+    GRADE_CHECK_SPECS,
+    MIX_CHECK_SPECS,
+    mix_checks,
+)
 from synth_pipeline.release.card import partition_status
-from synth_pipeline.samples import GRADE_SCHEMA, SAMPLE_SCHEMA
 from synth_pipeline.settings import load_settings
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.storage.warehouse import Warehouse
+from synth_pipeline.tasks.samples import GRADE_SCHEMA, SAMPLE_SCHEMA
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph, synth_env
 
 # Lines today's reader rejects one by one: malformed JSON, no "text" field, a non-string text.
@@ -78,7 +84,9 @@ def _release(home: Path, partition: str) -> tuple[dict, str, pl.DataFrame]:
 def test_the_whole_graph_materialises_an_empty_partition(empty_run):
     home, result = empty_run
     assert result.success
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialised == {key.to_user_string() for a in defs.assets for key in a.keys} >= ALL_ASSETS

@@ -6,7 +6,7 @@ import json
 
 from synth_pipeline.llm.interface import GenerationRequest, GradeRequest
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
-from synth_pipeline.llm.rubric import CRITERIA, parse_grade
+from synth_pipeline.tasks.rubric import CRITERIA, parse_grade
 from synth_pipeline.text import content_words
 from synth_pipeline_tests.conftest import query, run_graph
 
@@ -74,7 +74,7 @@ def test_two_runs_of_the_graph_write_identical_samples_and_grades(tmp_path):
 
 
 def test_generation_and_grading_in_slices_write_the_same_rows(tmp_path, monkeypatch):
-    from synth_pipeline.assets import generation
+    from synth_pipeline.defs import generation
 
     selection = ["raw_corpus", "raw_corpus_rejects", "seed_prompts", "generated_samples", "graded_samples"]
     corpus = tmp_path / "corpus.jsonl"

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness.openai_server import demo_requests, running_server
 from synth_pipeline.llm.interface import GradeRequest
 from synth_pipeline.llm.openai_backend import OpenAIGenerator, OpenAIJudge
 from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.response_cache import CACHE_TABLE
-from synth_pipeline.llm.rubric import GradeParseError, parse_grade
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import Warehouse
-from synth_pipeline_tests.openai_server import demo_requests, running_server
+from synth_pipeline.storage.warehouse import Warehouse
+from synth_pipeline.tasks.rubric import GradeParseError, parse_grade
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
@@ -229,9 +229,9 @@ _CHILD = textwrap.dedent(
     import sys
     sys.path.insert(0, {root!r})
     from synth_pipeline.settings import Settings
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
     from synth_pipeline.llm.openai_backend import OpenAIGenerator
-    from synth_pipeline_tests.openai_server import demo_requests
+    from benchmarks.harness.openai_server import demo_requests
     settings = Settings(home={home!r}, llm_backend="openai", generator_model="local-generator",
                         generator_base_url={url!r}, max_concurrency={conc}, cache_flush_rows=10**6,
                         cache_flush_interval_s=3600)

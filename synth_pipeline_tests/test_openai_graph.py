@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness.openai_server import running_server
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph
-from synth_pipeline_tests.openai_server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-e2e-test-key-7f3a9c"

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from synth_pipeline.defs.sql_models import bind_parameters, discover_models, load_model
 from synth_pipeline.settings import Settings
-from synth_pipeline.sql_models import bind_parameters, discover_models, load_model
 
 
 def test_models_find_their_upstream_assets_and_parameters():

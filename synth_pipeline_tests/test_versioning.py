@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetsDefinition, DagsterInstance, evaluate_automation_conditions, materialize
 
-from synth_pipeline.sql_models import build_sql_asset, discover_models
-from synth_pipeline.staleness import stale_status, transitions
+from synth_pipeline.cli.staleness import stale_status, transitions
+from synth_pipeline.defs.sql_models import build_sql_asset, discover_models
 from synth_pipeline_tests.conftest import query, synth_env
 
 P = "2026-03-02"  # an old partition, re-run after a code change
@@ -33,8 +33,10 @@ UPSTREAM_OF_MIX = {
 
 def _assets(sql_dir: Path, seed_prompts: AssetsDefinition | None = None) -> list[AssetsDefinition]:
     """The code location's assets, with the SQL models read from ``sql_dir``."""
-    from synth_pipeline.definitions import SQL_HOOKS, defs
+    from synth_pipeline.definitions import load_defs
+    from synth_pipeline.defs.sql_assets import SQL_HOOKS
 
+    defs = load_defs()
     sql = {m.name: build_sql_asset(m, SQL_HOOKS.get(m.name)) for m in discover_models(sql_dir)}
     out = []
     for a in defs.assets:
@@ -49,7 +51,9 @@ def _assets(sql_dir: Path, seed_prompts: AssetsDefinition | None = None) -> list
 
 
 def _run(home: Path, instance: DagsterInstance, assets, selection=None):
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     with synth_env(home, SYNTH_DOCS_PER_PARTITION="60"):
         result = materialize(
@@ -72,7 +76,9 @@ def home(tmp_path: Path, healthy_run) -> Path:
 
 
 def test_every_asset_has_a_code_version_and_every_row_its_versions(healthy_run) -> None:
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
@@ -102,7 +108,9 @@ def test_every_asset_has_a_code_version_and_every_row_its_versions(healthy_run) 
 
 
 def test_changed_sql_model_marks_old_partition_stale_until_rerun(home: Path, tmp_path: Path) -> None:
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
 
     sql_dir = tmp_path / "dbt_like_sql"
     shutil.copytree(REPO_SQL, sql_dir)
@@ -154,7 +162,7 @@ def test_changed_sql_model_marks_old_partition_stale_until_rerun(home: Path, tmp
 def test_changed_template_marks_prompts_and_downstream_stale_until_rerun(
     home: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from synth_pipeline.assets import prompts as prompt_assets
+    from synth_pipeline.defs import prompts as prompt_assets
     from synth_pipeline.prompts import build, templates
 
     log: list[str] = []

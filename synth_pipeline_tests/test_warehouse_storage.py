@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, Definitions, asset, materialize
 
-from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.resources import WarehouseIOManager
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import WarehouseIOManager
+from synth_pipeline.storage.warehouse import Warehouse
 from synth_pipeline_tests.conftest import synth_env
 
 

@@ -15,7 +15,8 @@ RUN_GRAPH = r"""
 import json, sys
 import synth_pipeline
 from dagster import DagsterInstance, materialize
-from synth_pipeline.definitions import defs
+from synth_pipeline.definitions import load_defs
+defs = load_defs()
 result = materialize(list(defs.assets), partition_key="2026-03-02", resources=defs.resources,
                      instance=DagsterInstance.ephemeral(), raise_on_error=False)
 print(json.dumps({

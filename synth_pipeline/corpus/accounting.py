@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from synth_pipeline.corpus import registry
-from synth_pipeline.warehouse import SCHEMA, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, one_row
 
 _PER_FILE = f"""
 WITH ranges AS (

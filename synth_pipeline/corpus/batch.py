@@ -31,7 +31,7 @@ from filelock import FileLock
 from synth_pipeline.corpus import builtin, readers, registry, staging
 from synth_pipeline.corpus.documents import prepare_documents
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.storage.warehouse import Warehouse
 
 DOCUMENT_SCHEMA = {
     "doc_id": pl.Utf8,

@@ -27,8 +27,8 @@ import polars as pl
 import pyarrow as pa
 
 from synth_pipeline.corpus.quality import GOPHER_STOPWORDS, line_stats, quality_rule
-from synth_pipeline.fast_hash import utf8_code_point
-from synth_pipeline.string_buffers import utf8_buffers
+from synth_pipeline.text.buffers import utf8_buffers
+from synth_pipeline.text.hashing import utf8_code_point
 
 DOCUMENT_COLUMNS = {
     "doc_id": pl.String,

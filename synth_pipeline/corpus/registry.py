@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from synth_pipeline.warehouse import SCHEMA, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, one_row
 
 FILES = f"{SCHEMA}.corpus_files"
 PARTITIONS = f"{SCHEMA}.corpus_partitions"

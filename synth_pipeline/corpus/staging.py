@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from synth_pipeline.corpus import builtin, readers
-from synth_pipeline.warehouse import one_row
+from synth_pipeline.storage.warehouse import one_row
 
 ROW_GROUP_RECORDS = 4096  # small groups: a 2,000-record range reads one or two of them
 _HASH_CHUNK = 8 << 20

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from synth_pipeline.fast_hash import ASCII_LOWER, IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
+from synth_pipeline.text.hashing import ASCII_LOWER, IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
 
 _U = np.uint64
 _EMPTY32 = np.uint32(0xFFFFFFFF)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import xxhash
 
 from synth_pipeline.dedup import _kernels
-from synth_pipeline.string_buffers import utf8_buffers
+from synth_pipeline.text.buffers import utf8_buffers
 
 WORD_PATTERN = r"\w+"
 # a run of non-word, non-space characters with at most one adjacent space on each side

@@ -5,7 +5,7 @@ from __future__ import annotations
 from synth_pipeline.llm.interface import GeneratorBackend, JudgeBackend
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.storage.warehouse import Warehouse
 
 
 def make_generator(settings: Settings, warehouse: Warehouse) -> GeneratorBackend:

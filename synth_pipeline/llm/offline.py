@@ -32,10 +32,10 @@ from synth_pipeline.llm.interface import (
     GradeResult,
     ProgressCallback,
 )
-from synth_pipeline.llm.rubric import CRITERIA
-from synth_pipeline.quality_flags import CHUNK, HEURISTIC_FLAGS, flag_batch
+from synth_pipeline.tasks.flags import CHUNK, HEURISTIC_FLAGS, flag_batch
+from synth_pipeline.tasks.rubric import CRITERIA
 from synth_pipeline.text import stable_hash
-from synth_pipeline.text_frames import (
+from synth_pipeline.text.frames import (
     content_mask,
     mix64,
     rank_in_row,

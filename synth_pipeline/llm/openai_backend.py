@@ -59,9 +59,9 @@ from synth_pipeline.llm.interface import (
 )
 from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.response_cache import CachedResponse, ResponseCache, request_key
-from synth_pipeline.llm.rubric import GRADE_JSON_SCHEMA, RUBRIC_VERSION, judge_messages
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.storage.warehouse import Warehouse
+from synth_pipeline.tasks.rubric import GRADE_JSON_SCHEMA, RUBRIC_VERSION, judge_messages
 
 log = logging.getLogger(__name__)
 # Progress and run summaries go to the Dagster run log when a step is running: this is

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synth_pipeline.warehouse import SCHEMA, Warehouse, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, one_row
 
 try:  # POSIX: a live writer holds an flock on its journal
     import fcntl

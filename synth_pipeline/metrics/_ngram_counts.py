@@ -22,8 +22,8 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from synth_pipeline.fast_hash import IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
-from synth_pipeline.string_buffers import utf8_buffers
+from synth_pipeline.text.buffers import utf8_buffers
+from synth_pipeline.text.hashing import IDENTITY, XXH3_MAX_SHORT, fmix64, utf8_code_point, xxh3_64
 
 _U = np.uint64
 _PART_BITS = 8  # 256 partitions: each one's hash table stays in the CPU's L2 cache

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from synth_pipeline import __version__
 from synth_pipeline.release.card import ReleaseFacts, empty_partitions, partition_status, render_card
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import one_row
+from synth_pipeline.storage.warehouse import one_row
 
 MIX = "synth.deduplicated_mix"
 SPLIT = "train"

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from synth_pipeline import mix_metrics
 from synth_pipeline.metrics import overrepresented_ngrams, term_group_drift
+from synth_pipeline.mix import metrics as mix_metrics
 from synth_pipeline.report import score
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import _table_exists, one_row
+from synth_pipeline.storage.warehouse import _table_exists, one_row
 
 # ``QualityFigures.status``: what the partition holds, for the table row, the page and the card.
 SCORED, EMPTY, NO_ITEMS = "scored", "empty", "no_items"

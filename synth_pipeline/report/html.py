@@ -8,8 +8,8 @@ import json
 
 import polars as pl
 
-from synth_pipeline.metadata import md_table
 from synth_pipeline.report.collect import SCORED, QualityFigures
+from synth_pipeline.report.markdown import md_table
 
 OFFLINE_NOTE = (
     "Backend: offline. The synthetic text was built by a deterministic extractive generator and graded by a "

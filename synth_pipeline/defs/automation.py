@@ -25,7 +25,6 @@ from pathlib import Path
 
 from dagster import (
     AssetKey,
-    AssetsDefinition,
     AssetSelection,
     AssetSpec,
     AutomationCondition,
@@ -44,7 +43,7 @@ from dagster import (
     sensor,
 )
 
-from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.settings import load_settings
 
 # --- freshness of the mix ----------------------------------------------------------
@@ -80,19 +79,15 @@ REFRESH_WHEN_MIX_CHANGES = (
 AUTOMATED_ASSETS = ("mix_exclusions", "quality_report", "dataset_release")
 
 
-def with_automation(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
-    """The assets, with :data:`REFRESH_WHEN_MIX_CHANGES` on :data:`AUTOMATED_ASSETS` and the
-    freshness policy on the mix."""
-
-    def apply(spec: AssetSpec) -> AssetSpec:
-        name = spec.key.to_user_string()
-        if name in AUTOMATED_ASSETS:
-            return spec.replace_attributes(automation_condition=REFRESH_WHEN_MIX_CHANGES)
-        if name == "deduplicated_mix":
-            return spec.replace_attributes(freshness_policy=MIX_FRESHNESS_POLICY)
-        return spec
-
-    return [a.map_asset_specs(apply) if isinstance(a, AssetsDefinition) else a for a in assets]
+def with_automation(spec: AssetSpec) -> AssetSpec:
+    """``spec`` with :data:`REFRESH_WHEN_MIX_CHANGES` on :data:`AUTOMATED_ASSETS` and the freshness
+    policy on the mix (applied to every asset by ``definitions.load_defs``)."""
+    name = spec.key.to_user_string()
+    if name in AUTOMATED_ASSETS:
+        return spec.replace_attributes(automation_condition=REFRESH_WHEN_MIX_CHANGES)
+    if name == "deduplicated_mix":
+        return spec.replace_attributes(freshness_policy=MIX_FRESHNESS_POLICY)
+    return spec
 
 
 automation_sensor = AutomationConditionSensorDefinition(
@@ -166,7 +161,7 @@ def partition_built(settings, partition_key: str) -> bool:
     if not settings.warehouse_path.exists():
         return False
     from synth_pipeline.corpus import registry
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     with Warehouse(settings.warehouse_path).connect() as con:
         registry.ensure_tables(con)

@@ -8,12 +8,12 @@ import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from synth_pipeline.dedup import _arrays, decontamination, near_duplicates, shingles
-from synth_pipeline.metadata import md_table
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.mix import candidates
-from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.resources import SynthResource
-from synth_pipeline.versioning import pipeline_version, source_version
-from synth_pipeline.warehouse import read_partitions_before, write_partition
+from synth_pipeline.report.markdown import md_table
+from synth_pipeline.storage.warehouse import read_partitions_before, write_partition
 
 CODE_VERSION = source_version(candidates, near_duplicates, decontamination, shingles, _arrays)
 SIGNATURES_TABLE = "mix_signatures"

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 from dagster import TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
-from synth_pipeline.warehouse import SCHEMA, _table_columns, _table_exists
+from synth_pipeline.storage.warehouse import SCHEMA, _table_columns, _table_exists
 
 # Direct upstream tables of the Python assets (the SQL models find theirs in their SQL).
 UPSTREAM: dict[str, tuple[str, ...]] = {

@@ -13,8 +13,8 @@ import polars as pl
 from synth_pipeline.dedup.decontamination import load_evaluation_set
 from synth_pipeline.metrics import distinct_n, quality_metrics
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import _COLUMNS_TABLE as PARTITION_COLUMNS
-from synth_pipeline.warehouse import one_row, write_partition
+from synth_pipeline.storage.warehouse import _COLUMNS_TABLE as PARTITION_COLUMNS
+from synth_pipeline.storage.warehouse import one_row, write_partition
 
 TABLE = "mix_metrics"
 # The report's two tables of the partition, computed here from the drift tokenisation.

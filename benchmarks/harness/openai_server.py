@@ -34,7 +34,7 @@ Use from tests::
 ``mode="process"`` runs it in a child process (benchmarks: keeps its CPU off the
 client's interpreter); ``stats`` then reads ``GET /_stats`` from the child.
 
-From a shell: ``python synth_pipeline_tests/openai_server.py --port 8011 --latency 0.2``.
+From a shell: ``python benchmarks/harness/openai_server.py --port 8011 --latency 0.2``.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from synth_pipeline import lineage
-from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.versioning import source_version
 from synth_pipeline.report import collect, html, score
-from synth_pipeline.resources import SynthResource
-from synth_pipeline.versioning import source_version
-from synth_pipeline.warehouse import write_partition
+from synth_pipeline.storage import lineage
+from synth_pipeline.storage.warehouse import write_partition
 
 CODE_VERSION = source_version(collect, html, score)
 

@@ -33,14 +33,14 @@ from dagster import (
     asset,
 )
 
-from synth_pipeline import lineage
-from synth_pipeline.checks import record_check_results
-from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.resources import SynthResource, release_freed_memory
+from synth_pipeline.defs.checks import record_check_results
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource, release_freed_memory
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import SCHEMA, Warehouse, write_partition
+from synth_pipeline.storage import lineage
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, write_partition
 
-_REPO_SQL_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
+_REPO_SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # (warehouse, partition key, settings) -> check results, for checks that run inside the model's step.

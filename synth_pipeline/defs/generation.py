@@ -9,13 +9,13 @@ import time
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from synth_pipeline import samples
-from synth_pipeline.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
-from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache, rubric
-from synth_pipeline.metadata import md_table
-from synth_pipeline.partitions import daily_partitions
-from synth_pipeline.resources import SynthResource
-from synth_pipeline.versioning import pipeline_version, source_version
+from synth_pipeline.defs.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.versioning import pipeline_version, source_version
+from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache
+from synth_pipeline.report.markdown import md_table
+from synth_pipeline.tasks import rubric, samples
 
 GENERATION_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache)
 GRADING_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache, rubric)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from synth_pipeline.text_frames import ngram_keys, series, word_frame
+from synth_pipeline.text.frames import ngram_keys, series, word_frame
 
 REFUSAL = re.compile(
     r"\b(I('m| am) (sorry|unable)|I can(not|'t) (help|assist|provide)|as an AI( language model)?)\b", re.I

@@ -22,9 +22,9 @@ import duckdb
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
-from synth_pipeline import mix_metrics
+from synth_pipeline.mix import metrics as mix_metrics
 from synth_pipeline.settings import Settings
-from synth_pipeline.warehouse import SCHEMA, Warehouse, _table_exists, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, _table_exists, one_row
 
 MIX = "deduplicated_mix"
 EXCLUSIONS = "mix_exclusions"

@@ -12,9 +12,9 @@ import json
 import polars as pl
 
 from synth_pipeline.llm.interface import GenerationRequest, GenerationResult, GradeRequest, GradeResult
-from synth_pipeline.llm.rubric import CRITERIA, RUBRIC_VERSION, GradeParseError, parse_grade
-from synth_pipeline.quality_flags import BLOCKING_FLAGS, HEURISTIC_FLAGS, flag_batch
 from synth_pipeline.settings import Settings
+from synth_pipeline.tasks.flags import BLOCKING_FLAGS, HEURISTIC_FLAGS, flag_batch
+from synth_pipeline.tasks.rubric import CRITERIA, RUBRIC_VERSION, GradeParseError, parse_grade
 from synth_pipeline.text import content_hash, count_tokens
 
 SAMPLE_INDEX = 0  # one completion per prompt; the index is part of the id and of the cache key

@@ -7,11 +7,19 @@ import ctypes.util
 import functools
 
 import polars as pl
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableResource,
+    Definitions,
+    InputContext,
+    OutputContext,
+    definitions,
+    in_process_executor,
+)
 
-from synth_pipeline import lineage
 from synth_pipeline.settings import Settings, load_settings
-from synth_pipeline.warehouse import Warehouse
+from synth_pipeline.storage import lineage
+from synth_pipeline.storage.warehouse import Warehouse
 
 
 class SynthResource(ConfigurableResource):
@@ -72,3 +80,13 @@ def release_freed_memory(step_key: str | None = None) -> None:
     trim = _libc_malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@definitions
+def resources() -> Definitions:
+    """The resources every asset uses, and the executor of every job that names none."""
+    return Definitions(
+        resources={"synth": SynthResource(), "io_manager": WarehouseIOManager()},
+        # Steps share one process: the multiprocess executor costs seconds per step on small machines.
+        executor=in_process_executor,
+    )

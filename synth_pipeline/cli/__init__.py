@@ -50,8 +50,10 @@ def _assets(defs) -> list[AssetsDefinition]:
 
 def pipeline_job():
     """The whole graph's job, rebuilt by name wherever the run executes (``reconstructable``)."""
-    from synth_pipeline.automation import pipeline_job as job
-    from synth_pipeline.definitions import defs
+    from synth_pipeline.definitions import load_defs
+    from synth_pipeline.defs.automation import pipeline_job as job
+
+    defs = load_defs()
 
     return defs.resolve_job_def(job.name)
 
@@ -65,10 +67,10 @@ def run(partition: str | None) -> int:
     """
     from dagster import execute_job, reconstructable
 
-    from synth_pipeline.assets.report import report_path
-    from synth_pipeline.partitions import daily_partitions
+    from synth_pipeline.defs.partitions import daily_partitions
+    from synth_pipeline.defs.report import report_path
     from synth_pipeline.settings import load_settings
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage.warehouse import Warehouse
 
     settings = load_settings()
     partition = partition or _latest_partition(daily_partitions)
@@ -132,9 +134,9 @@ def run(partition: str | None) -> int:
 
 def trace(item_id: str | None, doc_id: str | None, partition: str | None, random_item: bool) -> int:
     """Print a mix item's chain back to its source file, or everything derived from a document."""
-    from synth_pipeline import lineage
     from synth_pipeline.settings import load_settings
-    from synth_pipeline.warehouse import Warehouse
+    from synth_pipeline.storage import lineage
+    from synth_pipeline.storage.warehouse import Warehouse
 
     warehouse = Warehouse(load_settings().warehouse_path)
     with warehouse.connect() as con:
@@ -166,10 +168,12 @@ def trace(item_id: str | None, doc_id: str | None, partition: str | None, random
 
 def stale(partition: str | None) -> int:
     """Print each asset's status for one partition (FRESH, STALE with its causes, MISSING), as the UI does."""
-    from synth_pipeline.definitions import defs
-    from synth_pipeline.partitions import daily_partitions
+    from synth_pipeline.definitions import load_defs
+
+    defs = load_defs()
+    from synth_pipeline.cli.staleness import stale_status
+    from synth_pipeline.defs.partitions import daily_partitions
     from synth_pipeline.settings import load_settings
-    from synth_pipeline.staleness import stale_status
 
     partition = partition or _latest_partition(daily_partitions)
     statuses = stale_status(_instance(load_settings()), _assets(defs), partition)

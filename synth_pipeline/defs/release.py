@@ -9,12 +9,12 @@ is missing or is stale.
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, MaterializeResult, MetadataValue, asset
 
-from synth_pipeline.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS
-from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.defs.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.versioning import source_version
 from synth_pipeline.release import card, export
-from synth_pipeline.resources import SynthResource
-from synth_pipeline.versioning import source_version
-from synth_pipeline.warehouse import write_partition
+from synth_pipeline.storage.warehouse import write_partition
 
 CODE_VERSION = source_version(export, card)
 

@@ -3,11 +3,11 @@
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from synth_pipeline.metadata import md_table
-from synth_pipeline.partitions import daily_partitions
+from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.prompts import build, passages, templates
-from synth_pipeline.resources import SynthResource
-from synth_pipeline.versioning import pipeline_version, source_version
+from synth_pipeline.report.markdown import md_table
 
 CODE_VERSION = source_version(build, passages, templates, templates.templates_fingerprint())
 

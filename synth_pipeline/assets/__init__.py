@@ -1,1 +1,0 @@
-"""Dagster assets: each module wires one stage's logic to its tables; logic lives elsewhere."""
