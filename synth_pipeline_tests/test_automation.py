@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from dagster import (
     AssetCheckKey,
     AssetKey,
@@ -58,12 +59,14 @@ def _tick(home: Path, cursor: str | None):
     return data.run_requests or [], data.cursor or cursor
 
 
+@pytest.mark.unit
 def test_daily_schedule_requests_the_days_partition() -> None:
     tick = dt.datetime(2026, 3, 3, 2, 0, tzinfo=dt.UTC)
     data = daily_schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick))
     assert [r.partition_key for r in data.run_requests] == ["2026-03-03"]
 
 
+@pytest.mark.graph
 def test_landing_sensor_requests_one_run_per_arrival_and_none_on_reevaluation(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     requests, cursor = _tick(tmp_path, None)
@@ -101,6 +104,7 @@ def test_landing_sensor_requests_one_run_per_arrival_and_none_on_reevaluation(tm
     assert _tick(tmp_path, cursor)[0] == []
 
 
+@pytest.mark.graph
 def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_path: Path) -> None:
     from synth_pipeline.corpus import registry
     from synth_pipeline.storage.warehouse import Warehouse
@@ -133,6 +137,7 @@ def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **
         )
 
 
+@pytest.mark.graph
 def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path: Path) -> None:
     from synth_pipeline.definitions import load_defs
 
@@ -172,6 +177,7 @@ def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path:
         assert fixed.get_requested_partitions(key) == {P}, key
 
 
+@pytest.mark.graph
 def test_mix_freshness_is_declared_and_evaluated(tmp_path: Path) -> None:
     from synth_pipeline.definitions import load_defs
 

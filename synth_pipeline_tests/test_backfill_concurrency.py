@@ -48,6 +48,7 @@ def _exclusion_reasons(home: Path, partition: str) -> dict[str, int]:
     return dict(rows)
 
 
+@pytest.mark.graph
 def test_week_backfill_runs_concurrently_without_lock_errors(tmp_path: Path) -> None:
     # Reference: the same week, one partition after the other, in this process.
     sequential = tmp_path / "sequential"
@@ -111,6 +112,7 @@ def test_week_backfill_runs_concurrently_without_lock_errors(tmp_path: Path) -> 
     assert _doc_ids(concurrent) == _doc_ids(sequential)
 
 
+@pytest.mark.unit
 def test_writer_waits_for_a_reader_outside_the_lock(tmp_path: Path) -> None:
     """A DuckDB shell or notebook holding the file (even read-only) delays a run; it does not fail it."""
     import subprocess

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph
+
+pytestmark = pytest.mark.graph
 
 
 def test_a_mix_over_its_cap_fails_the_blocking_check_and_stops_the_report(tmp_path):

@@ -37,6 +37,8 @@ from synth_pipeline.text import (
     stable_hash,
 )
 
+pytestmark = pytest.mark.unit
+
 ALL_CHARS = [chr(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF]
 ASSIGNED = [ch for ch in ALL_CHARS if unicodedata.category(ch) != "Cn"]
 WHITESPACE = [ch for ch in ALL_CHARS if ch.isspace()] + ["\u200b", "\u00a0", "\u3000"]

@@ -19,6 +19,8 @@ from synth_pipeline_tests.test_corpus_readers import (
     jsonl_corpus,
 )
 
+pytestmark = pytest.mark.graph
+
 
 def _write_corpus(root: Path, rng: random.Random) -> dict[str, list]:
     """Every format, plain and compressed, with bad records at random positions; expected rows per file."""

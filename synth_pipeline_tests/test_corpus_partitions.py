@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from synth_pipeline.corpus.builtin import load_builtin_python_docs
 from synth_pipeline.text import content_hash, normalize_text
 from synth_pipeline_tests.conftest import checks_by_name, query, run_graph
+
+pytestmark = pytest.mark.graph
 
 CORPUS_ONLY = ["raw_corpus", "raw_corpus_rejects"]
 DAYS = ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06"]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from synth_pipeline_tests.conftest import PARTITION, query, run_graph
+
+pytestmark = pytest.mark.graph
 
 GOOD = (
     "The river rose through the night and by morning the old bridge at the edge of the town was under "

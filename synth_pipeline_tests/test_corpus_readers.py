@@ -28,6 +28,8 @@ from synth_pipeline.corpus.readers import (
     read_records,
 )
 
+pytestmark = pytest.mark.unit
+
 SMALL_BATCHES = 64 << 10  # many batches even for small test files
 
 

@@ -16,6 +16,8 @@ import yaml
 
 from synth_pipeline_tests.conftest import checks_by_name, query, run_graph, synth_env
 
+pytestmark = pytest.mark.graph
+
 # Local folders only: `datasets` must never reach the network here.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

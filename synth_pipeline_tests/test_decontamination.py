@@ -10,6 +10,8 @@ import pytest
 
 from synth_pipeline.dedup.decontamination import find_contaminated, load_evaluation_set
 
+pytestmark = pytest.mark.unit
+
 # Real text: the opening of the Python tutorial's "whetting your appetite" and a stdlib docstring.
 EVAL_A = (
     "If you do much work on computers, eventually you find that there's some task you'd like to "

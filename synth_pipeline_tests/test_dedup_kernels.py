@@ -9,10 +9,13 @@ import unicodedata
 
 import numpy as np
 import polars as pl
+import pytest
 import xxhash
 
 from synth_pipeline.dedup.shingles import _mult, shingle_hashes, token_hashes, word_lists
 from synth_pipeline.text import hashing as fast_hash
+
+pytestmark = pytest.mark.unit
 
 _WORD = re.compile(r"\w+")
 _M = (1 << 64) - 1

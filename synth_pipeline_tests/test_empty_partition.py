@@ -81,6 +81,7 @@ def _release(home: Path, partition: str) -> tuple[dict, str, pl.DataFrame]:
     return manifest, (folder / "README.md").read_text(), data
 
 
+@pytest.mark.graph
 def test_the_whole_graph_materialises_an_empty_partition(empty_run):
     home, result = empty_run
     assert result.success
@@ -101,6 +102,7 @@ def test_the_whole_graph_materialises_an_empty_partition(empty_run):
     assert {"item_id", "reason"} <= _columns(home, "mix_exclusions")
 
 
+@pytest.mark.graph
 def test_every_check_passes_saying_there_is_nothing_to_check(empty_run):
     home, result = empty_run
     checks = checks_by_name(result)
@@ -123,6 +125,7 @@ def test_every_check_passes_saying_there_is_nothing_to_check(empty_run):
     assert all(passed and json.loads(meta)["status"].startswith(EMPTY_PARTITION) for _, passed, meta in stored)
 
 
+@pytest.mark.graph
 def test_report_says_the_partition_is_empty_and_gives_no_score(empty_run):
     home, _ = empty_run
     status, note, band, score, documents, read = query(
@@ -147,6 +150,7 @@ def test_report_says_the_partition_is_empty_and_gives_no_score(empty_run):
     assert "/100" not in page
 
 
+@pytest.mark.graph
 def test_release_says_the_partition_is_empty(empty_run):
     home, _ = empty_run
     manifest, card, data = _release(home, PARTITION)
@@ -170,6 +174,7 @@ def test_release_says_the_partition_is_empty(empty_run):
     assert status == "empty"
 
 
+@pytest.mark.graph
 def test_a_single_document_too_short_to_keep_gives_an_empty_partition(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -189,6 +194,7 @@ def test_a_single_document_too_short_to_keep_gives_an_empty_partition(tmp_path):
     assert manifest["release_partition"]["status"] == "empty"
 
 
+@pytest.mark.unit
 def test_partition_status_names_an_empty_corpus_slice():
     assert partition_status({"funnel.documents": 0, "funnel.documents_read": 0}) == (
         "empty",
@@ -198,6 +204,7 @@ def test_partition_status_names_an_empty_corpus_slice():
     assert partition_status({"funnel.documents": 12, "mix.items": 30}) == ("scored", "")
 
 
+@pytest.mark.graph
 def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_path):
     """Empty, then data, then empty again: the data partition is unaffected, the last
     release is the cumulative mix unchanged, and the ledger still guards the real items."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from dagster import AssetKey, TableColumnDep
 
 from synth_pipeline import cli
 from synth_pipeline_tests.conftest import PARTITION, query, synth_env
+
+pytestmark = pytest.mark.graph
 
 
 def test_item_lineage_view_covers_every_mix_item(healthy_run) -> None:

@@ -20,6 +20,8 @@ from synth_pipeline.metrics import (
     term_group_summary,
 )
 
+pytestmark = pytest.mark.unit
+
 WORDS = " ".join(topics[k] for k in sorted(topics)).split()
 
 PEOPLE = [

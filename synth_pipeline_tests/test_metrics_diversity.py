@@ -34,6 +34,8 @@ from synth_pipeline.metrics.diversity import (
     self_repetition_score,
 )
 
+pytestmark = pytest.mark.unit
+
 REF = load_diversity()
 needs_ref = pytest.mark.skipif(REF is None, reason="reference package `diversity` not installed")
 

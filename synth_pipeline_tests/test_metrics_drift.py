@@ -17,6 +17,8 @@ from synth_pipeline.metrics import (
 )
 from synth_pipeline.metrics.drift import log_odds_dirichlet
 
+pytestmark = pytest.mark.unit
+
 
 def _docs(n_docs: int, seed: int) -> list[str]:
     words = " ".join(topics[k] for k in sorted(topics)).split()

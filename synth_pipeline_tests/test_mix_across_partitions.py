@@ -6,9 +6,12 @@ import json
 import math
 
 import duckdb
+import pytest
 
 from synth_pipeline.corpus.builtin import load_builtin_python_docs
 from synth_pipeline_tests.conftest import query, run_graph
+
+pytestmark = pytest.mark.graph
 
 
 def _corpus(tmp_path, name: str) -> list[str]:

@@ -21,6 +21,8 @@ from synth_pipeline.dedup.near_duplicates import (
 )
 from synth_pipeline.dedup.planted import build_corpus
 
+pytestmark = pytest.mark.unit
+
 _WORD = re.compile(r"\w+")
 MODULES = (
     "json argparse csv timeit socket uuid unittest heapq ssl subprocess inspect sqlite3 typing tempfile difflib".split()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from synth_pipeline.llm.interface import GenerationRequest, GradeRequest
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
 from synth_pipeline.tasks.rubric import CRITERIA, parse_grade
@@ -23,6 +25,7 @@ def _request(request_id: str = "r1", task: str = "explanation") -> GenerationReq
     )
 
 
+@pytest.mark.unit
 def test_same_request_same_text_and_grounded_in_the_passage():
     generator = OfflineGenerator()
     first = generator.generate([_request()])[0]
@@ -34,6 +37,7 @@ def test_same_request_same_text_and_grounded_in_the_passage():
     assert len(other) > 3  # phrasing varies across requests
 
 
+@pytest.mark.unit
 def test_judge_replies_in_the_rubric_json_shape():
     sample = OfflineGenerator().generate([_request()])[0].text
     reply = OfflineJudge().grade([GradeRequest("s1", PASSAGE, "Explain", sample, "explanation", "j", 1)])[0]
@@ -42,6 +46,7 @@ def test_judge_replies_in_the_rubric_json_shape():
     assert 1 <= parse_grade(reply.raw_text).score <= 10
 
 
+@pytest.mark.unit
 def test_judge_punishes_injection_and_unfaithful_text():
     judge = OfflineJudge()
     good = OfflineGenerator().generate([_request()])[0].text
@@ -59,6 +64,7 @@ def test_judge_punishes_injection_and_unfaithful_text():
     assert scores[1].scores["safety"] <= 2
 
 
+@pytest.mark.graph
 def test_two_runs_of_the_graph_write_identical_samples_and_grades(tmp_path):
     tables = {}
     for name in ("a", "b"):
@@ -73,6 +79,7 @@ def test_two_runs_of_the_graph_write_identical_samples_and_grades(tmp_path):
     assert tables["a"] == tables["b"] and len(tables["a"][0]) > 50
 
 
+@pytest.mark.graph
 def test_generation_and_grading_in_slices_write_the_same_rows(tmp_path, monkeypatch):
     from synth_pipeline.defs import generation
 

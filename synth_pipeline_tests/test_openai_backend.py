@@ -29,6 +29,8 @@ from synth_pipeline.settings import Settings
 from synth_pipeline.storage.warehouse import Warehouse
 from synth_pipeline.tasks.rubric import GradeParseError, parse_grade
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
 

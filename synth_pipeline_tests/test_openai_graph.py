@@ -13,8 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from benchmarks.harness.openai_server import running_server
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph
+
+pytestmark = pytest.mark.graph
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-e2e-test-key-7f3a9c"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query
+
+pytestmark = pytest.mark.graph
 
 STAGES = ["raw_corpus", "seed_prompts", "generated_samples", "graded_samples", "deduplicated_mix", "quality_report"]
 

@@ -5,10 +5,14 @@ The expected flags are those of the per-text implementation this batch one repla
 
 from __future__ import annotations
 
+import pytest
+
 from synth_pipeline.llm.interface import GenerationRequest
 from synth_pipeline.llm.offline import OfflineGenerator
 from synth_pipeline.tasks import flags as quality_flags
 from synth_pipeline.tasks.flags import copied_share, flag_batch, heuristic_flags
+
+pytestmark = pytest.mark.unit
 
 PASSAGE = " ".join(f"word{i} is described in section {i} of the reference manual." for i in range(12))
 CASES = [

@@ -40,6 +40,7 @@ def _metrics(home: Path, scope: str = "partition") -> dict[str, float]:
     )
 
 
+@pytest.mark.graph
 def test_report_numbers_match_a_hand_calculation(jsonl_run):
     home = jsonl_run
     m = _metrics(home)
@@ -64,12 +65,14 @@ def test_report_numbers_match_a_hand_calculation(jsonl_run):
     assert cumulative["mix.items"] == len(mix)  # one partition: cumulative = partition
 
 
+@pytest.mark.graph
 def test_report_states_offline_and_scores(jsonl_run):
     m = _metrics(jsonl_run)
     assert 0 <= m["score.headline"] <= 100
     assert m["cost.usd"] == 0 and m["cost.cache_hit_rate"] == 0  # offline: no paid requests, no cache
 
 
+@pytest.mark.browser
 def test_html_report_renders_in_chromium_with_no_network(jsonl_run):
     from playwright.sync_api import sync_playwright
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from synth_pipeline_tests.conftest import checks_by_name, query, run_graph
 from synth_pipeline_tests.test_corpus_quarantine import GOOD
+
+pytestmark = pytest.mark.graph
 
 
 def test_a_real_item_lost_from_its_snapshot_fails_the_blocking_check(tmp_path):

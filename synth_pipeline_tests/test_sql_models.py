@@ -9,6 +9,8 @@ import pytest
 from synth_pipeline.defs.sql_models import bind_parameters, discover_models, load_model
 from synth_pipeline.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 
 def test_models_find_their_upstream_assets_and_parameters():
     models = {m.name: m for m in discover_models()}

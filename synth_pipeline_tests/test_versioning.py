@@ -19,6 +19,8 @@ from synth_pipeline.cli.staleness import stale_status, transitions
 from synth_pipeline.defs.sql_models import build_sql_asset, discover_models
 from synth_pipeline_tests.conftest import query, synth_env
 
+pytestmark = pytest.mark.graph
+
 P = "2026-03-02"  # an old partition, re-run after a code change
 REPO_SQL = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 UPSTREAM_OF_MIX = {

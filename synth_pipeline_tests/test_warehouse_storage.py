@@ -12,6 +12,7 @@ from synth_pipeline.storage.warehouse import Warehouse
 from synth_pipeline_tests.conftest import synth_env
 
 
+@pytest.mark.unit
 def test_reordered_added_and_removed_columns_keep_every_value(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     v1 = pl.DataFrame({"id": ["a", "b"], "score": [1.5, 2.5], "label": ["x", "y"]})
@@ -38,6 +39,7 @@ def _date(iso: str) -> dict:
     return {"partition_date": dt.date.fromisoformat(iso)}
 
 
+@pytest.mark.unit
 def test_rewriting_a_partition_replaces_exactly_that_partition(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     wh.write_partition("t", "2026-01-01", pl.DataFrame({"id": [1, 2, 3]}))
@@ -46,6 +48,7 @@ def test_rewriting_a_partition_replaces_exactly_that_partition(tmp_path):
     assert sorted(wh.read_partitions("t").get_column("id").to_list()) == [4, 5, 6]
 
 
+@pytest.mark.unit
 def test_an_incompatible_type_change_is_a_clear_error_not_a_silent_cast(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     wh.write_partition("t", "2026-01-01", pl.DataFrame({"v": ["not a number"]}))
@@ -64,6 +67,7 @@ def _evolving_asset(version: int, frame: pl.DataFrame):
     return evolving
 
 
+@pytest.mark.graph
 def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
     """The IO manager under real runs: version 2 of an asset reorders and adds columns."""
     frames = {

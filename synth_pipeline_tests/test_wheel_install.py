@@ -9,6 +9,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.graph
+
 REPO = Path(__file__).resolve().parent.parent
 
 RUN_GRAPH = r"""
