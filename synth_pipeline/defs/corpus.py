@@ -15,14 +15,14 @@ from dagster import (
 )
 
 from synth_pipeline import text
-from synth_pipeline.corpus import accounting, batch, builtin, documents, quality, readers, registry, staging
+from synth_pipeline.corpus import accounting, allocation, batch, builtin, documents, quality, readers, registry, staging
 from synth_pipeline.defs.checks import record_check_results
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.report.markdown import md_table
 
-CODE_VERSION = source_version(batch, builtin, documents, quality, readers, registry, staging, text)
+CODE_VERSION = source_version(allocation, batch, builtin, documents, quality, readers, registry, staging, text)
 ACCOUNTING_CHECK = "corpus_accounts_for_every_record"
 
 
