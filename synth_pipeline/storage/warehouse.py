@@ -4,7 +4,8 @@ Why our own layer instead of the stock polars type handler: it inserts by column
 position, so a reordered frame lands silently in the wrong columns and a new column
 fails the insert (dagster#17058, dagster#13098, duckdb#12363). Here every write
 
-* adds columns the table lacks (``ALTER TABLE ADD COLUMN``) and widens none silently,
+* adds columns the table lacks (``ALTER TABLE ADD COLUMN``), and refuses a type change that
+  would rewrite earlier partitions' values (only lossless widenings apply, logged),
 * replaces exactly one partition (``DELETE`` + ``INSERT ... BY NAME``) in one transaction,
 * records which columns that partition was written with, so a read returns the frame
   as it was written, not columns a later or earlier code version added.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
 import sys
@@ -29,6 +31,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from duckdb.sqltypes import DuckDBPyType
 from filelock import FileLock
 
 SCHEMA = "synth"
@@ -160,16 +163,8 @@ def write_partition(con: duckdb.DuckDBPyConnection, table: str, partition: str |
         for name, dtype in incoming.items():
             if name not in existing:
                 con.execute(f"ALTER TABLE {qualified} ADD COLUMN {_quote(name)} {dtype}")
-            elif existing[name] != dtype and dtype != '"NULL"':
-                # A changed type converts the stored column; one DuckDB cannot convert
-                # is a clear error, never a silent misplacement.
-                try:
-                    con.execute(f"ALTER TABLE {qualified} ALTER {_quote(name)} TYPE {dtype}")
-                except duckdb.Error as exc:
-                    raise TypeError(
-                        f"synth.{table}.{name} is {existing[name]} in the warehouse but the new code "
-                        f"writes {dtype}; DuckDB cannot convert it: {exc}"
-                    ) from exc
+            elif existing[name] != dtype:
+                _reconcile_column(con, table, partition_date, name, existing[name], dtype, frame.schema[name])
         con.execute(f"DELETE FROM {qualified} WHERE partition_date = ?", [partition_date])
         if frame.height:
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming")
@@ -189,6 +184,139 @@ def write_partition(con: duckdb.DuckDBPyConnection, table: str, partition: str |
 def _incoming_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     rows = con.execute("DESCRIBE SELECT * FROM _incoming").fetchall()
     return {row[0]: row[1] for row in rows}
+
+
+_log = logging.getLogger(__name__)
+
+
+class SchemaChangeError(TypeError):
+    """A partition would change the stored type of a column: earlier partitions' values would change.
+
+    An error, not an automatic migration: the write cannot tell whether the stored values or
+    the new code are wrong, and converting earlier partitions is a decision for whoever then
+    rematerialises them.
+    """
+
+
+# (signed, value bits) of each integer type: the ranges a lossless widening compares.
+_INTEGERS = {
+    "tinyint": (True, 7),
+    "smallint": (True, 15),
+    "integer": (True, 31),
+    "bigint": (True, 63),
+    "hugeint": (True, 127),
+    "utinyint": (False, 8),
+    "usmallint": (False, 16),
+    "uinteger": (False, 32),
+    "ubigint": (False, 64),
+    "uhugeint": (False, 128),
+}
+# Mantissa bits: every integer of at most this many value bits is exact in the float type.
+_FLOAT_MANTISSA = {"float": 24, "double": 53}
+
+
+def widens_losslessly(narrow: str, wide: str) -> bool:
+    """Whether every value of DuckDB type ``narrow`` has exactly one equal value of type ``wide``.
+
+    The only lossless widenings a write applies to a stored column: an integer into a wider
+    integer whose range contains it (``INTEGER -> BIGINT``, ``UTINYINT -> SMALLINT``), an
+    integer of at most 24 value bits into ``FLOAT`` and of at most 53 into ``DOUBLE``
+    (``INTEGER -> DOUBLE``, never ``BIGINT -> DOUBLE``), and ``FLOAT -> DOUBLE``.
+    """
+    narrow_id, wide_id = duckdb.sqltype(narrow).id, duckdb.sqltype(wide).id
+    if (narrow_id, wide_id) == ("float", "double"):
+        return True
+    small, large = _INTEGERS.get(narrow_id), _INTEGERS.get(wide_id)
+    if small is None:
+        return False
+    if large is not None:
+        signed_small, bits_small = small
+        signed_large, bits_large = large
+        return (signed_large or not signed_small) and bits_small <= bits_large and small != large
+    return wide_id in _FLOAT_MANTISSA and small[1] <= _FLOAT_MANTISSA[wide_id]
+
+
+def _merged_type(stored: DuckDBPyType, incoming: DuckDBPyType, polars_dtype: Any) -> DuckDBPyType | None:
+    """The DuckDB type holding both the stored and the incoming values unchanged, or None.
+
+    ``polars_dtype`` tells which parts of the incoming type hold only nulls: DuckDB reads a
+    polars ``Null`` (an all-null column, an empty list) as ``INTEGER``, and those parts fit any type.
+    """
+    if polars_dtype == pl.Null or str(stored) == str(incoming):
+        return stored
+    if stored.id != incoming.id:
+        if widens_losslessly(str(incoming), str(stored)):
+            return stored
+        if widens_losslessly(str(stored), str(incoming)):
+            return incoming
+        return None
+    if stored.id == "list":
+        inner = polars_dtype.inner if isinstance(polars_dtype, pl.List) else None
+        child = _merged_type(stored.child, incoming.child, inner)
+        return None if child is None else duckdb.list_type(child)
+    if stored.id == "array":
+        stored_array, incoming_array = _children(stored), _children(incoming)
+        inner = polars_dtype.inner if isinstance(polars_dtype, pl.Array) else None
+        same_size = stored_array["size"] == incoming_array["size"]
+        child = _merged_type(stored_array["child"], incoming_array["child"], inner) if same_size else None
+        return None if child is None else duckdb.array_type(child, stored_array["size"])
+    if stored.id == "struct":
+        stored_fields, incoming_fields = _children(stored), _children(incoming)
+        if list(stored_fields) != list(incoming_fields):
+            return None
+        polars_fields = {f.name: f.dtype for f in polars_dtype.fields} if isinstance(polars_dtype, pl.Struct) else {}
+        merged = {n: _merged_type(t, incoming_fields[n], polars_fields.get(n)) for n, t in stored_fields.items()}
+        if any(t is None for t in merged.values()):
+            return None
+        return duckdb.struct_type({n: t for n, t in merged.items() if t is not None})
+    return None
+
+
+def _children(dtype: DuckDBPyType) -> dict[str, Any]:
+    """A nested type's parts by name: struct fields, or an array's ``child`` and ``size``."""
+    return dict(dtype.children)
+
+
+def _reconcile_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    partition_date: dt.date,
+    name: str,
+    stored: str,
+    incoming: str,
+    polars_dtype: Any,
+) -> None:
+    """Make the stored column able to take the incoming values without changing any stored value.
+
+    Incoming values that fit the stored type are cast on insert; a lossless widening
+    (:func:`widens_losslessly`) is applied to the column and logged; a column no other
+    partition holds a value in takes the new type. Anything else would rewrite earlier
+    partitions' values (``BIGINT`` integers turned into ``VARCHAR`` strings), so it is a
+    :class:`SchemaChangeError` and nothing is written.
+    """
+    qualified, column = f"{SCHEMA}.{_quote(table)}", _quote(name)
+    merged = _merged_type(duckdb.sqltype(stored), duckdb.sqltype(incoming), polars_dtype)
+    if merged is not None and str(merged) == stored:
+        return
+    if merged is not None:
+        con.execute(f"ALTER TABLE {qualified} ALTER {column} TYPE {merged}")
+        _log.warning("synth.%s.%s widened from %s to %s (lossless)", table, name, stored, merged)
+        return
+    others = f"SELECT count({column}) FROM {qualified} WHERE partition_date <> ?"
+    if one_row(con.execute(others, [partition_date]))[0] == 0:
+        # No value to convert: the rows of this partition are replaced below.
+        con.execute(f"ALTER TABLE {qualified} ALTER {column} TYPE {incoming} USING CAST(NULL AS {incoming})")
+        _log.info(
+            "synth.%s.%s holds no value outside %s: now %s (was %s)", table, name, partition_date, incoming, stored
+        )
+        return
+    raise SchemaChangeError(
+        f"synth.{table}.{name} is {stored} in the warehouse, but partition {partition_date} writes it as {incoming}. "
+        f"Changing the column's type would rewrite the values every earlier partition stored, so nothing was "
+        f"written. Return {stored} from the asset (cast the column), or write the new values under a new column "
+        f"name; to migrate the stored data on purpose, convert it yourself (ALTER TABLE {qualified} ALTER "
+        f"{column} TYPE {incoming}) or drop the table and rematerialise every partition."
+    )
 
 
 def read_partitions(
