@@ -58,6 +58,8 @@ def compress(path: Path, data: bytes, compression: str | None) -> Path:
 
 def good_text(rng: random.Random, multiline: bool = True) -> str:
     pieces = ["alpha", "béta", "日本語", "emoji 😀", 'quote "q"', "back\\slash", "comma, here", "tab\there", "ü"]
+    # Line boundaries of str.splitlines that end no record: raw in JSON (ensure_ascii=False) and CSV.
+    pieces += ["ls\u2028ps\u2029nel\u0085end", "fs\x1cgs\x1drs\x1e", "vt\x0bff\x0c"]
     if multiline:
         pieces += ["line\nbreak", "crlf\r\nbreak"]
     return "T" + " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) + "."
@@ -87,7 +89,8 @@ def jsonl_corpus(rng: random.Random, n: int, nested: bool) -> tuple[bytes, list]
         else:
             text = good_text(rng)
             record = obj(text)
-            lines.append(json.dumps(record, ensure_ascii=rng.random() < 0.5).encode())
+            separators = (",\r", ":\r") if rng.random() < 0.1 else None  # a bare CR is JSON whitespace
+            lines.append(json.dumps(record, ensure_ascii=rng.random() < 0.5, separators=separators).encode())
             expected.append((row, None, text, str(record["id"])))
     eol = b"\r\n" if rng.random() < 0.3 else b"\n"
     return eol.join(lines) + (eol if rng.random() < 0.7 else b""), expected
@@ -494,6 +497,10 @@ TRICKY_LINES = [
     b'{"text": ["a"]}',
     b'{"text": {"text": "x"}}',
     b'{"text": "\\u3000\\u2028 "}',
+    b'{"text": "raw \xe2\x80\xa8 U+2028, \xe2\x80\xa9 U+2029, \xc2\x85 U+0085"}',
+    b'{"text":\r"bare CR between tokens"\r}',
+    b'{"text": "raw CR \r inside a string"}',
+    b'{"text": "\xe2\x80\xa8"}',
     b'{"te\\u0078t": "escaped key is another key"}',
     b"{",
     b'{"text": "unterminated}',

@@ -70,9 +70,11 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 
 def _read_jsonl(p: Path) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    with p.open(encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, 1):
-            line = line.strip()
+    # Only "\n" ends a record: text mode would also end one at a bare "\r", which JSON allows
+    # between tokens, and str.splitlines at U+2028 and others, which JSON allows inside strings.
+    with p.open("rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            line = raw.decode("utf-8", errors="replace").strip()
             if not line:
                 continue
             try:
