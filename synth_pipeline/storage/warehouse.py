@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ from filelock import FileLock
 SCHEMA = "synth"
 _COLUMNS_TABLE = f"{SCHEMA}._partition_columns"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LOCK_TIMEOUT_S = float(os.environ.get("SYNTH_WAREHOUSE_LOCK_TIMEOUT_S", "600"))
+# How long a connection waits for the lock, unless the warehouse resource says otherwise
+# (its ``lock_timeout_s``, else $SYNTH_WAREHOUSE_LOCK_TIMEOUT_S, read when a run sets it up).
+LOCK_TIMEOUT_S = 600.0
 
 
 def _quote(name: str) -> str:
@@ -53,9 +55,13 @@ def _as_date(partition: str | dt.date) -> dt.date:
 class Warehouse:
     """One DuckDB file under ``$SYNTH_HOME``; open it only through :meth:`connect`."""
 
-    def __init__(self, path: str | Path):
+    def __init__(
+        self, path: str | Path, lock_timeout_s: float = LOCK_TIMEOUT_S, config: Mapping[str, Any] | None = None
+    ):
         self.path = Path(path)
-        self.lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S)
+        self.lock_timeout_s = lock_timeout_s
+        self.config = dict(config or {})  # DuckDB connection options (the resource's connection_config)
+        self.lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -65,7 +71,7 @@ class Warehouse:
         caller = sys._getframe(2).f_code.co_name if os.environ.get("SYNTH_WAREHOUSE_LOCK_LOG") else ""
         with self.lock:
             got = time.perf_counter()
-            con = _open_waiting(self.path)
+            con = _open_waiting(self.path, self.lock_timeout_s, self.config)
             try:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                 yield con
@@ -101,14 +107,16 @@ def _log_lock_use(waited_s: float, held_s: float, caller: str) -> None:
             handle.write(f"{os.getpid()} {waited_s:.4f} {held_s:.4f} {caller or '?'}\n")
 
 
-def _open_waiting(path: Path) -> duckdb.DuckDBPyConnection:
-    """``duckdb.connect``, waiting (up to ``LOCK_TIMEOUT_S``) while a process outside our lock
+def _open_waiting(
+    path: Path, timeout_s: float = LOCK_TIMEOUT_S, config: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting (up to ``timeout_s``) while a process outside our lock
     holds the file, such as a DuckDB shell or a notebook that opened it, even read-only."""
-    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), config=dict(config or {}))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                 raise
