@@ -15,21 +15,24 @@ data ledger) still evaluate it on an empty partition and fail when it breaks.
 
 from __future__ import annotations
 
-import json
 import math
 
 import duckdb
-import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
+from synth_pipeline.dedup.decontamination import load_evaluation_set
+from synth_pipeline.metrics import contamination_flags
 from synth_pipeline.mix import metrics as mix_metrics
+from synth_pipeline.mix.ledger import LEDGER_TABLE
+from synth_pipeline.mix.shares import mix_shares, within_caps
 from synth_pipeline.settings import Settings
-from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, _table_exists, one_row
+from synth_pipeline.storage import queries
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, _table_exists
 
 MIX = "deduplicated_mix"
 EXCLUSIONS = "mix_exclusions"
 GRADES = "graded_samples"
-LEDGER = "synth.real_item_ledger"
+LEDGER = f"{SCHEMA}.{LEDGER_TABLE}"
 
 
 def _spec(name: str, asset: str, description: str, blocking: bool = False) -> AssetCheckSpec:
@@ -109,7 +112,7 @@ def partition_documents(con: duckdb.DuckDBPyConnection, partition_key: str) -> i
     """Accepted documents of the partition (0 before raw_corpus was ever written)."""
     if not _table_exists(con, "raw_corpus"):
         return 0
-    (n,) = one_row(con.execute("SELECT count(*) FROM synth.raw_corpus WHERE partition_date = ?", [partition_key]))
+    (n,) = queries.one(con, "partition_documents", partition_date=partition_key)
     return int(n)
 
 
@@ -136,75 +139,68 @@ def _text_status(documents: int, m: dict[str, float]) -> str | None:
 
 # --- deduplicated_mix ----------------------------------------------------------------
 def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> list[AssetCheckResult]:
-    """All checks of the mix; computes and stores the mix metrics first (see ``mix_metrics``).
+    """All checks of the mix: on the mix and on the text metrics the mix step stored (``synth.mix_metrics``).
 
-    The text metrics are CPU work: they run between two short connections, so parallel
-    partition runs are not queued behind them on the warehouse lock.
+    Checks read and measure; they write nothing (the mix step writes the metrics before and the
+    ledger after them). The real-item contamination scan is CPU work between two short connections.
     """
+    real_contaminated = 0
+    if settings.decontaminate.strip():
+        with warehouse.connect() as con:
+            real = mix_metrics.read_texts(con, partition_key)["partition"][2]
+        real_contaminated = _contaminated_real_items(real, settings)
+        del real
     with warehouse.connect() as con:
-        texts = mix_metrics.read_texts(con, partition_key)
-    tables: dict = {}
-    figures = mix_metrics.compute(texts, settings, tables)
-    del texts  # the texts of a 100k-document mix: not needed by the checks below
-    part = figures["partition"]
-    with warehouse.connect() as con:
-        mix_metrics.store(con, partition_key, figures, tables)
-        return _mix_checks(con, partition_key, settings, part)
+        part = mix_metrics.load(con, partition_key).get("partition", {})
+        return _mix_checks(con, partition_key, settings, part, real_contaminated)
+
+
+def _contaminated_real_items(real: list[str], settings: Settings) -> int:
+    """Real mix items sharing a 13-gram with the evaluation set: the text metrics measure synthetic items only."""
+    if not settings.decontaminate.strip() or not real:
+        return 0
+    evaluation = load_evaluation_set([p.strip() for p in settings.decontaminate.split(",") if p.strip()])
+    return int(contamination_flags(real, [text for _, text in evaluation]).sum())
 
 
 def _mix_checks(
-    con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, part: dict[str, float]
+    con: duckdb.DuckDBPyConnection,
+    partition_key: str,
+    settings: Settings,
+    part: dict[str, float],
+    real_contaminated: int = 0,
 ) -> list[AssetCheckResult]:
     documents = partition_documents(con, partition_key)
-    (items,) = one_row(con.execute(f"SELECT count(*) FROM synth.{MIX} WHERE partition_date = ?", [partition_key]))
-    mix_status, text_status = _mix_status(documents, int(items)), _text_status(documents, part)
-    results = [
+    items = mix_shares(con, partition_key).items
+    mix_status, text_status = _mix_status(documents, items), _text_status(documents, part)
+    return [
         synthetic_ratio_within_cap(con, partition_key, settings, mix_status),
         diversity_above_thresholds(con, partition_key, settings, part, text_status),
         real_data_accumulates(con, partition_key, mix_status),
         unique_keys_and_text(con, partition_key, mix_status),
-        no_contamination(part, settings, text_status),
+        no_contamination(part, settings, text_status, real_contaminated),
         homogenisation_within_band(part, settings, text_status),
         drift_within_band(part, settings, text_status),
         bias_within_band(part, settings, text_status),
         copying_within_band(con, partition_key, part, settings, text_status),
     ]
-    _record_real_items(con, partition_key)
-    return results
-
-
-def _shares(con: duckdb.DuckDBPyConnection, where: str, params: list) -> tuple[float, float]:
-    tokens, items = one_row(
-        con.execute(
-            f"""SELECT coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic') / nullif(sum(n_tokens), 0), 0),
-                   coalesce(count(*) FILTER (WHERE origin = 'synthetic') / nullif(count(*), 0), 0)
-            FROM synth.{MIX} WHERE {where}""",
-            params,
-        )
-    )
-    return float(tokens), float(items)
 
 
 def synthetic_ratio_within_cap(
     con: duckdb.DuckDBPyConnection, partition_key: str, settings: Settings, status: str | None = None
 ) -> AssetCheckResult:
     """``status``: why the partition's mix is empty; the cumulative shares are checked regardless."""
-    part_tokens, part_items = _shares(con, "partition_date = ?", [partition_key])
-    cum_tokens, cum_items = _shares(con, "partition_date <= ?", [partition_key])
-    passed = (
-        max(part_tokens, cum_tokens) <= settings.max_synthetic_ratio
-        and max(part_items, cum_items) <= settings.max_synthetic_item_ratio
-    )
+    part, cum = mix_shares(con, partition_key), mix_shares(con, partition_key, cumulative=True)
     return _result(
         "synthetic_ratio_within_cap",
-        passed,
+        within_caps(settings, part, cum),
         AssetCheckSeverity.ERROR,
         "Lower SYNTH_TARGET_SYNTHETIC_RATIO below the cap, or add real documents to the partition; "
         "never raise the cap to make the check pass without evidence from your own collapse experiments.",
-        synthetic_token_share=part_tokens,
-        synthetic_token_share_cumulative=cum_tokens,
-        synthetic_item_share=part_items,
-        synthetic_item_share_cumulative=cum_items,
+        synthetic_token_share=part.synthetic_token_share,
+        synthetic_token_share_cumulative=cum.synthetic_token_share,
+        synthetic_item_share=part.synthetic_item_share,
+        synthetic_item_share_cumulative=cum.synthetic_item_share,
         max_synthetic_token_share=settings.max_synthetic_ratio,
         max_synthetic_item_share=settings.max_synthetic_item_ratio,
         target_synthetic_token_share=settings.target_synthetic_ratio,
@@ -213,29 +209,11 @@ def synthetic_ratio_within_cap(
 
 
 def _task_share(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
-    (share,) = one_row(
-        con.execute(
-            f"""SELECT coalesce(max(n) / nullif(sum(n), 0), 0) FROM (
-                SELECT count(*) AS n FROM synth.{MIX}
-                WHERE partition_date = ? AND origin = 'synthetic' GROUP BY task)""",
-            [partition_key],
-        )
-    )
-    return float(share)
+    return float(queries.one(con, "largest_task_share", partition_date=partition_key)[0])
 
 
 def _near_dup_rate(con: duckdb.DuckDBPyConnection, partition_key: str) -> float:
-    (rate,) = one_row(
-        con.execute(
-            """SELECT coalesce(count(*) FILTER (WHERE exclusion_reason LIKE 'near_duplicate%'
-                                                 OR exclusion_reason = 'synthetic_copies_real')
-                  / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL
-                                               OR exclusion_reason NOT LIKE 'not_accepted:%'), 0), 0)
-           FROM synth.mix_candidates WHERE partition_date = ? AND origin = 'synthetic'""",
-            [partition_key],
-        )
-    )
-    return float(rate)
+    return float(queries.one(con, "near_duplicate_rate", partition_date=partition_key)[0])
 
 
 def diversity_above_thresholds(
@@ -293,36 +271,16 @@ def diversity_above_thresholds(
     )
 
 
-def _ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {LEDGER} (item_id VARCHAR, partition_date DATE, "
-        "first_seen TIMESTAMP DEFAULT now(), PRIMARY KEY (item_id, partition_date))"
-    )
-
-
 def real_data_accumulates(
     con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None
 ) -> AssetCheckResult:
     """Real items recorded by any earlier materialisation must still be in the mix.
 
     The ledger spans every partition, so an empty partition still checks the earlier ones."""
-    _ensure_ledger(con)
-    # An item now excluded as a duplicate of an item that *is* in the mix lost no real
-    # content (a backfill may materialise partitions out of order): only the rest counts.
-    missing, recorded, examples = one_row(
-        con.execute(
-            f"""WITH in_mix AS (SELECT DISTINCT item_id FROM synth.{MIX}),
-                 duplicated AS (
-                     SELECT c.item_id, c.partition_date FROM synth.mix_candidates c
-                     WHERE c.exclusion_reason LIKE '%duplicate%' AND c.duplicate_of IN (SELECT item_id FROM in_mix))
-            SELECT count(*) FILTER (WHERE m.item_id IS NULL AND d.item_id IS NULL), count(*),
-                   list(l.item_id || ' @ ' || l.partition_date ORDER BY l.partition_date, l.item_id)
-                       FILTER (WHERE m.item_id IS NULL AND d.item_id IS NULL)[1:5]
-            FROM {LEDGER} l
-            LEFT JOIN synth.{MIX} m USING (item_id, partition_date)
-            LEFT JOIN duplicated d USING (item_id, partition_date)"""
-        )
-    )
+    if _table_exists(con, LEDGER_TABLE):
+        missing, recorded, examples = queries.one(con, "real_items_missing")
+    else:  # before the mix step first wrote the ledger nothing was recorded, so nothing is missing
+        missing, recorded, examples = 0, 0, []
     return _result(
         "real_data_accumulates",
         missing == 0,
@@ -336,27 +294,10 @@ def real_data_accumulates(
     )
 
 
-def _record_real_items(con: duckdb.DuckDBPyConnection, partition_key: str) -> None:
-    _ensure_ledger(con)
-    con.execute(
-        f"""INSERT OR IGNORE INTO {LEDGER} (item_id, partition_date)
-            SELECT item_id, partition_date FROM synth.{MIX} WHERE partition_date = ? AND origin = 'real'""",
-        [partition_key],
-    )
-
-
 def unique_keys_and_text(
     con: duckdb.DuckDBPyConnection, partition_key: str, status: str | None = None
 ) -> AssetCheckResult:
-    duplicates, empty, untraceable = one_row(
-        con.execute(
-            f"""SELECT count(*) - count(DISTINCT item_id),
-                   count(*) FILTER (WHERE text IS NULL OR trim(text) = ''),
-                   count(*) FILTER (WHERE doc_id IS NULL)
-            FROM synth.{MIX} WHERE partition_date = ?""",
-            [partition_key],
-        )
-    )
+    duplicates, empty, untraceable = queries.one(con, "unique_keys_and_text", partition_date=partition_key)
     return _result(
         "unique_keys_and_text",
         duplicates == 0 and empty == 0 and untraceable == 0,
@@ -369,7 +310,10 @@ def unique_keys_and_text(
     )
 
 
-def no_contamination(m: dict[str, float], settings: Settings, status: str | None = None) -> AssetCheckResult:
+def no_contamination(
+    m: dict[str, float], settings: Settings, status: str | None = None, real_contaminated: int = 0
+) -> AssetCheckResult:
+    """``m``: the synthetic items' contamination rate; ``real_contaminated``: real items that share a 13-gram."""
     if not settings.decontaminate.strip():
         return _result(
             "no_contamination",
@@ -380,15 +324,16 @@ def no_contamination(m: dict[str, float], settings: Settings, status: str | None
             status=status,
         )
     rate = _nan(m.get("leakage.contamination_rate"))
-    if status and math.isnan(rate):
+    if status and math.isnan(rate) and not real_contaminated:
         # The rate is measured with the text metrics; mix_candidates already dropped contaminated candidates.
         return _passes_empty("no_contamination", AssetCheckSeverity.ERROR, status, max_contamination_rate=0.0)
     return _result(
         "no_contamination",
-        not rate > 0,
+        not rate > 0 and not real_contaminated,
         AssetCheckSeverity.ERROR,
         "Decontamination let evaluation text through: check SYNTH_DECONTAMINATE paths and mix_candidates.",
         contamination_rate=rate,
+        contaminated_real_items=real_contaminated,
         max_contamination_rate=0.0,
     )
 
@@ -457,9 +402,7 @@ def copying_within_band(
             "copying_within_band", AssetCheckSeverity.WARN, status, max_copy_rate=settings.max_copy_rate
         )
     rate = _nan(m.get("leakage.copy_rate"))
-    (backend,) = one_row(
-        con.execute("SELECT any_value(backend) FROM synth.generated_samples WHERE partition_date = ?", [partition_key])
-    )
+    (backend,) = queries.one(con, "generation_backend", partition_date=partition_key)
     if backend == "offline":
         return _result(
             "copying_within_band",
@@ -486,25 +429,7 @@ def funnel_checks(warehouse: Warehouse, partition_key: str, settings: Settings) 
 
 
 def _funnel_checks(con: duckdb.DuckDBPyConnection, partition_key: str) -> list[AssetCheckResult]:
-    row = one_row(
-        con.execute(
-            """WITH p AS (SELECT prompt_id FROM synth.seed_prompts WHERE partition_date = $d),
-                s AS (SELECT sample_id, prompt_id FROM synth.generated_samples WHERE partition_date = $d),
-                g AS (SELECT sample_id FROM synth.graded_samples WHERE partition_date = $d),
-                r AS (SELECT doc_id FROM synth.raw_corpus WHERE partition_date = $d),
-                c AS (SELECT item_id FROM synth.mix_candidates WHERE partition_date = $d),
-                m AS (SELECT item_id FROM synth.deduplicated_mix WHERE partition_date = $d),
-                x AS (SELECT item_id FROM synth.mix_exclusions WHERE partition_date = $d)
-           SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM s),
-                  (SELECT count(*) FROM p WHERE prompt_id NOT IN (SELECT prompt_id FROM s)),
-                  (SELECT count(*) FROM g), (SELECT count(*) FROM s WHERE sample_id NOT IN (SELECT sample_id FROM g)),
-                  (SELECT count(*) FROM r), (SELECT count(*) FROM c),
-                  (SELECT count(*) FROM m), (SELECT count(*) FROM x),
-                  (SELECT count(*) FROM c WHERE item_id NOT IN (SELECT item_id FROM m UNION ALL SELECT item_id FROM x)),
-                  (SELECT count(*) FROM m WHERE item_id IN (SELECT item_id FROM x))""",
-            {"d": partition_key},
-        )
-    )
+    row = queries.one(con, "funnel_counts", partition_date=partition_key)
     (
         prompts,
         samples,
@@ -609,43 +534,3 @@ def grade_checks(grades, samples, settings: Settings, documents: int | None = No
             judge_is_generator=same,
         ),
     ]
-
-
-# --- persistence ----------------------------------------------------------------------
-CHECK_RESULTS_TABLE = "check_results"
-
-
-def record_check_results(
-    con: duckdb.DuckDBPyConnection, partition_key: str, asset: str, results: list[AssetCheckResult]
-) -> None:
-    """Keep each partition's latest check results in the warehouse, for the report and the dataset card."""
-    rows = [
-        {
-            "asset": asset,
-            "check_name": r.check_name,
-            "passed": bool(r.passed),
-            "severity": r.severity.value,
-            "metadata": json.dumps({k: getattr(v, "value", v) for k, v in r.metadata.items()}, default=str),
-        }
-        for r in results
-    ]
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "asset": pl.Utf8,
-            "check_name": pl.Utf8,
-            "passed": pl.Boolean,
-            "severity": pl.Utf8,
-            "metadata": pl.Utf8,
-        },
-    )
-    if _table_exists(con, CHECK_RESULTS_TABLE):
-        con.execute(
-            f"DELETE FROM {SCHEMA}.{CHECK_RESULTS_TABLE} WHERE partition_date = ? AND asset = ?", [partition_key, asset]
-        )
-    con.register("_checks", frame.with_columns(pl.lit(partition_key).str.to_date().alias("partition_date")))
-    try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{CHECK_RESULTS_TABLE} AS SELECT * FROM _checks LIMIT 0")
-        con.execute(f"INSERT INTO {SCHEMA}.{CHECK_RESULTS_TABLE} BY NAME SELECT * FROM _checks")
-    finally:
-        con.unregister("_checks")
