@@ -18,7 +18,6 @@ $(STAMP): pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --no-deps 'diversity==0.3.1'
 	touch $(DEV_STAMP)
 
 setup: $(STAMP)

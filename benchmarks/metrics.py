@@ -50,8 +50,8 @@ from synth_pipeline.metrics import (  # noqa: E402
     self_repetition_score,
     term_group_drift,
 )
-from synth_pipeline.metrics._reference import load_diversity  # noqa: E402
 from synth_pipeline.metrics.diversity import compression_ratio, sample_indices  # noqa: E402
+from synth_pipeline_tests.vendor import diversity as reference_diversity  # noqa: E402
 
 
 def make_corpus(
@@ -337,7 +337,7 @@ def main() -> None:
     )
     print(f"# python {platform.python_version()}, {platform.machine()}, median of {args.repeat} runs for ours")
 
-    ref = None if args.skip_reference else load_diversity()
+    ref = None if args.skip_reference else reference_diversity
     rows: list[tuple[str, float | None, float, object, object, str]] = []
 
     def add(name, ref_s, ours_s, ref_v, ours_v, note=""):

@@ -7,21 +7,24 @@ in docs/metrics.md.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
+import hashlib
 import io
 import math
 import re
 import sys
 import types
+from pathlib import Path
 from pydoc_data.topics import topics
 
 import numpy as np
 import polars as pl
 import pytest
+import sacrebleu
 
 from synth_pipeline.metrics import diversity_metrics
-from synth_pipeline.metrics._reference import load_diversity
 from synth_pipeline.metrics._tokens import word_lists
 from synth_pipeline.metrics.diversity import (
     _tokenize_13a,
@@ -33,11 +36,10 @@ from synth_pipeline.metrics.diversity import (
     self_bleu,
     self_repetition_score,
 )
+from synth_pipeline_tests.vendor import diversity as REF
 
 pytestmark = pytest.mark.unit
 
-REF = load_diversity()
-needs_ref = pytest.mark.skipif(REF is None, reason="reference package `diversity` not installed")
 
 EDGE_CASES = [
     "Hello  world\n\nnew  paragraph\twith a tab and a \x1c separator",
@@ -70,7 +72,6 @@ def fixed_gzip_time(monkeypatch):
     monkeypatch.setattr(gzip, "time", types.SimpleNamespace(time=lambda: mod._INNER_MTIME))
 
 
-@needs_ref
 @pytest.mark.parametrize("texts", [CORPUS, CORPUS[:3], EDGE_CASES, ["a"], ["x" * 10_000, "y"]])
 def test_compression_sizes_are_byte_identical_to_reference(texts, fixed_gzip_time):
     buf = io.StringIO()
@@ -81,7 +82,6 @@ def test_compression_sizes_are_byte_identical_to_reference(texts, fixed_gzip_tim
     assert round(compression_ratio(texts), 3) == ref_ratio
 
 
-@needs_ref
 def test_compression_ratio_equal_to_reference_without_pinning():
     # Unpinned, the reference's own value can move by one byte between runs; at
     # 3 decimals (its rounding) the values agree.
@@ -98,7 +98,6 @@ def _ngram_diversity_unrounded(data: list[str], num_n: int = 4) -> float:
     return score
 
 
-@needs_ref
 @pytest.mark.parametrize("texts", [CORPUS, EDGE_CASES, CORPUS[:2] + [""] + CORPUS[2:5]])
 def test_ngram_diversity_equals_reference(texts):
     ours = ngram_diversity_score(texts)
@@ -129,7 +128,6 @@ def test_ngram_diversity_undefined_for_too_few_tokens():
     assert math.isnan(ngram_diversity_score(["a b"]))
 
 
-@needs_ref
 @pytest.mark.parametrize("texts", [CORPUS, EDGE_CASES, CORPUS[:50] * 3])
 def test_self_repetition_equals_reference(texts):
     ref = REF.self_repetition_score(texts, n=4, verbose=False)
@@ -184,14 +182,12 @@ def test_distinct_n_known_values():
 
 
 def test_13a_tokeniser_equals_sacrebleu():
-    sacrebleu = pytest.importorskip("sacrebleu")
     tok = sacrebleu.BLEU().tokenizer
     for text in CORPUS[:100] + EDGE_CASES:
         assert _tokenize_13a(text) == tok(text.rstrip()).split()
 
 
 def test_self_bleu_equals_sacrebleu_sentence_bleu_average():
-    sacrebleu = pytest.importorskip("sacrebleu")
     texts = CORPUS[:30] + EDGE_CASES + [CORPUS[3]]
     for sample, seed in ((20, 0), (20, 7), (len(texts), 0)):
         idx = sample_indices(len(texts), sample, seed)
@@ -244,13 +240,15 @@ def test_diversity_metrics_empty_corpus_is_nan_not_error():
     assert math.isnan(m["distinct_1"]) and math.isnan(m["self_bleu"]) and math.isnan(m["compression_ratio"])
 
 
-def test_reference_loader_does_not_import_heavy_dependencies():
-    if REF is None:
-        pytest.skip("diversity not installed")
+def test_the_vendored_reference_is_the_published_code():
+    # The three modules and the licence are the files of the diversity 0.3.1 wheel, byte for byte.
+    folder = Path(REF.__file__).parent
+    for name, published in REF.PUBLISHED_SHA256.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256((folder / name).read_bytes()).digest()).rstrip(b"=")
+        assert digest.decode() == published, name
     assert "spacy" not in sys.modules and "transformers" not in sys.modules
 
 
-@needs_ref
 def test_self_repetition_equals_reference_for_other_n():
     for n in (2, 6):
         ref = REF.self_repetition_score(CORPUS, n=n, verbose=False)

@@ -1,0 +1,1 @@
+"""Third-party code the tests compare against, copied unmodified under its own licence."""
