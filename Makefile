@@ -59,6 +59,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/llm_throughput.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/partition_cost.py
+	$(BIN)/python benchmarks/backfill.py
 
 clean:
 	rm -rf $(VENV) .synth

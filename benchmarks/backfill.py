@@ -2,9 +2,13 @@
 
 Three measurements, side by side, against one ``SYNTH_HOME`` each:
 
-1. ``control``: seven processes write partitions to one DuckDB file, first with bare
-   ``duckdb.connect`` (what the stock integration does), then through our warehouse
-   (short connections under an inter-process file lock). Counts lock errors.
+1. ``control``: seven processes write their partitions to one DuckDB file at once, with
+   the stock ``dagster-duckdb`` integration as users call it (``DuckDBResource.get_connection``,
+   and the ``DuckDBPolarsIOManager`` under real ``materialize`` runs; both retry the
+   connection with exponential backoff, 10 times from 0.1 s) and with ours (``Warehouse``
+   and ``WarehouseIOManager``: short connections under an inter-process file lock), like
+   for like; a bare ``duckdb.connect`` without retry is printed as a lower bound only.
+   Counts failed writes and lock errors, and the wall-time ratio stock / ours.
 2. ``processes``: seven ``dagster asset materialize`` runs started at once (in-process
    executor: all steps of a run in its process), as the concurrency test does.
 3. ``daemon``: a real Dagster backfill. ``dagster job backfill`` submits one run per
@@ -13,6 +17,7 @@ Three measurements, side by side, against one ``SYNTH_HOME`` each:
    launches them through the code server, as a deployment does.
 
 Usage: ``.venv/bin/python benchmarks/backfill.py [--modes control,processes,daemon] [--docs 60]``
+(quick: ``--modes control``; needs the ``bench`` extra for ``dagster-duckdb-polars``)
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,39 +49,98 @@ WEEK = [f"2026-03-{day:02d}" for day in range(2, 9)]
 BIN = Path(sys.executable).parent
 
 
-# --- 1. control: bare DuckDB connections vs the warehouse lock -----------------------
+# --- 1. control: the stock dagster-duckdb resource and IO manager vs ours ------------
 _WRITER = r"""
-import sys, duckdb, polars as pl, time
+import datetime as dt, json, os, sys, time, duckdb, polars as pl
 from synth_pipeline.storage.warehouse import Warehouse, write_partition
 path, mode, day, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 frame = pl.DataFrame({"item_id": [f"{day}-{i}" for i in range(200)], "text": ["x" * 100] * 200})
-errors = 0
+failed, seconds = 0, []
+
+if mode in ("stock_io_manager", "our_io_manager"):
+    from dagster import DagsterInstance, DailyPartitionsDefinition, asset, materialize
+    if mode == "stock_io_manager":
+        from dagster_duckdb_polars import DuckDBPolarsIOManager
+        io_manager = DuckDBPolarsIOManager(database=path)  # its connect() retries with backoff, 10 times
+    else:
+        from synth_pipeline.defs.resources import WarehouseIOManager
+        os.environ["SYNTH_HOME"] = os.path.dirname(path)
+        io_manager = WarehouseIOManager()
+
+    @asset(
+        name="control",
+        key_prefix=["synth"],
+        partitions_def=DailyPartitionsDefinition(start_date="2026-03-01"),
+        metadata={"partition_expr": "partition_date"},
+    )
+    def control() -> pl.DataFrame:
+        return frame.with_columns(pl.lit(dt.date.fromisoformat(day)).alias("partition_date"))
+
+    instance = DagsterInstance.ephemeral()
+
+def write_once():
+    if mode == "bare":  # no retry at all: a lower bound, not what users run
+        con = duckdb.connect(path)
+        try:
+            con.execute("CREATE SCHEMA IF NOT EXISTS synth")
+            write_partition(con, "control", day, frame)
+        finally:
+            con.close()
+    elif mode == "stock_resource":  # as an asset calls it: with duckdb.get_connection() as con
+        from dagster_duckdb import DuckDBResource
+        with DuckDBResource(database=path).get_connection() as con:
+            con.execute("CREATE SCHEMA IF NOT EXISTS synth")
+            write_partition(con, "control", day, frame)
+    elif mode == "our_warehouse":
+        Warehouse(path).write_partition("control", day, frame)
+    else:
+        result = materialize(
+            [control], partition_key=day, resources={"io_manager": io_manager}, instance=instance,
+            raise_on_error=False,
+        )
+        if not result.success:
+            for event in result.get_step_failure_events():
+                error = event.step_failure_data.error
+                while error is not None:
+                    print("ERROR", error.message.splitlines()[0] if error.message else "", flush=True)
+                    error = error.cause
+            raise RuntimeError("run failed")
+
 for i in range(n):
+    started = time.perf_counter()
     try:
-        if mode == "bare":
-            con = duckdb.connect(path)
-            try:
-                con.execute("CREATE SCHEMA IF NOT EXISTS synth")
-                write_partition(con, "control", day, frame)
-            finally:
-                con.close()
-        else:
-            Warehouse(path).write_partition("control", day, frame)
-    except duckdb.Error as exc:
-        errors += 1
-        print("ERROR", exc, flush=True)
-print("done", errors)
+        write_once()
+    except (duckdb.Error, RuntimeError) as exc:
+        failed += 1
+        print("ERROR", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, flush=True)
+    seconds.append(time.perf_counter() - started)
+print("RESULT", json.dumps({"failed": failed, "seconds": seconds}), flush=True)
 """
 
+# Direct writes, then the same writes as Dagster runs through an IO manager. ``bare`` is a
+# plain duckdb.connect with no retry: kept as a lower bound, it is not the stock integration.
+CONTROL_MODES = ("bare", "stock_resource", "our_warehouse", "stock_io_manager", "our_io_manager")
+CONTROL_LABELS = {
+    "bare": "bare duckdb.connect, no retry (lower bound)",
+    "stock_resource": "dagster-duckdb DuckDBResource.get_connection (backoff: 10 retries, 0.1 s doubling)",
+    "our_warehouse": "our Warehouse (inter-process file lock)",
+    "stock_io_manager": "dagster-duckdb-polars DuckDBPolarsIOManager, one materialize per write",
+    "our_io_manager": "our WarehouseIOManager, one materialize per write",
+}
 
-def control(workdir: Path, writes: int = 20) -> dict:
-    out = {}
-    for mode in ("bare", "locked"):
-        path = workdir / f"control_{mode}.duckdb"
+
+def control(workdir: Path, writes: int = 20, run_writes: int = 5, modes: tuple[str, ...] = CONTROL_MODES) -> dict:
+    """Seven processes (one per day of the week) write their partition ``writes`` times at once
+    (``run_writes`` times for the Dagster-run modes, whose start-up dominates)."""
+    out: dict[str, object] = {"load_before": os.getloadavg()}
+    for mode in modes:
+        path = workdir / mode / "warehouse.duckdb"
+        path.parent.mkdir(parents=True)
+        n = run_writes if mode.endswith("io_manager") else writes
         started = time.perf_counter()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", _WRITER, str(path), mode, day, str(writes)],
+                [sys.executable, "-c", _WRITER, str(path), mode, day, str(n)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -85,25 +150,52 @@ def control(workdir: Path, writes: int = 20) -> dict:
         ]
         logs = [p.communicate()[0] for p in procs]
         wall = time.perf_counter() - started
+        results = [json.loads(line[7:]) for log in logs for line in log.splitlines() if line.startswith("RESULT ")]
+        if len(results) != len(procs):
+            raise RuntimeError(f"{mode}: a writer died:\n" + "\n".join(log[-2000:] for log in logs))
         lock_errors = sum(1 for log in logs for line in log.splitlines() if LOCK_ERROR.search(line))
-        rows = {}
-        if path.exists():
-            with duckdb.connect(str(path), read_only=True) as con:
-                if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'control'").fetchone()[0]:
-                    rows = dict(
-                        con.execute(
-                            "SELECT CAST(partition_date AS VARCHAR), count(*) FROM synth.control GROUP BY ALL"
-                        ).fetchall()
-                    )
+        seconds = sorted(x for r in results for x in r["seconds"])
         out[mode] = {
+            "what": CONTROL_LABELS[mode],
             "processes": len(procs),
-            "writes_each": writes,
+            "writes_each": n,
             "wall_s": round(wall, 2),
-            "lock_errors": lock_errors,
-            "partitions_complete": sum(1 for d in WEEK if rows.get(d) == 200),
+            "failed_writes": sum(r["failed"] for r in results),
+            "lock_error_lines": lock_errors,
+            "write_s_median": round(statistics.median(seconds), 3),
+            "write_s_max": round(seconds[-1], 2),
+            "partitions_complete": _complete(path),
+            "load_after": os.getloadavg()[0],
         }
         print(f"control/{mode}: {out[mode]}", flush=True)
+    _control_ratios(out)
     return out
+
+
+def _complete(path: Path) -> int:
+    """Partitions of the week holding exactly their 200 rows."""
+    if not path.exists():
+        return 0
+    with duckdb.connect(str(path), read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'control'").fetchone()[0]:
+            return 0
+        rows = dict(
+            con.execute("SELECT CAST(partition_date AS VARCHAR), count(*) FROM synth.control GROUP BY ALL").fetchall()
+        )
+    return sum(1 for d in WEEK if rows.get(d) == 200)
+
+
+def _control_ratios(out: dict) -> None:
+    """Wall-time ratios of the stock integration to ours, like for like, printed and stored."""
+    for stock, ours in (("stock_resource", "our_warehouse"), ("stock_io_manager", "our_io_manager")):
+        if stock in out and ours in out:
+            ratio = out[stock]["wall_s"] / out[ours]["wall_s"]
+            out[f"{stock}_wall_over_ours"] = round(ratio, 2)
+            print(
+                f"{stock} / {ours} wall: {ratio:.2f}x; failed writes {out[stock]['failed_writes']} vs "
+                f"{out[ours]['failed_writes']} of {out[ours]['processes'] * out[ours]['writes_each']}",
+                flush=True,
+            )
 
 
 # --- 2. seven CLI runs at once --------------------------------------------------------
@@ -270,6 +362,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="control,processes,daemon")
     parser.add_argument("--docs", type=int, default=60, help="SYNTH_DOCS_PER_PARTITION")
+    parser.add_argument("--control-modes", default=",".join(CONTROL_MODES))
+    parser.add_argument("--writes", type=int, default=20, help="control: direct writes per process")
+    parser.add_argument("--run-writes", type=int, default=5, help="control: Dagster runs per process (IO managers)")
     parser.add_argument(
         "--cache", type=Path, help="a $SYNTH_HOME/cache with the parsed built-in corpus (saves ~10 s per process)"
     )
@@ -279,7 +374,8 @@ def main() -> None:
     figures: dict[str, object] = {"partitions": WEEK, "docs_per_partition": args.docs, "cpus": os.cpu_count()}
     modes = args.modes.split(",")
     if "control" in modes:
-        figures["control"] = control(workdir)
+        control_modes = tuple(args.control_modes.split(","))
+        figures["control"] = control(workdir, args.writes, args.run_writes, control_modes)
     if "processes" in modes:
         figures["processes"] = processes(workdir, args.docs, args.cache)
     if "daemon" in modes:

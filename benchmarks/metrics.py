@@ -14,8 +14,11 @@ References: ``diversity`` (Shaib et al.) ``compression_ratio`` and
 ``ngram_diversity_score`` on all documents; its ``self_repetition_score`` is quadratic
 in the number of documents (``sum(list_of_lists, [])``), so it runs on the first
 ``--selfrep-docs`` documents, with ours on the same subset; sacrebleu
-``sentence_bleu`` for Self-BLEU on the same 200-document sample. Our timings are
-medians of ``--repeat`` runs; reference timings are single runs (they are long).
+``sentence_bleu`` for Self-BLEU on the same 200-document sample. Every timing, ours and
+the reference's, is the median of the same ``--repeat`` runs. Rows say how many documents
+they really use. The headline (compression + n-gram diversity) is printed three ways:
+sequential on one thread (like for like with the single-threaded reference), per CPU second,
+and overlapped (gzip on a second thread), which needs a second core the reference leaves idle.
 Peak memory is measured in a child process that only runs our full report.
 """
 
@@ -335,7 +338,10 @@ def main() -> None:
         f"{sum(len(t.split()) for t in texts) / len(texts):.0f} words/doc "
         f"(generated in {time.perf_counter() - t0:.1f} s)"
     )
-    print(f"# python {platform.python_version()}, {platform.machine()}, median of {args.repeat} runs for ours")
+    print(
+        f"# python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, median of "
+        f"{args.repeat} runs for ours and the reference alike, load {os.getloadavg()[0]:.2f} at start"
+    )
 
     ref = None if args.skip_reference else reference_diversity
     rows: list[tuple[str, float | None, float, object, object, str]] = []
@@ -355,8 +361,8 @@ def main() -> None:
     ours_n_s, ours_n = timed(lambda: ngram_diversity_score(texts), args.repeat)
     ref_c_s = ref_n_s = ref_c = ref_n = None
     if ref:
-        ref_c_s, ref_c = timed(lambda: ref.compression_ratio(texts, "gzip"))
-        ref_n_s, ref_n = timed(lambda: ref.ngram_diversity_score(texts, 4))
+        ref_c_s, ref_c = timed(lambda: ref.compression_ratio(texts, "gzip"), args.repeat)
+        ref_n_s, ref_n = timed(lambda: ref.ngram_diversity_score(texts, 4), args.repeat)
     add("compression_ratio (gzip)", ref_c_s, ours_c_s, ref_c, round(ours_c, 3), "(same zlib level 9 work)")
     add("ngram_diversity (n=1..4)", ref_n_s, ours_n_s, ref_n, round(ours_n, 3))
     both_ref = (ref_c_s + ref_n_s) if ref else None
@@ -391,9 +397,9 @@ def main() -> None:
     ours_sr_s, ours_sr = timed(lambda: self_repetition_score(sub), args.repeat)
     ref_sr_s = ref_sr = None
     if ref:
-        ref_sr_s, ref_sr = timed(lambda: ref.self_repetition_score(sub, 4, verbose=False))
+        ref_sr_s, ref_sr = timed(lambda: ref.self_repetition_score(sub, 4, verbose=False), args.repeat)
     add(
-        f"self_repetition ({len(sub)} docs)",
+        f"self_repetition (first {len(sub)} of {len(texts)} docs)",
         ref_sr_s,
         ours_sr_s,
         None if ref_sr is None else round(ref_sr, 9),
@@ -413,12 +419,13 @@ def main() -> None:
         ref_b_s, ref_b = timed(
             lambda: float(
                 np.mean([sacrebleu.sentence_bleu(d, docs[:i] + docs[i + 1 :]).score for i, d in enumerate(docs)])
-            )
+            ),
+            args.repeat,
         )
     except ImportError:
         pass
     add(
-        "self_bleu (200-doc sample)",
+        f"self_bleu (200-doc sample of {len(texts)})",
         ref_b_s,
         ours_b_s,
         None if ref_b is None else round(ref_b, 9),
@@ -460,13 +467,15 @@ def main() -> None:
         )
         ours_both = ours_c_s + ours_n_s
         print(
-            f"headline: reference compression+ngram_diversity {both_ref:.1f} s wall / {both_ref.cpu:.1f} s cpu; "
-            f"ours {ours_both:.1f} s / {ours_both.cpu:.1f} s sequential "
-            f"({both_ref / ours_both:.1f}x wall, {both_ref.cpu / ours_both.cpu:.1f}x cpu); "
-            f"overlapped {ov_s:.1f} s / {ov_s.cpu:.1f} s ({both_ref / ov_s:.1f}x wall, "
-            f"{both_ref.cpu / ov_s.cpu:.1f}x cpu); all 11 diversity metrics in one call {dm_s:.1f} s / "
-            f"{dm_s.cpu:.1f} s "
-            f"({both_ref / dm_s:.1f}x wall, {both_ref.cpu / dm_s.cpu:.1f}x cpu)"
+            f"headline, compression + ngram_diversity on {len(texts)} docs (reference: one thread, "
+            f"{both_ref:.1f} s wall / {both_ref.cpu:.1f} s cpu):\n"
+            f"  sequential, one thread (like for like): ours {ours_both:.1f} s -> {both_ref / ours_both:.1f}x\n"
+            f"  per CPU second (overlapped call): ours {ov_s.cpu:.1f} s cpu -> {both_ref.cpu / ov_s.cpu:.1f}x\n"
+            f"  overlapped on 2 threads (wall; needs a core the reference leaves idle): ours {ov_s:.1f} s -> "
+            f"{both_ref / ov_s:.1f}x\n"
+            f"  all 11 diversity metrics in one call: {dm_s:.1f} s wall / {dm_s.cpu:.1f} s cpu "
+            f"({both_ref / dm_s:.1f}x wall, {both_ref.cpu / dm_s.cpu:.1f}x cpu)\n"
+            f"  load {os.getloadavg()[0]:.2f} at the end"
         )
 
     if not args.skip_memory:
