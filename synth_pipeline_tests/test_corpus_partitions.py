@@ -121,7 +121,7 @@ def test_a_truncated_gzip_keeps_what_was_read_and_says_where_it_stopped(tmp_path
     assert kept + others == row - 1, "every complete line before the cut is a document or a reject"
 
 
-def test_a_damaged_snapshot_fails_the_accounting_check_and_blocks_the_graph(tmp_path):
+def test_corpus_accounts_for_every_record_fails_on_a_damaged_snapshot_and_blocks_the_graph(tmp_path):
     corpus, home = tmp_path / "corpus", tmp_path / "home"
     _write_jsonl(corpus / "a.jsonl", _real_texts(tmp_path, 0, 80))
     env = {"SYNTH_CORPUS": str(corpus), "SYNTH_DOCS_PER_PARTITION": "80"}
@@ -136,6 +136,7 @@ def test_a_damaged_snapshot_fails_the_accounting_check_and_blocks_the_graph(tmp_
     assert check.metadata["unbalanced_files"].value == 1
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "seed_prompts" not in materialised, "a blocking check stops everything downstream"
+    assert not materialised & {"mix_exclusions", "quality_report", "dataset_release"}
 
 
 def test_a_document_repeated_in_a_later_file_is_an_exact_duplicate_of_its_first_partition(tmp_path):
