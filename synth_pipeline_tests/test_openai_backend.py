@@ -27,7 +27,8 @@ from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.response_cache import CACHE_TABLE
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage.warehouse import Warehouse
-from synth_pipeline.tasks.rubric import GradeParseError, parse_grade
+from synth_pipeline.tasks import grading
+from synth_pipeline.tasks.grading import GradeParseError, parse_grade
 
 pytestmark = pytest.mark.unit
 
@@ -162,7 +163,7 @@ def test_the_key_is_nowhere_in_the_warehouse_logs_or_settings(env, tmp_path, cap
     with running_server(latency_s=0.0, require_api_key=KEY, faults={"500": 0.2}) as (url, stats):
         settings = make_settings(tmp_path, url)
         results = generator(settings).generate(requests)
-        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(results))
+        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(results, settings))
         hashes = stats["auth_sha256"]
     assert all(r.error is None for r in results) and all(g.error is None for g in grades)
     import hashlib
@@ -289,16 +290,16 @@ def test_resume_after_sigkill_sends_only_the_missing_requests(env, tmp_path):
 
 
 # --- judge ------------------------------------------------------------------------------
-def grade_requests(results) -> list[GradeRequest]:
+def grade_requests(results, settings: Settings) -> list[GradeRequest]:
     return [
-        GradeRequest(
-            request_id=r.request_id,
+        grading.request(
+            r.request_id,
             passage="Caches store responses by key.",
             instruction="Explain caching.",
             sample_text=r.text or "",
-            task="explanation",
             model="local-judge",
             seed=3,
+            settings=settings,
         )
         for r in results
         if r.text
@@ -313,7 +314,7 @@ def test_judge_asks_for_structured_output_and_steps_down(env, tmp_path, formats,
     with running_server(response_formats=formats) as (url, stats):
         settings = make_settings(tmp_path, url)
         samples = generator(settings).generate(demo_requests(30, "judge"))
-        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(samples))
+        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(samples, settings))
         kinds = stats["by_kind"]
     assert len(grades) == 30 and all(g.error is None for g in grades)
     assert Counter(g.extra["response_format"] for g in grades)[expected] >= 30 - settings.max_concurrency
@@ -329,7 +330,7 @@ def test_unparseable_judge_reply_is_returned_raw_not_as_a_score(env, tmp_path):
     with running_server(faults={"length": 1.0}) as (url, _):
         settings = make_settings(tmp_path, url)
         sample = [r.__class__(**{**r.__dict__, "text": "A sample."}) for r in [_fake_result()]]
-        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(sample))
+        grades = OpenAIJudge(settings, Warehouse(settings.warehouse_path)).grade(grade_requests(sample, settings))
     assert grades[0].extra["finish_reason"] == "length" and grades[0].error is None
     with pytest.raises(GradeParseError):
         parse_grade(grades[0].raw_text)
@@ -358,7 +359,7 @@ def test_requests_per_minute_limit(env, tmp_path):
 
 
 def test_tokens_per_minute_limit(env, tmp_path):
-    from synth_pipeline.llm.openai_backend import _estimate_tokens
+    from synth_pipeline.llm.openai_engine import _estimate_tokens
 
     requests = demo_requests(8, "tpm", max_tokens=100)
     per_second = 30000 / 60

@@ -9,6 +9,7 @@ import pytest
 
 from synth_pipeline.llm.interface import GenerationRequest
 from synth_pipeline.llm.offline import OfflineGenerator
+from synth_pipeline.prompts.templates import TEMPLATES
 from synth_pipeline.tasks import flags as quality_flags
 from synth_pipeline.tasks.flags import copied_share, flag_batch, heuristic_flags
 
@@ -60,11 +61,9 @@ def test_chunked_batches_give_the_same_flags(monkeypatch):
 
 
 def test_offline_text_does_not_depend_on_the_rest_of_the_batch():
+    summary = next(t for t in TEMPLATES if t.task == "summary")
     requests = [
-        GenerationRequest(
-            f"r{i}", [{"role": "user", "content": "x"}], "m", 0.8, 256, 7, PASSAGE, "summary", "student", "formal"
-        )
-        for i in range(30)
+        GenerationRequest(f"r{i}", summary.render(PASSAGE, "student", "formal"), "m", 0.8, 256, 7) for i in range(30)
     ]
     together = [r.text for r in OfflineGenerator().generate(requests)]
     alone = [OfflineGenerator().generate([r])[0].text for r in requests]

@@ -13,12 +13,34 @@ from synth_pipeline.defs.checks import GRADE_CHECK_SPECS, grade_checks, partitio
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
-from synth_pipeline.llm import factory, interface, offline, openai_backend, pricing, response_cache
+from synth_pipeline.llm import (
+    factory,
+    interface,
+    offline,
+    openai_backend,
+    openai_client,
+    openai_engine,
+    pricing,
+    response_cache,
+    throttle,
+)
 from synth_pipeline.report.markdown import md_table
-from synth_pipeline.tasks import rubric, samples
+from synth_pipeline.tasks import flags, generation, grading, samples
 
-GENERATION_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache)
-GRADING_VERSION = source_version(samples, factory, interface, offline, openai_backend, pricing, response_cache, rubric)
+# The modules that decide a row: the task, the rows, and every backend (progress only logs).
+_BACKENDS = (
+    factory,
+    interface,
+    offline,
+    openai_backend,
+    openai_client,
+    openai_engine,
+    pricing,
+    response_cache,
+    throttle,
+)
+GENERATION_VERSION = source_version(generation, samples, *_BACKENDS)
+GRADING_VERSION = source_version(grading, samples, flags, *_BACKENDS)
 LLM_POOL = "llm"
 BATCH = 20_000  # prompts (samples) per slice: bounds the Python objects alive at once
 
@@ -70,7 +92,7 @@ def generated_samples(context: AssetExecutionContext, synth: SynthResource, seed
     # and the frame below still carries every column with 0 rows.
     for start in range(0, max(seed_prompts.height, 1), BATCH):
         prompts = seed_prompts.slice(start, BATCH)
-        requests = samples.generation_requests(prompts, settings, generator.model)
+        requests = generation.requests(prompts, settings, generator.model)
         results = generator.generate(requests, progress(start)) if requests else []
         del requests
         parts.append(
@@ -120,7 +142,7 @@ def graded_samples(
     # In slices of BATCH samples, like generation; a grade row depends only on its sample.
     for start in range(0, max(generated_samples.height, 1), BATCH):
         batch = generated_samples.slice(start, BATCH)
-        requests = samples.grade_requests(batch, seed_prompts, judge.model, settings.seed)
+        requests = grading.requests(batch, seed_prompts, judge.model, settings)
         results = judge.grade(requests, progress(start)) if requests else []
         del requests
         parts.append(

@@ -1,8 +1,11 @@
 """The seam between tasks and transports.
 
-Tasks (prompt templates, the rubric) decide *what* to ask; a backend only moves requests
-and returns results. Both backends, ``offline`` and ``openai``, implement these two
-protocols, so the assets never know which one they talk to.
+A task (:mod:`synth_pipeline.tasks.generation`, :mod:`synth_pipeline.tasks.grading`)
+formats its inputs into messages, says which structured output it accepts and parses
+the reply. A backend only moves messages: every request it receives is the same
+shape, finished messages plus sampling parameters and ids, and it returns the raw
+reply with its usage. Both backends, ``offline`` and ``openai``, implement the two
+protocols below, so the assets never know which one they talk to.
 """
 
 from __future__ import annotations
@@ -16,8 +19,17 @@ ProgressCallback = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    """One completion to produce. ``request_id`` becomes the ``sample_id``."""
+class ResponseFormat:
+    """One shape a task accepts its reply in: ``body`` is the ``response_format`` a server
+    is sent (None: a plain prompt, the task parses whatever comes back)."""
+
+    name: str
+    body: dict | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion to produce; ``request_id`` becomes the row's id."""
 
     request_id: str
     messages: Messages
@@ -25,11 +37,22 @@ class GenerationRequest:
     temperature: float
     max_tokens: int
     seed: int
-    # Grounding for the offline backend; remote backends only see ``messages``.
-    passage: str = ""
-    task: str = ""
-    audience: str = ""
-    style: str = ""
+    # Best first; a transport steps down to the next the first time a server refuses one.
+    # Empty: a plain prompt, nothing recorded about the format.
+    response_formats: tuple[ResponseFormat, ...] = ()
+    # (name, value) pairs that identify the reply besides messages and parameters (the
+    # task's version, say): part of the response cache key, never sent.
+    cache_tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest(ChatRequest):
+    """A prompt of the generation task; its ``request_id`` is the ``sample_id``."""
+
+
+@dataclass(frozen=True)
+class GradeRequest(ChatRequest):
+    """A sample formatted by the grading task; its ``request_id`` is the ``sample_id``."""
 
 
 @dataclass(kw_only=True)
@@ -57,22 +80,9 @@ class GenerationResult(CallUsage):
     finish_reason: str | None
 
 
-@dataclass(frozen=True)
-class GradeRequest:
-    """One sample for the judge: the passage it must be faithful to and what was asked."""
-
-    request_id: str  # the sample_id
-    passage: str
-    instruction: str
-    sample_text: str
-    task: str
-    model: str
-    seed: int
-
-
 @dataclass
 class GradeResult(CallUsage):
-    """The judge's raw reply; parsing into scores is the rubric's job."""
+    """The judge's raw reply; parsing it into scores is the grading task's job."""
 
     request_id: str
     raw_text: str | None

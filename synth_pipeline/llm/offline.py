@@ -12,6 +12,12 @@ Judge: scores the rubric's criteria from measurable properties (support of the
 sample's content words in the passage, length, sentence shape, heuristic flags) and
 answers in the rubric's JSON shape, which goes through the same parser as a model's.
 
+Neither reads prose, so both are task-aware: like any backend they receive only
+messages, and they read them back into the fields the task formatted them from
+(:func:`synth_pipeline.tasks.generation.read_prompt`,
+:func:`synth_pipeline.tasks.grading.read_messages`). Messages that are not the task's
+become error results, as a model's refusal would.
+
 Both work on the whole batch at once (polars and numpy; a Python call per request
 cost seconds per 10k documents). A request's random choices are uniform draws
 derived from ``stable_hash(f"{seed}:{request_id}")`` and a fixed slot per choice, so
@@ -32,8 +38,9 @@ from synth_pipeline.llm.interface import (
     GradeResult,
     ProgressCallback,
 )
+from synth_pipeline.tasks import generation, grading
 from synth_pipeline.tasks.flags import CHUNK, HEURISTIC_FLAGS, flag_batch
-from synth_pipeline.tasks.rubric import CRITERIA
+from synth_pipeline.tasks.grading import CRITERIA
 from synth_pipeline.text import stable_hash
 from synth_pipeline.text.frames import (
     content_mask,
@@ -260,45 +267,59 @@ class OfflineGenerator:
                 progress(len(results), len(requests))
         return results
 
-    def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def _generate(self, batch: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        read = [generation.read_prompt(r.messages) for r in batch]
+        requests = [r for r, f in zip(batch, read, strict=True) if f is not None]
+        fields = [f for f in read if f is not None]
+        texts = self._texts(requests, fields) if requests else []
+        prompts = pl.Series(["\n".join(m["content"] for m in r.messages) for r in requests], dtype=pl.String)
+        prompt_tokens = prompts.str.count_matches(TOKEN).to_list()
+        completion_tokens = pl.Series(texts, dtype=pl.String).str.count_matches(TOKEN).to_list()
+        done = iter(
+            GenerationResult(
+                request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c
+            )
+            for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens, strict=True)
+        )
+        return [next(done) if f is not None else _not_a_prompt(r.request_id) for r, f in zip(batch, read, strict=True)]
+
+    def _texts(self, requests: Sequence[GenerationRequest], fields: list[generation.PromptFields]) -> list[str]:
         n = len(requests)
         base = _draw_bases([r.seed for r in requests], [r.request_id for r in requests])
         k = np.where(uniform(base, _K) < 0.5, 2, 3)
-        chosen, keywords = central_sentences(series([r.passage for r in requests]), k, base)
+        chosen, keywords = central_sentences(series([f.passage for f in fields]), k, base)
         top: list[list[str]] = [[] for _ in range(n)]
         for r, word in zip(keywords["row"].to_list(), keywords["word"].to_list(), strict=True):
             top[r].append(word)
-        bodies = _bodies(chosen, [r.style for r in requests], base, n)
+        bodies = _bodies(chosen, [f.style for f in fields], base, n)
         draws = {
             slot: uniform(base, slot).tolist()
             for slot in (_KEYWORD, _OPENER, _PREFIX, _OPENER_ON, _LABEL, _CLOSER_ON, _CLOSER)
         }
         texts = []
-        for j, request in enumerate(requests):
+        for j, f in enumerate(fields):
             keyword = _choice(top[j], draws[_KEYWORD][j]) if top[j] else "this topic"
-            audience = request.audience or "reader"
-            opener = _choice(_OPENERS.get(request.task, ["{kw}:"]), draws[_OPENER][j])
-            if request.task == "question_answering":
+            audience = f.audience or "reader"
+            opener = _choice(_OPENERS.get(f.task, ["{kw}:"]), draws[_OPENER][j])
+            if f.task == "question_answering":
                 opener = _choice(_QUESTION_PREFIXES, draws[_PREFIX][j]) + opener.split(": ", 1)[-1]
-            elif request.task not in _LABELLED_TASKS and draws[_OPENER_ON][j] > OPENER_PROBABILITY:
+            elif f.task not in _LABELLED_TASKS and draws[_OPENER_ON][j] > OPENER_PROBABILITY:
                 opener = ""
             opener = opener.replace("{kw}", keyword).replace("{aud}", audience)
-            label = _choice(_LABELLED_TASKS[request.task], draws[_LABEL][j]) if request.task in _LABELLED_TASKS else ""
+            label = _choice(_LABELLED_TASKS[f.task], draws[_LABEL][j]) if f.task in _LABELLED_TASKS else ""
             closer = (
                 _choice(_CLOSERS, draws[_CLOSER][j]).replace("{kw}", keyword)
                 if draws[_CLOSER_ON][j] < CLOSER_PROBABILITY
                 else ""
             )
             texts.append("\n".join(part for part in (opener, label + bodies[j], closer) if part).strip())
-        prompts = pl.Series(["\n".join(m["content"] for m in r.messages) for r in requests], dtype=pl.String)
-        prompt_tokens = prompts.str.count_matches(TOKEN).to_list()
-        completion_tokens = pl.Series(texts, dtype=pl.String).str.count_matches(TOKEN).to_list()
-        return [
-            GenerationResult(
-                request_id=r.request_id, text=t, finish_reason="stop", prompt_tokens=p, completion_tokens=c
-            )
-            for r, t, p, c in zip(requests, texts, prompt_tokens, completion_tokens, strict=True)
-        ]
+        return texts
+
+
+def _not_a_prompt(request_id: str) -> GenerationResult:
+    return GenerationResult(
+        request_id, None, None, error="offline generator: the messages are not a prompt of the generation task"
+    )
 
 
 _CODE_CHARS = r"[{}\[\]()=_<>|`*\\/:]"
@@ -320,10 +341,25 @@ class OfflineJudge:
                 progress(len(results), len(requests))
         return results
 
-    def _grade(self, requests: Sequence[GradeRequest]) -> list[GradeResult]:
-        n = len(requests)
-        texts = series([r.sample_text for r in requests])
-        flagged = flag_batch(texts, [r.passage for r in requests])
+    def _grade(self, batch: Sequence[GradeRequest]) -> list[GradeResult]:
+        read = [grading.read_messages(r.messages) for r in batch]
+        inputs = [i for i in read if i is not None]
+        replies = iter(self._replies([r.request_id for r, i in zip(batch, read, strict=True) if i is not None], inputs))
+        return [
+            next(replies)
+            if i is not None
+            else GradeResult(
+                r.request_id, None, error="offline judge: the messages are not a prompt of the grading task"
+            )
+            for r, i in zip(batch, read, strict=True)
+        ]
+
+    def _replies(self, request_ids: list[str], inputs: list[grading.JudgeInputs]) -> list[GradeResult]:
+        n = len(inputs)
+        if not n:
+            return []
+        texts = series([i.sample_text for i in inputs])
+        flagged = flag_batch(texts, [i.passage for i in inputs])
         # At most CHUNK samples, with passages: flag_batch keeps both word frames.
         assert flagged.words is not None and flagged.source_words is not None
         # Support: the share of the sample's content words (with repeats) found in the passage.
@@ -368,8 +404,8 @@ class OfflineJudge:
             [np.clip(np.round(scores[c].astype(np.float64)), 1, 10).astype(np.int64) for c in CRITERIA], axis=1
         )
         results = []
-        for request, values, s, w, m, f in zip(
-            requests, ints.tolist(), support.tolist(), n_words.tolist(), mean_sentence.tolist(), flags, strict=True
+        for request_id, values, s, w, m, f in zip(
+            request_ids, ints.tolist(), support.tolist(), n_words.tolist(), mean_sentence.tolist(), flags, strict=True
         ):
             rationale = (
                 f"offline heuristic judge: {s:.0%} of content words supported by the passage, "
@@ -379,7 +415,7 @@ class OfflineJudge:
             body = ", ".join(f'"{c}": {v}' for c, v in zip(CRITERIA, values, strict=True))
             results.append(
                 GradeResult(
-                    request_id=request.request_id,
+                    request_id=request_id,
                     raw_text=f'{{{body}, "rationale": "{rationale}"}}',
                     extra={HEURISTIC_FLAGS: f},
                 )

@@ -1,23 +1,23 @@
-"""Turn prompts into generation requests and backend results into sample and grade rows.
+"""Backend results into sample and grade rows: accounting, grading status and acceptance.
 
-The backend only moves requests; this module owns ids, accounting and acceptance, so
-both backends produce rows of the same shape and every prompt ends as exactly one
-sample row (a completion or a recorded failure), every sample as exactly one grade row.
+The tasks (:mod:`~synth_pipeline.tasks.generation`, :mod:`~synth_pipeline.tasks.grading`)
+make the requests and parse the replies; a backend only moves them. This module makes
+the rows, so both backends produce rows of the same shape and every prompt ends as
+exactly one sample row (a completion or a recorded failure), every sample as exactly
+one grade row.
 """
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
-from synth_pipeline.llm.interface import GenerationRequest, GenerationResult, GradeRequest, GradeResult
+from synth_pipeline.llm.interface import GenerationResult, GradeResult
 from synth_pipeline.settings import Settings
+from synth_pipeline.tasks import grading
 from synth_pipeline.tasks.flags import BLOCKING_FLAGS, HEURISTIC_FLAGS, flag_batch
-from synth_pipeline.tasks.rubric import CRITERIA, RUBRIC_VERSION, GradeParseError, parse_grade
-from synth_pipeline.text import content_hash, count_tokens
-
-SAMPLE_INDEX = 0  # one completion per prompt; the index is part of the id and of the cache key
+from synth_pipeline.tasks.generation import sample_id
+from synth_pipeline.tasks.grading import CRITERIA, RUBRIC_VERSION, Grade, GradeParseError, parse_grade, sample_context
+from synth_pipeline.text import count_tokens
 
 # Declared, not inferred: a partition with no prompts (every input rejected) must still
 # write tables with every column and type, or everything downstream loses its columns.
@@ -68,31 +68,6 @@ GRADE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-def sample_id(prompt_id: str, model: str, index: int = SAMPLE_INDEX) -> str:
-    return content_hash(f"{prompt_id}|{model}|{index}")
-
-
-def generation_requests(prompts: pl.DataFrame, settings: Settings, model: str) -> list[GenerationRequest]:
-    columns = [
-        prompts.get_column(c).to_list() for c in ("prompt_id", "messages", "passage", "task", "audience", "style")
-    ]
-    return [
-        GenerationRequest(
-            request_id=sample_id(prompt_id, model),
-            messages=json.loads(messages),
-            model=model,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            seed=settings.seed,
-            passage=passage,
-            task=task,
-            audience=audience,
-            style=style,
-        )
-        for prompt_id, messages, passage, task, audience, style in zip(*columns, strict=True)
-    ]
-
-
 def sample_rows(
     prompts: pl.DataFrame, results: list[GenerationResult], *, backend: str, model: str, settings: Settings
 ) -> pl.DataFrame:
@@ -126,48 +101,6 @@ def sample_rows(
     return pl.DataFrame(columns).select([pl.col(c).cast(t) for c, t in SAMPLE_SCHEMA.items()])
 
 
-def _prompt_context(samples: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
-    """Each sample's passage and instruction (the last message), "" when its prompt is
-    unknown; the JSON messages are decoded by polars in one pass."""
-    messages = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
-    # Only the prompts of these samples are decoded (grading runs in slices of samples).
-    prompts = prompts.filter(pl.col("prompt_id").is_in(samples.get_column("prompt_id").implode()))
-    context = prompts.select(
-        "prompt_id",
-        "passage",
-        pl.col("messages").str.json_decode(messages).list.last().struct.field("content").alias("instruction"),
-    ).unique("prompt_id", keep="last", maintain_order=True)
-    return (
-        samples.select("prompt_id")
-        .join(context, on="prompt_id", how="left", maintain_order="left")
-        .select(pl.col("passage").fill_null(""), pl.col("instruction").fill_null(""))
-    )
-
-
-def grade_requests(samples: pl.DataFrame, prompts: pl.DataFrame, model: str, seed: int) -> list[GradeRequest]:
-    gradable = samples.filter(pl.col("error").is_null() & (pl.col("text").fill_null("") != ""))
-    context = _prompt_context(gradable, prompts)
-    return [
-        GradeRequest(
-            request_id=sid,
-            passage=passage,
-            instruction=instruction,
-            sample_text=text,
-            task=task,
-            model=model,
-            seed=seed,
-        )
-        for sid, passage, instruction, text, task in zip(
-            gradable.get_column("sample_id").to_list(),
-            context.get_column("passage").to_list(),
-            context.get_column("instruction").to_list(),
-            gradable.get_column("text").to_list(),
-            gradable.get_column("task").to_list(),
-            strict=True,
-        )
-    ]
-
-
 def _flags(
     samples: pl.DataFrame, prompts: pl.DataFrame, results: list[GradeResult | None], gradable: list[bool]
 ) -> list[list[str]]:
@@ -193,7 +126,7 @@ def _flags(
         subset = samples.select("prompt_id", "text", "finish_reason")[index]
         computed = flag_batch(
             subset.get_column("text"),
-            _prompt_context(subset, prompts).get_column("passage"),
+            sample_context(subset, prompts).get_column("passage"),
             subset.get_column("finish_reason").to_list(),
         ).flags
         for i, f in zip(todo, computed, strict=True):
@@ -215,76 +148,90 @@ def grade_rows(
     Built as columns: one dict per row (and a frame built from 200k dicts) cost more
     than the judge at 100k documents.
     """
-    n = samples.height
     by_id = {r.request_id: r for r in results}
-    sample_ids = samples.get_column("sample_id").to_list()
-    found = [by_id.get(sid) for sid in sample_ids]
+    found = [by_id.get(sid) for sid in samples.get_column("sample_id").to_list()]
     del by_id
-    errors = samples.get_column("error").to_list()
-    texts_present = (samples.get_column("text").fill_null("") != "").to_list()
-    gradable = [e is None and t for e, t in zip(errors, texts_present, strict=True)]
+    gradable = grading.gradable(samples).to_list()
     flags = _flags(samples, prompts, found, gradable)
-
-    score: list[float | None] = [None] * n
-    criteria: dict[str, list[int | None]] = {c: [None] * n for c in CRITERIA}
-    rationale: list[str | None] = [None] * n
-    status = ["graded"] * n
-    grade_error: list[str | None] = [None] * n
-    judge_prompt_tokens, judge_completion_tokens = [0] * n, [0] * n
-    judge_cost, judge_cached = [0.0] * n, [False] * n
-    accepted = [False] * n
-    reason: list[str | None] = [None] * n
-    min_score = settings.min_score
-    for i in range(n):
-        if not gradable[i]:
-            status[i] = "not_graded"
-            reason[i] = "generation_error" if errors[i] is not None else "empty_completion"
-            continue
-        result = found[i]
-        if result is not None:
-            judge_prompt_tokens[i] = result.prompt_tokens
-            judge_completion_tokens[i] = result.completion_tokens
-            judge_cost[i] = float(result.cost_usd)
-            judge_cached[i] = bool(result.cached)
-        if result is None or result.error is not None:
-            status[i] = "judge_error"
-            grade_error[i] = result.error if result is not None else "judge returned no result"
-            reason[i] = "ungraded"
-            continue
-        try:
-            grade = parse_grade(result.raw_text or "")  # no reply reads as an empty one
-        except GradeParseError as exc:
-            status[i], grade_error[i], reason[i] = "parse_error", str(exc), "ungraded"
-            continue
-        score[i], rationale[i] = grade.score, grade.rationale
-        for c in CRITERIA:
-            criteria[c][i] = grade.scores[c]
-        blocking = sorted(BLOCKING_FLAGS.intersection(flags[i]))
-        if blocking:
-            reason[i] = "flag:" + ",".join(blocking)
-        elif grade.score < min_score:
-            reason[i] = "below_min_score"
+    verdicts = _Verdicts(samples.height)
+    errors = samples.get_column("error").to_list()
+    for i, (result, ok) in enumerate(zip(found, gradable, strict=True)):
+        if not ok:
+            verdicts.not_graded(i, "generation_error" if errors[i] is not None else "empty_completion")
+        elif result is None or result.error is not None:
+            verdicts.failed(i, "judge_error", result.error if result is not None else "judge returned no result")
         else:
-            accepted[i] = True
-    del found
+            try:
+                grade = parse_grade(result.raw_text or "")  # no reply reads as an empty one
+            except GradeParseError as exc:
+                verdicts.failed(i, "parse_error", str(exc))
+            else:
+                verdicts.graded(i, grade, _rejection(grade, flags[i], settings.min_score))
+    n = samples.height
     columns = {
         "sample_id": samples.get_column("sample_id"),
         "prompt_id": samples.get_column("prompt_id"),
         "judge_backend": pl.repeat(judge_backend, n, dtype=pl.Utf8, eager=True),
         "judge_model": pl.repeat(judge_model, n, dtype=pl.Utf8, eager=True),
         "rubric_version": pl.repeat(RUBRIC_VERSION, n, dtype=pl.Utf8, eager=True),
-        "score": pl.Series(score, dtype=pl.Float64),
-        **{c: pl.Series(criteria[c], dtype=pl.Int64) for c in CRITERIA},
-        "rationale": pl.Series(rationale, dtype=pl.Utf8),
-        "flags": pl.Series(flags, dtype=pl.List(pl.Utf8)),
-        "grade_status": pl.Series(status, dtype=pl.Utf8),
-        "grade_error": pl.Series(grade_error, dtype=pl.Utf8),
-        "judge_prompt_tokens": pl.Series(judge_prompt_tokens, dtype=pl.Int64),
-        "judge_completion_tokens": pl.Series(judge_completion_tokens, dtype=pl.Int64),
-        "judge_cost_usd": pl.Series(judge_cost, dtype=pl.Float64),
-        "judge_cached": pl.Series(judge_cached, dtype=pl.Boolean),
+        **verdicts.columns(flags),
+        **_judge_usage(found, gradable),
         "same_model_as_generator": (samples.get_column("model") == judge_model).fill_null(False),
-        "accepted": pl.Series(accepted, dtype=pl.Boolean),
-        "rejection_reason": pl.Series(reason, dtype=pl.Utf8),
     }
     return pl.DataFrame(columns).select([pl.col(c).cast(t) for c, t in GRADE_SCHEMA.items()])
+
+
+def _rejection(grade: Grade, flags: list[str], min_score: float) -> str | None:
+    """Why a parsed grade is not accepted (None: it is): a blocking flag, else a low score."""
+    blocking = sorted(BLOCKING_FLAGS.intersection(flags))
+    if blocking:
+        return "flag:" + ",".join(blocking)
+    return "below_min_score" if grade.score < min_score else None
+
+
+class _Verdicts:
+    """The grade columns that say what became of each sample, filled one sample at a time."""
+
+    def __init__(self, n: int):
+        self.score: list[float | None] = [None] * n
+        self.criteria: dict[str, list[int | None]] = {c: [None] * n for c in CRITERIA}
+        self.rationale: list[str | None] = [None] * n
+        self.status = ["graded"] * n
+        self.error: list[str | None] = [None] * n
+        self.accepted = [False] * n
+        self.reason: list[str | None] = [None] * n
+
+    def not_graded(self, i: int, reason: str) -> None:
+        self.status[i], self.reason[i] = "not_graded", reason
+
+    def failed(self, i: int, status: str, error: str | None) -> None:
+        self.status[i], self.error[i], self.reason[i] = status, error, "ungraded"
+
+    def graded(self, i: int, grade: Grade, rejection: str | None) -> None:
+        self.score[i], self.rationale[i] = grade.score, grade.rationale
+        for c in CRITERIA:
+            self.criteria[c][i] = grade.scores[c]
+        self.reason[i], self.accepted[i] = rejection, rejection is None
+
+    def columns(self, flags: list[list[str]]) -> dict[str, pl.Series]:
+        return {
+            "score": pl.Series(self.score, dtype=pl.Float64),
+            **{c: pl.Series(self.criteria[c], dtype=pl.Int64) for c in CRITERIA},
+            "rationale": pl.Series(self.rationale, dtype=pl.Utf8),
+            "flags": pl.Series(flags, dtype=pl.List(pl.Utf8)),
+            "grade_status": pl.Series(self.status, dtype=pl.Utf8),
+            "grade_error": pl.Series(self.error, dtype=pl.Utf8),
+            "accepted": pl.Series(self.accepted, dtype=pl.Boolean),
+            "rejection_reason": pl.Series(self.reason, dtype=pl.Utf8),
+        }
+
+
+def _judge_usage(found: list[GradeResult | None], gradable: list[bool]) -> dict[str, pl.Series]:
+    """What the judge spent on each sample (nothing for a sample it was not asked about)."""
+    asked = [r if ok else None for r, ok in zip(found, gradable, strict=True)]
+    return {
+        "judge_prompt_tokens": pl.Series([r.prompt_tokens if r else 0 for r in asked], dtype=pl.Int64),
+        "judge_completion_tokens": pl.Series([r.completion_tokens if r else 0 for r in asked], dtype=pl.Int64),
+        "judge_cost_usd": pl.Series([float(r.cost_usd) if r else 0.0 for r in asked], dtype=pl.Float64),
+        "judge_cached": pl.Series([bool(r.cached) if r else False for r in asked], dtype=pl.Boolean),
+    }
