@@ -42,7 +42,8 @@ def _assets(sql_dir: Path, seed_prompts: AssetsDefinition | None = None) -> list
     sql = {m.name: build_sql_asset(m, SQL_HOOKS.get(m.name)) for m in discover_models(sql_dir)}
     out = []
     for a in defs.assets:
-        name = a.key.to_user_string() if len(a.keys) == 1 else None
+        # A model's step is one op named after the model (it may write further declared tables).
+        name = a.node_def.name if a.is_executable else None
         if name in sql:
             out.append(sql[name])
         elif name == "seed_prompts" and seed_prompts is not None:

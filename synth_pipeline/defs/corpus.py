@@ -1,29 +1,56 @@
-"""``raw_corpus`` and its reject table, with the blocking check that no record was lost."""
+"""``raw_corpus`` and its reject table, with the blocking check that no record was lost.
+
+The step also keeps the corpus registry (see ``corpus.registry``): ``corpus_files``,
+``corpus_partitions``, ``corpus_allocations`` and ``corpus_dedup_keys`` are declared
+outputs of it, so the UI shows them with their lineage and a materialisation per partition.
+"""
 
 from typing import Any
 
 import polars as pl
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetOut,
+    AssetSpec,
     MetadataValue,
-    Output,
+    Nothing,
     multi_asset,
 )
 
 from synth_pipeline import text
 from synth_pipeline.corpus import accounting, allocation, batch, builtin, documents, quality, readers, registry, staging
-from synth_pipeline.defs.checks import record_check_results
+from synth_pipeline.defs.check_results import store_check_results
+from synth_pipeline.defs.outputs import declared_output, frame_output
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.report.markdown import md_table
+from synth_pipeline.storage import lineage
+from synth_pipeline.storage.warehouse import SCHEMA
 
 CODE_VERSION = source_version(allocation, batch, builtin, documents, quality, readers, registry, staging, text)
 ACCOUNTING_CHECK = "corpus_accounts_for_every_record"
+# The registry tables the step keeps, and what each holds (see corpus.registry).
+REGISTRY_TABLES = {
+    registry.FILES: "One row per corpus file version seen: path, size, mtime, content hash, format, record counts, "
+    "staged snapshot and status (staged, rejected, changed).",
+    registry.PARTITIONS: "Each built partition in the order it was first built.",
+    registry.ALLOCATIONS: "The record range [record_from, record_to) each partition took of each file; ranges never "
+    "overlap.",
+    registry.DEDUP_KEYS: "The exact-duplicate keys each partition accepted, so later partitions reject repeats.",
+}
+
+
+def _registry_out(qualified: str, description: str) -> AssetOut:
+    return AssetOut.from_spec(
+        AssetSpec(qualified.split(".", 1)[1], code_version=CODE_VERSION, kinds={"duckdb"}, description=description),
+        dagster_type=Nothing,
+    )
 
 
 @multi_asset(
@@ -37,6 +64,7 @@ ACCOUNTING_CHECK = "corpus_accounts_for_every_record"
             "could be read of, with its reason.",
             code_version=CODE_VERSION,
         ),
+        **{q.split(".", 1)[1]: _registry_out(q, d) for q, d in REGISTRY_TABLES.items()},
     },
     check_specs=[
         AssetCheckSpec(
@@ -49,6 +77,8 @@ ACCOUNTING_CHECK = "corpus_accounts_for_every_record"
     ],
     partitions_def=daily_partitions,
     group_name="synth",
+    # A run selecting raw_corpus still updates the registry (see defs.outputs).
+    can_subset=True,
 )
 def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
     settings = synth.settings()
@@ -63,10 +93,12 @@ def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
         f"({'taken now' if result.newly_allocated else 'as recorded'}) -> {docs.height} documents, {rejects.height} "
         "rejects"
     )
-    yield Output(
+    yield from frame_output(
+        context,
+        warehouse,
+        "raw_corpus",
         docs,
-        output_name="raw_corpus",
-        metadata={
+        {
             "documents": docs.height,
             "records_taken": result.records,
             "allocation": "taken now" if result.newly_allocated else "re-read as recorded",
@@ -77,15 +109,40 @@ def raw_corpus(context: AssetExecutionContext, synth: SynthResource):
             **({"status": "empty partition: no records left in the corpus"} if result.records == 0 else {}),
         },
     )
-    yield Output(
+    yield from frame_output(
+        context,
+        warehouse,
+        "raw_corpus_rejects",
         rejects,
-        output_name="raw_corpus_rejects",
-        metadata={"rejects": rejects.height, "by_reason": MetadataValue.md(md_table(reasons.rename({"len": "rows"})))},
+        {"rejects": rejects.height, "by_reason": MetadataValue.md(md_table(reasons.rename({"len": "rows"})))},
     )
+    with warehouse.connect() as con:
+        registry_metadata = {q: _registry_metadata(con, q, context.partition_key) for q in REGISTRY_TABLES}
+    for qualified, metadata in registry_metadata.items():
+        yield from declared_output(context, qualified.split(".", 1)[1], metadata)
     check = accounting_check(warehouse, context.partition_key)
-    with warehouse.connect() as con:  # the report and the dataset card read every check from here
-        record_check_results(con, context.partition_key, "raw_corpus", [check])
-    yield check
+    store_check_results(context, warehouse, "raw_corpus", [check])  # the report and the dataset card read them
+    if AssetCheckKey(AssetKey("raw_corpus"), ACCOUNTING_CHECK) in context.selected_asset_check_keys:
+        yield check
+
+
+def _registry_metadata(con, qualified: str, partition_key: str) -> dict[str, Any]:
+    table = qualified.split(".", 1)[1]
+    columns = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()
+    }
+    (total,) = con.execute(f"SELECT count(*) FROM {qualified}").fetchone() or (0,)
+    metadata: dict[str, Any] = {"table": qualified, "rows_total": int(total)}
+    if "partition_date" in columns:
+        (rows,) = con.execute(
+            f"SELECT count(*) FROM {qualified} WHERE partition_date = ?", [partition_key]
+        ).fetchone() or (0,)
+        metadata["rows_of_partition"] = int(rows)
+    return {**metadata, **lineage.table_metadata(con, table, upstream=())}
 
 
 def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:

@@ -9,7 +9,8 @@ import time
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from synth_pipeline.defs.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents, record_check_results
+from synth_pipeline.defs.check_results import store_check_results
+from synth_pipeline.defs.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
@@ -179,8 +180,7 @@ def graded_samples(
         },
     )
     check_results = grade_checks(frame, generated_samples, settings, documents=_documents(synth, context.partition_key))
-    with synth.warehouse().connect() as con:
-        record_check_results(con, context.partition_key, "graded_samples", check_results)
+    store_check_results(context, synth.warehouse(), "graded_samples", check_results)
     yield from check_results
 
 

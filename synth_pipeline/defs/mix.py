@@ -1,29 +1,55 @@
 """``mix_candidates``: exact, near-duplicate and contamination removal before assembly.
 
+The step also writes ``mix_signatures`` (a declared output): the MinHash signatures of the
+partition's surviving items, which later partitions' near-duplicate search reads.
+
 The set-based assembly itself (ratio cap, stratification) is the SQL model
 ``dbt_like_sql/deduplicated_mix.sql``.
 """
 
 import polars as pl
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetOut, AssetSpec, MetadataValue, Nothing, multi_asset
 
 from synth_pipeline.dedup import _arrays, decontamination, near_duplicates, shingles
+from synth_pipeline.defs.outputs import declared_output, frame_output
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.mix import candidates
 from synth_pipeline.report.markdown import md_table
-from synth_pipeline.storage.warehouse import read_partitions_before, write_partition
+from synth_pipeline.storage.tables import write_table
+from synth_pipeline.storage.warehouse import read_partitions_before
 
 CODE_VERSION = source_version(candidates, near_duplicates, decontamination, shingles, _arrays)
 SIGNATURES_TABLE = "mix_signatures"
 
 
-@asset(
+@multi_asset(
+    outs={
+        "mix_candidates": AssetOut(
+            code_version=CODE_VERSION,
+            description="Every real document and synthetic sample of the partition, eligible or excluded with a "
+            "reason.",
+        ),
+        SIGNATURES_TABLE: AssetOut.from_spec(
+            AssetSpec(
+                SIGNATURES_TABLE,
+                code_version=CODE_VERSION,
+                kinds={"duckdb"},
+                description="MinHash signatures (and band keys) of the partition's items that survived "
+                "deduplication: what later partitions' near-duplicate search compares against.",
+            ),
+            dagster_type=Nothing,
+        ),
+    },
+    internal_asset_deps={
+        "mix_candidates": {AssetKey("raw_corpus"), AssetKey("generated_samples"), AssetKey("graded_samples")},
+        SIGNATURES_TABLE: {AssetKey("mix_candidates")},
+    },
     partitions_def=daily_partitions,
-    code_version=CODE_VERSION,
     group_name="synth",
-    description="Every real document and synthetic sample of the partition, eligible or excluded with a reason.",
+    # A run selecting mix_candidates still writes the signatures (see defs.outputs).
+    can_subset=True,
 )
 def mix_candidates(
     context: AssetExecutionContext,
@@ -31,7 +57,7 @@ def mix_candidates(
     raw_corpus: pl.DataFrame,
     generated_samples: pl.DataFrame,
     graded_samples: pl.DataFrame,
-) -> pl.DataFrame:
+):
     settings = synth.settings()
     warehouse = synth.warehouse()
     frame = candidates.build_candidates(raw_corpus, generated_samples, graded_samples)
@@ -56,7 +82,8 @@ def mix_candidates(
     survivors = frame.filter(pl.col("exclusion_reason").is_null()).get_column("item_id")
     signatures = found.signatures.filter(pl.col("item_id").is_in(survivors.implode()))
     with warehouse.connect() as con:
-        write_partition(con, SIGNATURES_TABLE, context.partition_key, signatures)
+        signatures_metadata = write_table(con, SIGNATURES_TABLE, context.partition_key, signatures, upstream=())
+    del signatures
 
     synthetic = frame.filter(pl.col("origin") == "synthetic")
     near = synthetic.filter(
@@ -69,12 +96,12 @@ def mix_candidates(
         .len()
         .sort("len", descending=True)
     )
-    context.add_output_metadata(
-        {
-            "candidates": frame.height,
-            "eligible": int(frame.get_column("exclusion_reason").is_null().sum()),
-            "synthetic_near_dup_rate": near.height / max(1, synthetic.height),
-            "exclusions": MetadataValue.md(md_table(reasons)),
-        }
-    )
-    return frame.with_columns(pl.lit(pipeline_version(CODE_VERSION)).alias("pipeline_version"))
+    metadata = {
+        "candidates": frame.height,
+        "eligible": int(frame.get_column("exclusion_reason").is_null().sum()),
+        "synthetic_near_dup_rate": near.height / max(1, synthetic.height),
+        "exclusions": MetadataValue.md(md_table(reasons)),
+    }
+    frame = frame.with_columns(pl.lit(pipeline_version(CODE_VERSION)).alias("pipeline_version"))
+    yield from frame_output(context, warehouse, "mix_candidates", frame, metadata)
+    yield from declared_output(context, SIGNATURES_TABLE, signatures_metadata)

@@ -14,37 +14,40 @@ A model in ``dbt_like_sql/NAME.sql`` becomes the daily-partitioned asset ``NAME`
 
 import datetime as dt
 import hashlib
-import importlib.util
-import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     MaterializeResult,
-    asset,
+    multi_asset,
 )
 
-from synth_pipeline.defs.checks import record_check_results
+from synth_pipeline.defs.check_results import store_check_results
+from synth_pipeline.defs.outputs import declared_output, report_materialization, selected
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource, release_freed_memory
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import lineage
+from synth_pipeline.storage.queries import models_dir, sql_parameters
 from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, write_partition
 
-_REPO_SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+__all__ = ["ModelHooks", "ModelStepResult", "SqlModel", "build_sql_asset", "discover_models", "models_dir"]
+
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
-# (warehouse, partition key, settings) -> check results, for checks that run inside the model's step.
-ModelChecks = Callable[[Warehouse, str, Settings], Sequence[AssetCheckResult]]
+# (warehouse, partition key, settings) -> what the model's step did after writing the model.
+ModelStep = Callable[[Warehouse, str, Settings], "ModelStepResult"]
 ModelMetadata = Callable[[duckdb.DuckDBPyConnection, str], dict]
 
 
@@ -75,24 +78,14 @@ def load_model(path: Path) -> SqlModel:
     unknown = sorted(t for t in tables if not t.startswith(f"{SCHEMA}."))
     if unknown:
         raise ValueError(f"{path.name} reads tables outside schema {SCHEMA!r}: {unknown} (CTE names are fine)")
-    parameters = tuple(dict.fromkeys(_PARAM.findall(re.sub(r"--[^\n]*", "", sql))))
+    parameters = sql_parameters(sql)
     return SqlModel(name=path.stem, path=path, sql=sql, upstream=tuple(upstream), parameters=parameters)
-
-
-def models_dir() -> Path:
-    """Where the SQL models are: ``$SYNTH_SQL_DIR``, else the ``dbt_like_sql`` package data
-    installed with the wheel, else the checkout's ``dbt_like_sql/``."""
-    if os.environ.get("SYNTH_SQL_DIR"):
-        return Path(os.environ["SYNTH_SQL_DIR"])
-    spec = importlib.util.find_spec("dbt_like_sql")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return _REPO_SQL_DIR
 
 
 def discover_models(sql_dir: Path | None = None) -> list[SqlModel]:
     """Every model; none found is an error, never a graph that silently lacks the mix."""
     folder = sql_dir or models_dir()
+    # Named queries (``queries/``) are not models: only the folder's own files are.
     models = [load_model(p) for p in sorted(folder.glob("*.sql"))]
     if not models:
         raise FileNotFoundError(
@@ -119,29 +112,46 @@ def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, partition_key: st
 
 
 @dataclass
+class ModelStepResult:
+    """What a model's step did after writing the model: its check results and the further
+    declared tables it wrote (name -> materialisation metadata)."""
+
+    checks: list[AssetCheckResult] = field(default_factory=list)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class ModelHooks:
-    """Optional extras a model's step runs after writing: checks (in-step) and metadata."""
+    """Optional extras of a model's step: further tables it writes (declared as outputs, with
+    lineage), checks run in-step on what it wrote, and extra metadata of the model."""
 
     check_specs: list[AssetCheckSpec] = field(default_factory=list)
-    checks: ModelChecks | None = None
+    outputs: list[AssetSpec] = field(default_factory=list)
+    step: ModelStep | None = None
     metadata: ModelMetadata | None = None
 
 
 def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsDefinition:
     hooks = hooks or ModelHooks()
-
-    @asset(
-        name=model.name,
+    spec = AssetSpec(
+        model.name,
         deps=[AssetKey(u) for u in model.upstream],
-        partitions_def=daily_partitions,
         code_version=model.code_version,
         group_name="synth",
         description=model.description,
-        check_specs=hooks.check_specs or None,
         kinds={"sql", "duckdb"},
         metadata={"sql_file": f"dbt_like_sql/{model.path.name}", "parameters": ", ".join(model.parameters)},
     )
-    def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> MaterializeResult:
+
+    @multi_asset(
+        name=model.name,
+        specs=[spec, *hooks.outputs],
+        partitions_def=daily_partitions,
+        check_specs=hooks.check_specs or None,
+        # A run that selects only the model still writes the step's other tables (see defs.outputs).
+        can_subset=bool(hooks.outputs),
+    )
+    def _sql_asset(context: AssetExecutionContext, synth: SynthResource) -> Iterator[MaterializeResult]:
         release_freed_memory()
         settings = synth.settings()
         warehouse = synth.warehouse()
@@ -156,11 +166,18 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
             metadata.update(lineage.table_metadata(con, model.name, model.upstream, derived))
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
-        # Checks open their own short connections: heavy metrics must not hold the lock.
-        check_results = list(hooks.checks(warehouse, context.partition_key, settings)) if hooks.checks else []
-        if check_results:
-            with warehouse.connect() as con:
-                record_check_results(con, context.partition_key, model.name, check_results)
-        return MaterializeResult(metadata=metadata, check_results=check_results or None)
+        # The step's checks and further tables open their own short connections: heavy metrics
+        # must not hold the lock.
+        done = hooks.step(warehouse, context.partition_key, settings) if hooks.step else ModelStepResult()
+        if done.checks:
+            store_check_results(context, warehouse, model.name, done.checks)
+        wanted = context.selected_asset_check_keys
+        checks = [c for c in done.checks if AssetCheckKey(AssetKey(model.name), c.check_name or "") in wanted]
+        if selected(context, model.name):
+            yield MaterializeResult(asset_key=model.name, metadata=metadata, check_results=checks or None)
+        else:
+            report_materialization(context, model.name, metadata)
+        for name, output_metadata in done.outputs.items():
+            yield from declared_output(context, name, output_metadata)
 
     return _sql_asset

@@ -2,7 +2,8 @@
 
 The blocking checks and the quality report read the same numbers: they are computed in
 the mix step for two scopes, the partition and the cumulative mix (every partition up
-to and including this one), and stored long-format in ``synth.mix_metrics``.
+to and including this one), and stored long-format in ``synth.mix_metrics`` (a declared
+output of the step, beside ``mix_term_groups`` and ``mix_overrepresented_ngrams``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from synth_pipeline.dedup.decontamination import load_evaluation_set
 from synth_pipeline.metrics import distinct_n, quality_metrics
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage.warehouse import _COLUMNS_TABLE as PARTITION_COLUMNS
-from synth_pipeline.storage.warehouse import one_row, write_partition
+from synth_pipeline.storage.warehouse import one_row
 
 TABLE = "mix_metrics"
 # The report's two tables of the partition, computed here from the drift tokenisation.
@@ -108,27 +109,28 @@ def compute(
     return figures
 
 
-def store(
-    con: duckdb.DuckDBPyConnection,
-    partition: str,
-    figures: dict[str, dict[str, float]],
-    tables: dict[str, pl.DataFrame] | None = None,
-) -> None:
+def frames(
+    figures: dict[str, dict[str, float]], tables: dict[str, pl.DataFrame] | None = None
+) -> dict[str, pl.DataFrame]:
+    """The partition's rows of ``synth.mix_metrics`` and of the report's two tables, by table name.
+
+    The mix step writes them (declared outputs of ``deduplicated_mix``); the two tables are
+    replaced every time, empty when the partition has no synthetic-vs-real metrics.
+    """
     rows = [(scope, k, float(v)) for scope, values in figures.items() for k, v in values.items()]
-    frame = pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row")
-    write_partition(con, TABLE, partition, frame)
+    out = {TABLE: pl.DataFrame(rows, schema={"scope": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}, orient="row")}
     for name, table in TABLE_TABLES.items():
-        # Replaced every time, empty when the partition has no synthetic-vs-real metrics.
         stored = (tables or {}).get(name)
         if stored is None:
             stored = pl.DataFrame(schema={"rank": pl.Int64})
         else:
             stored = stored.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
-        write_partition(con, table, partition, stored)
+        out[table] = stored
+    return out
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, partition: str) -> dict[str, pl.DataFrame | None] | None:
-    """The tables :func:`store` wrote for the partition (in their order; None for one stored
+    """The tables :func:`frames` made for the partition (in their order; None for one stored
     empty), or None when a table was never written (a warehouse from before they were stored)."""
     out: dict[str, pl.DataFrame | None] = {}
     for name, table in TABLE_TABLES.items():

@@ -181,10 +181,17 @@ def _check_value(details: dict) -> str:
 
 
 def render_card(facts: ReleaseFacts) -> str:
-    c = facts.cumulative
-    rows = int(c.get("mix.items", 0))
+    """The card: front matter, then one section after another (each a list of lines)."""
+    out = [front_matter(facts), ""]
+    for section in SECTIONS:
+        out += section(facts)
+    return "\n".join(out)
+
+
+def _summary(facts: ReleaseFacts) -> list[str]:
+    rows = int(facts.cumulative.get("mix.items", 0))
     backends = sorted({g["backend"] for g in facts.lineage.get("generators", [])})
-    out = [front_matter(facts), "", f"# synth_pipeline mix up to {facts.partition}", ""]
+    out = [f"# synth_pipeline mix up to {facts.partition}", ""]
     out += [
         f"A training mix of real documents and LLM-generated samples: {rows} items from "
         f"{len(facts.partitions)} daily partition(s) ({facts.partitions[0]} to {facts.partitions[-1]}), "
@@ -214,7 +221,11 @@ def render_card(facts: ReleaseFacts) -> str:
         ]
     if "offline" in backends:
         out += [f"> {OFFLINE_NOTE}", ""]
-    out += [
+    return out
+
+
+def _load_it(facts: ReleaseFacts) -> list[str]:
+    out = [
         "## Load it",
         "",
         "```python",
@@ -225,9 +236,12 @@ def render_card(facts: ReleaseFacts) -> str:
     ]
     if facts.chat:
         out += ['chat = datasets.load_dataset("json", data_files="chat/*.jsonl", split="train")  # {"messages": [...]}']
-    out += ["```", ""]
+    return [*out, "```", ""]
 
-    out += ["## Composition (cumulative)", ""]
+
+def _composition(facts: ReleaseFacts) -> list[str]:
+    c = facts.cumulative
+    out = ["## Composition (cumulative)", ""]
     out += _table(["figure", "value"], [[label, fmt(c.get(key), share=share)] for label, key, share in COMPOSITION])
     repeated = facts.lineage.get("repeated_item_ids", 0)
     if repeated:
@@ -243,18 +257,23 @@ def render_card(facts: ReleaseFacts) -> str:
         f"synthetic item share ≤ {facts.caps.get('max_synthetic_item_ratio')} (partition and cumulative).",
         "",
     ]
-    out += ["### By partition", ""] + _per_partition_table(facts, PARTITION_COLUMNS) + [""]
-    out += [
+    return out + ["### By partition", ""] + _per_partition_table(facts, PARTITION_COLUMNS) + [""]
+
+
+def _diversity(facts: ReleaseFacts) -> list[str]:
+    out = [
         "## Diversity and drift",
         "",
         f"Synthetic text must keep distinct-2 ≥ {facts.caps.get('min_distinct_2')} and gzip compression ratio "
         f"≤ {facts.caps.get('max_compression_ratio')} (blocking). Self-BLEU is 0–100, higher = more alike.",
         "",
     ]
-    out += _per_partition_table(facts, DIVERSITY_COLUMNS) + [""]
+    return out + _per_partition_table(facts, DIVERSITY_COLUMNS) + [""]
 
+
+def _checks(facts: ReleaseFacts) -> list[str]:
     source = f" ({facts.checks_source})" if facts.checks_source else ""
-    out += ["## Checks", "", f"Results of the partition {facts.partition}{source}:", ""]
+    out = ["## Checks", "", f"Results of the partition {facts.partition}{source}:", ""]
     out += _table(
         ["check", "severity", "result", "measured and threshold"],
         [
@@ -273,9 +292,11 @@ def render_card(facts: ReleaseFacts) -> str:
         "otherwise. Failed warnings are shipped and shown here:",
         "",
     ]
-    out += _per_partition_table(facts, CHECK_COLUMNS) + [""]
+    return out + _per_partition_table(facts, CHECK_COLUMNS) + [""]
 
-    out += ["## Fields", ""]
+
+def _fields(facts: ReleaseFacts) -> list[str]:
+    out = ["## Fields", ""]
     out += _table(["column", "type"], [[f"`{col['name']}`", col["type"]] for col in facts.columns])
     out += [
         "",
@@ -290,9 +311,12 @@ def render_card(facts: ReleaseFacts) -> str:
             "was sent (system, user with the source passage) followed by the sample as the assistant turn.",
             "",
         ]
+    return out
 
-    out += ["## Lineage of this release", ""]
+
+def _lineage(facts: ReleaseFacts) -> list[str]:
     lineage = facts.lineage
+    out = ["## Lineage of this release", ""]
     out += [
         f"- release partition: {facts.partition}; source partitions: {', '.join(facts.partitions)}",
         f"- produced by synth_pipeline {facts.package_version}"
@@ -309,30 +333,36 @@ def render_card(facts: ReleaseFacts) -> str:
     out += _table(
         ["source", "documents"], [[f"`{s['source']}`", str(s["documents"])] for s in lineage.get("corpus_sources", [])]
     )
-    out += [""]
+    return [*out, ""]
 
-    out += ["## Files", "", "Content hashes are repeated in `manifest.json` (with the card's own hash).", ""]
+
+def _files(facts: ReleaseFacts) -> list[str]:
+    out = ["## Files", "", "Content hashes are repeated in `manifest.json` (with the card's own hash).", ""]
     out += _table(
         ["file", "config", "rows", "bytes", "sha256"],
         [[f["path"], f["config"], str(f["rows"]), str(f["bytes"]), f"`{f['sha256']}`"] for f in facts.files],
     )
-    out += [""]
+    return [*out, ""]
 
-    out += ["## Licence", ""]
+
+def _licence(facts: ReleaseFacts) -> list[str]:
+    out = ["## Licence", ""]
     lic = facts.licence
     if lic.get("license") == "unknown":
-        out += [
+        return out + [
             "The licence of the corpus was not declared: set `SYNTH_RELEASE_LICENSE` (and "
             "`SYNTH_RELEASE_LICENSE_NAME`, "
             "`SYNTH_RELEASE_LICENSE_LINK`) before publishing this release.",
             "",
         ]
-    else:
-        name = lic.get("license_name", lic["license"])
-        link = f" ({lic['license_link']})" if "license_link" in lic else ""
-        out += [
-            f"Real documents: `{name}`{link}. Synthetic items derive from those passages and carry their licence, "
-            "plus the terms of the generator model that wrote them.",
-            "",
-        ]
-    return "\n".join(out)
+    name = lic.get("license_name", lic["license"])
+    link = f" ({lic['license_link']})" if "license_link" in lic else ""
+    return out + [
+        f"Real documents: `{name}`{link}. Synthetic items derive from those passages and carry their licence, "
+        "plus the terms of the generator model that wrote them.",
+        "",
+    ]
+
+
+# The card's body, in order.
+SECTIONS = (_summary, _load_it, _composition, _diversity, _checks, _fields, _lineage, _files, _licence)

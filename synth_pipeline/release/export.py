@@ -37,11 +37,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth_pipeline import __version__
+from synth_pipeline.mix.shares import mix_shares, within_caps
 from synth_pipeline.release.card import ReleaseFacts, empty_partitions, partition_status, render_card
+from synth_pipeline.report.collect import recorded_checks
 from synth_pipeline.settings import Settings
-from synth_pipeline.storage.warehouse import one_row
+from synth_pipeline.storage import queries
 
-MIX = "synth.deduplicated_mix"
+# The named queries (dbt_like_sql/queries/) the release reads: part of its code version.
+QUERIES = (
+    "mix_shares",
+    "check_results",
+    "release_mix_days",
+    "release_reported",
+    "release_quality_metrics",
+    "release_shard_sizes",
+    "release_rows",
+    "release_chat",
+    "release_pipeline_versions",
+    "release_partitions",
+    "release_models",
+    "release_sources",
+    "release_repeated_items",
+)
 SPLIT = "train"
 ROW_OVERHEAD_BYTES = 256  # ids, lineage and numbers of one row beside its text, uncompressed
 BATCH_ROWS = 20_000
@@ -79,11 +96,7 @@ def _metrics(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[dict[str, 
     """quality_metrics of every partition <= ``partition`` (partition scope) and the cumulative scope of
     ``partition``."""
     try:
-        rows = con.execute(
-            "SELECT strftime(partition_date, '%Y-%m-%d'), scope, metric, value FROM synth.quality_metrics "
-            "WHERE partition_date <= ?::DATE ORDER BY partition_date",
-            [partition],
-        ).fetchall()
+        rows = queries.rows(con, "release_quality_metrics", partition_date=partition)
     except duckdb.CatalogException as exc:
         raise ReleaseBlocked("synth.quality_metrics does not exist: materialise quality_report first") from exc
     per_partition: dict[str, dict[str, float]] = {}
@@ -105,20 +118,11 @@ def _blocking_failures(metrics: dict[str, float]) -> float:
 
 def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> tuple[list[str], dict, dict]:
     """The partitions to ship and the report figures the card quotes; raises ReleaseBlocked."""
-    mix_days = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT strftime(partition_date, '%Y-%m-%d') FROM {MIX} WHERE partition_date <= ?::DATE ORDER "
-            "BY 1",
-            [partition],
-        ).fetchall()
-    ]
+    mix_days = [r[0] for r in queries.rows(con, "release_mix_days", partition_date=partition)]
     if partition not in mix_days:
         # A partition whose every candidate was excluded (e.g. a corpus that cycles) is
         # empty, not missing: its quality report says which it is.
-        (reported,) = one_row(
-            con.execute("SELECT count(*) FROM synth.quality_metrics WHERE partition_date = ?::DATE", [partition])
-        )
+        (reported,) = queries.one(con, "release_reported", partition_date=partition)
         if not reported:
             raise ReleaseBlocked(f"deduplicated_mix has no rows for {partition}: materialise it first")
         mix_days.append(partition)
@@ -132,15 +136,18 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
     failed = {d: int(_blocking_failures(per_partition[d])) for d in mix_days if _blocking_failures(per_partition[d])}
     if failed:
         raise ReleaseBlocked(f"blocking checks failed in the quality report of {failed}: fix the mix, do not ship it")
-    items, synthetic, tokens, synthetic_tokens = one_row(
-        con.execute(
-            f"""SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
-                       coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0)
-                FROM {MIX} WHERE partition_date <= ?::DATE""",
-            [partition],
+    _refuse_stale(partition, cumulative, mix := mix_shares(con, partition, cumulative=True))
+    if not within_caps(settings, mix):
+        raise ReleaseBlocked(
+            f"cumulative synthetic share {mix.synthetic_token_share:.4f} (tokens) / {mix.synthetic_item_share:.4f} "
+            f"(items) is above the caps {settings.max_synthetic_ratio} / {settings.max_synthetic_item_ratio}"
         )
-    )
-    token_share = synthetic_tokens / max(1, tokens)
+    return mix_days, per_partition, cumulative
+
+
+def _refuse_stale(partition: str, cumulative: dict[str, float], mix) -> None:
+    """The mix must be the one the report of ``partition`` measured."""
+    items, synthetic, token_share = mix.items, mix.synthetic_items, mix.synthetic_token_share
     stale = []
     if items != cumulative.get("mix.items") or synthetic != cumulative.get("mix.synthetic_items"):
         stale.append(
@@ -153,12 +160,6 @@ def _gate(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) ->
             f"the mix changed after the quality report of {partition} was computed ({'; '.join(stale)}): "
             "re-materialise quality_report for it, then the release"
         )
-    if token_share > settings.max_synthetic_ratio or synthetic / max(1, items) > settings.max_synthetic_item_ratio:
-        raise ReleaseBlocked(
-            f"cumulative synthetic share {token_share:.4f} (tokens) / {synthetic / max(1, items):.4f} (items) "
-            f"is above the caps {settings.max_synthetic_ratio} / {settings.max_synthetic_item_ratio}"
-        )
-    return mix_days, per_partition, cumulative
 
 
 def _shard_names(prefix: str, count: int, suffix: str) -> list[str]:
@@ -186,16 +187,14 @@ def _write_parquet(
     writes the same bytes. A row's size is estimated as its text's UTF-8 bytes plus
     ``ROW_OVERHEAD_BYTES`` for ids and numbers (uncompressed, as ``datasets`` sizes shards).
     """
-    order = "ORDER BY partition_date, origin, item_id"
-    where = f"FROM {MIX} WHERE partition_date <= ?::DATE"
-    sizes = con.execute(
-        f"SELECT strlen(coalesce(text, '')) + {ROW_OVERHEAD_BYTES} {where} {order}", [partition]
+    sizes = queries.execute(
+        con, "release_shard_sizes", partition_date=partition, row_overhead_bytes=ROW_OVERHEAD_BYTES
     ).fetchnumpy()
     sizes = next(iter(sizes.values())).tolist()
     starts = _shard_starts(sizes, max_bytes)
     ends = [*starts[1:], len(sizes)]
     names = _shard_names("data", len(starts), "parquet")
-    reader = con.execute(f"SELECT * {where} {order}", [partition]).to_arrow_reader(BATCH_ROWS)
+    reader = queries.execute(con, "release_rows", partition_date=partition).to_arrow_reader(BATCH_ROWS)
     schema = reader.schema
     (out / "data").mkdir(parents=True, exist_ok=True)
     rows = [0] * len(starts)
@@ -224,13 +223,7 @@ def _write_parquet(
 
 def _write_chat(con: duckdb.DuckDBPyConnection, partition: str, out: Path, max_bytes: int) -> list[dict]:
     """Synthetic items as chat conversations: the prompt messages the generator was sent, then the sample."""
-    cursor = con.execute(
-        f"""SELECT m.item_id, m.task, strftime(m.partition_date, '%Y-%m-%d'), p.messages, m.text
-            FROM {MIX} m JOIN synth.seed_prompts p ON p.prompt_id = m.prompt_id AND p.partition_date = m.partition_date
-            WHERE m.origin = 'synthetic' AND m.partition_date <= ?::DATE
-            ORDER BY m.partition_date, m.origin, m.item_id""",
-        [partition],
-    )
+    cursor = queries.execute(con, "release_chat", partition_date=partition)
     (out / "chat").mkdir(parents=True, exist_ok=True)
     shards: list[tuple[Path, int]] = []
     fh, size, lines = None, 0, 0
@@ -293,34 +286,11 @@ def _git_commit() -> str | None:
 
 
 def _lineage(con: duckdb.DuckDBPyConnection, partition: str, days: list[str]) -> dict:
-    versions = dict(
-        con.execute(
-            f"SELECT pipeline_version, count(*) FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY ALL",
-            [partition],
-        ).fetchall()
-    )
-    per_day = con.execute(
-        f"""SELECT strftime(partition_date, '%Y-%m-%d'), count(*), count(*) FILTER (WHERE origin = 'synthetic'),
-                   sum(n_tokens)
-            FROM {MIX} WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 1""",
-        [partition],
-    ).fetchall()
-    models = con.execute(
-        """SELECT DISTINCT s.backend, s.model, g.judge_model FROM synth.generated_samples s
-           LEFT JOIN synth.graded_samples g USING (sample_id, partition_date)
-           WHERE s.partition_date <= ?::DATE AND s.backend IS NOT NULL ORDER BY ALL""",
-        [partition],
-    ).fetchall()
-    sources = con.execute(
-        "SELECT source, count(*) FROM synth.raw_corpus WHERE partition_date <= ?::DATE GROUP BY ALL ORDER BY 2 DESC, "
-        "1 LIMIT 20",
-        [partition],
-    ).fetchall()
-    (repeated,) = one_row(
-        con.execute(
-            f"SELECT count(*) - count(DISTINCT item_id) FROM {MIX} WHERE partition_date <= ?::DATE", [partition]
-        )
-    )
+    versions = dict(queries.rows(con, "release_pipeline_versions", partition_date=partition))
+    per_day = queries.rows(con, "release_partitions", partition_date=partition)
+    models = queries.rows(con, "release_models", partition_date=partition)
+    sources = queries.rows(con, "release_sources", partition_date=partition)
+    (repeated,) = queries.one(con, "release_repeated_items", partition_date=partition)
     return {
         # Items whose id (a content hash) already shipped in an earlier partition: the corpus
         # cycled through its slices, or a partition was re-run with a different date.
@@ -358,113 +328,123 @@ def build_release(
     *,
     run_id: str | None = None,
     code_version: str | None = None,
-    checks: list[dict] | None = None,
-    checks_source: str | None = None,
 ) -> ReleaseResult:
     """Write the release of ``partition`` under ``settings.releases_dir`` (caller holds the warehouse lock).
 
-    ``checks``: the check results of the partition as Dagster recorded them (see the asset);
-    when not given they are read from synth.check_results, where the checks stored them.
+    The card quotes the partition's check results from ``synth.check_results``, where the
+    checking steps stored them.
     """
     days, per_partition, cumulative = _gate(con, partition, settings)
-    if checks is None:
-        checks_source = "as stored by the checks in synth.check_results"
-        checks = [
-            {"check": name, "passed": passed, "severity": severity, "details": json.loads(details)}
-            for name, passed, severity, details in con.execute(
-                "SELECT check_name, passed, severity, metadata FROM synth.check_results WHERE partition_date = ?::DATE "
-                "ORDER BY asset, check_name",
-                [partition],
-            ).fetchall()
-        ]
+    checks, checks_source = recorded_checks(con, partition)
     final = settings.releases_dir / partition
     tmp = settings.releases_dir / f".{partition}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
-        files, columns = _write_parquet(con, partition, tmp, settings.release_shard_max_bytes)
-        if settings.release_chat_jsonl:
-            files += _write_chat(con, partition, tmp, settings.release_shard_max_bytes)
-        for entry in files:
-            entry["bytes"] = (tmp / entry["path"]).stat().st_size
-            entry["sha256"] = sha256_file(tmp / entry["path"])
-        lineage = _lineage(con, partition, days)
+        files, columns = _write_data(con, partition, settings, tmp)
         facts = ReleaseFacts(
             partition=partition,
             partitions=days,
             per_partition=per_partition,
             cumulative=cumulative,
             checks=checks,
-            checks_source=checks_source or "",
+            checks_source=checks_source,
             files=files,
             columns=columns,
-            lineage=lineage,
+            lineage=_lineage(con, partition, days),
             licence=_licence(settings),
             corpus=settings.corpus,
             chat=settings.release_chat_jsonl,
-            caps={
-                "max_synthetic_ratio": settings.max_synthetic_ratio,
-                "max_synthetic_item_ratio": settings.max_synthetic_item_ratio,
-                "min_distinct_2": settings.min_distinct_2,
-                "max_compression_ratio": settings.max_compression_ratio,
-            },
+            caps=_caps(settings),
             run_id=run_id,
             package_version=__version__,
             code_version=code_version,
             git_commit=_git_commit(),
         )
-        card = render_card(facts)
-        (tmp / "README.md").write_text(card, encoding="utf-8")
-        status, sentence = partition_status(per_partition.get(partition, {}))
-        release_metrics = per_partition.get(partition, {})
-        manifest = {
-            "release": partition,
-            # What the release partition itself added: an empty one (0 documents) is said so, not left to a 0.
-            "release_partition": {
-                "partition": partition,
-                "status": status,
-                "empty": status != "scored",
-                "documents": int(release_metrics.get("funnel.documents", 0)),
-                "inputs_read": int(release_metrics.get("funnel.documents_read", 0)),
-                "items": int(release_metrics.get("mix.items", 0)),
-                "note": f"partition {sentence}; it adds no items and has no quality score" if sentence else "",
-            },
-            "empty_partitions": empty_partitions(facts),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "rows": sum(f["rows"] for f in files if f["config"] == "default"),
-            "split": SPLIT,
-            "columns": columns,
-            "files": [
-                {
-                    "path": "README.md",
-                    "format": "markdown",
-                    "config": None,
-                    "rows": None,
-                    "bytes": (tmp / "README.md").stat().st_size,
-                    "sha256": sha256_file(tmp / "README.md"),
-                },
-                *files,
-            ],
-            "quality_metrics": {"cumulative": cumulative, "partition": per_partition},
-            "checks": checks,
-            "lineage": {
-                **lineage,
-                "dagster_run_id": run_id,
-                "package_version": __version__,
-                "release_code_version": code_version,
-                "git_commit": facts.git_commit,
-                "settings": settings.public_dict(),
-            },
-        }
+        (tmp / "README.md").write_text(render_card(facts), encoding="utf-8")
+        manifest = _manifest(facts, settings, tmp)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        # Swap in the finished directory: readers see the old release or the new one, never half of one.
-        old = None
-        if final.exists():
-            old = settings.releases_dir / f".{partition}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, final, settings.releases_dir, partition)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ReleaseResult(partition, final, manifest["rows"], manifest["files"], manifest, facts)
+
+
+def _write_data(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings, out: Path) -> tuple[list, list]:
+    """The data files (Parquet, and chat JSONL when configured) with their sizes and hashes; and the columns."""
+    files, columns = _write_parquet(con, partition, out, settings.release_shard_max_bytes)
+    if settings.release_chat_jsonl:
+        files += _write_chat(con, partition, out, settings.release_shard_max_bytes)
+    for entry in files:
+        entry["bytes"] = (out / entry["path"]).stat().st_size
+        entry["sha256"] = sha256_file(out / entry["path"])
+    return files, columns
+
+
+def _caps(settings: Settings) -> dict[str, float]:
+    return {
+        "max_synthetic_ratio": settings.max_synthetic_ratio,
+        "max_synthetic_item_ratio": settings.max_synthetic_item_ratio,
+        "min_distinct_2": settings.min_distinct_2,
+        "max_compression_ratio": settings.max_compression_ratio,
+    }
+
+
+def _release_partition(facts: ReleaseFacts) -> dict:
+    """What the release partition itself added: an empty one (0 documents) is said so, not left to a 0."""
+    status, sentence = partition_status(facts.per_partition.get(facts.partition, {}))
+    metrics = facts.per_partition.get(facts.partition, {})
+    return {
+        "partition": facts.partition,
+        "status": status,
+        "empty": status != "scored",
+        "documents": int(metrics.get("funnel.documents", 0)),
+        "inputs_read": int(metrics.get("funnel.documents_read", 0)),
+        "items": int(metrics.get("mix.items", 0)),
+        "note": f"partition {sentence}; it adds no items and has no quality score" if sentence else "",
+    }
+
+
+def _manifest(facts: ReleaseFacts, settings: Settings, out: Path) -> dict:
+    """``manifest.json``: every file with its hash (the card's too), the columns, the figures, the lineage."""
+    card = out / "README.md"
+    card_entry = {
+        "path": "README.md",
+        "format": "markdown",
+        "config": None,
+        "rows": None,
+        "bytes": card.stat().st_size,
+        "sha256": sha256_file(card),
+    }
+    return {
+        "release": facts.partition,
+        "release_partition": _release_partition(facts),
+        "empty_partitions": empty_partitions(facts),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "rows": sum(f["rows"] for f in facts.files if f["config"] == "default"),
+        "split": SPLIT,
+        "columns": facts.columns,
+        "files": [card_entry, *facts.files],
+        "quality_metrics": {"cumulative": facts.cumulative, "partition": facts.per_partition},
+        "checks": facts.checks,
+        "lineage": {
+            **facts.lineage,
+            "dagster_run_id": facts.run_id,
+            "package_version": facts.package_version,
+            "release_code_version": facts.code_version,
+            "git_commit": facts.git_commit,
+            "settings": settings.public_dict(),
+        },
+    }
+
+
+def _swap_in(tmp: Path, final: Path, releases_dir: Path, partition: str) -> None:
+    """Replace the release directory by the finished one: readers see the old release or the new one,
+    never half of one."""
+    old = None
+    if final.exists():
+        old = releases_dir / f".{partition}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(final, old)
+    os.rename(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 Every number in the report, the Dagster metadata and ``synth.quality_metrics`` comes
 from here, so the three never disagree. Text metrics were computed once, in the mix
-step (``synth.mix_metrics``); check results come from ``synth.check_results``.
+step (``synth.mix_metrics``); check results come from ``synth.check_results``. The SQL is
+in ``dbt_like_sql/queries/`` (``report_*.sql``; the synthetic share is ``mix_shares.sql``,
+the same definition the checks and the release use).
 
 A partition with 0 documents (every input rejected, or an empty corpus slice) is
 reported as *empty*: its rates are NaN (undefined, as every metric with nothing to
@@ -19,10 +21,30 @@ import polars as pl
 
 from synth_pipeline.metrics import overrepresented_ngrams, term_group_drift
 from synth_pipeline.mix import metrics as mix_metrics
+from synth_pipeline.mix.shares import mix_shares
 from synth_pipeline.report import score
 from synth_pipeline.settings import Settings
-from synth_pipeline.storage.warehouse import _table_exists, one_row
+from synth_pipeline.storage import queries
+from synth_pipeline.storage.warehouse import _table_exists
 
+# The named queries (dbt_like_sql/queries/) the report reads: part of its code version.
+QUERIES = (
+    "mix_shares",
+    "check_results",
+    "report_acceptance_by",
+    "report_best_accepted",
+    "report_corpus_rejects",
+    "report_cost",
+    "report_exclusions",
+    "report_funnel",
+    "report_grading",
+    "report_models",
+    "report_rejected_examples",
+    "report_score_histogram",
+    "report_texts",
+    "report_trend",
+    "report_worst_accepted",
+)
 # ``QualityFigures.status``: what the partition holds, for the table row, the page and the card.
 SCORED, EMPTY, NO_ITEMS = "scored", "empty", "no_items"
 
@@ -58,39 +80,17 @@ def _rate(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> tuple:
-    return one_row(con.execute(sql, params))
-
-
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
-    return con.execute(sql, params).pl()
-
-
-def _funnel(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, min_score: float) -> None:
+def _funnel(con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigures, min_score: float) -> None:
     m = figures.metrics
-    docs, rejects, prompts, samples, errors, graded, accepted, parse_failures, flagged = _one(
-        con,
-        """SELECT (SELECT count(*) FROM synth.raw_corpus WHERE partition_date = $d),
-                  (SELECT count(*) FROM synth.raw_corpus_rejects WHERE partition_date = $d),
-                  (SELECT count(*) FROM synth.seed_prompts WHERE partition_date = $d),
-                  (SELECT count(*) FROM synth.generated_samples WHERE partition_date = $d),
-                  (SELECT count(*) FROM synth.generated_samples WHERE partition_date = $d AND error IS NOT NULL),
-                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND score IS NOT NULL),
-                  (SELECT count(*) FROM synth.graded_samples WHERE partition_date = $d AND accepted),
-                  (SELECT count(*) FROM synth.graded_samples
-                   WHERE partition_date = $d AND grade_status = 'parse_error'),
-                  (SELECT count(*) FROM synth.graded_samples
-                   WHERE partition_date = $d AND rejection_reason LIKE 'flag:%')""",
-        d,
+    docs, rejects, prompts, samples, errors, graded, accepted, parse_failures, flagged, excluded = queries.one(
+        con, "report_funnel", partition_date=partition
     )
-    mix_real, mix_synth, tok_real, tok_synth, excluded = _one(
-        con,
-        """SELECT count(*) FILTER (WHERE origin = 'real'), count(*) FILTER (WHERE origin = 'synthetic'),
-                  coalesce(sum(n_tokens) FILTER (WHERE origin = 'real'), 0),
-                  coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0),
-                  (SELECT count(*) FROM synth.mix_exclusions WHERE partition_date = $d)
-           FROM synth.deduplicated_mix WHERE partition_date = $d""",
-        d,
+    mix = mix_shares(con, partition)
+    mix_real, mix_synth, tok_real, tok_synth = (
+        mix.real_items,
+        mix.synthetic_items,
+        mix.real_tokens,
+        mix.synthetic_tokens,
     )
     figures.funnel = [
         ("documents read", docs + rejects),
@@ -118,37 +118,21 @@ def _funnel(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, mi
             "mix.synthetic_items": mix_synth,
             "mix.real_tokens": tok_real,
             "mix.synthetic_tokens": tok_synth,
-            "mix.synthetic_item_share": mix_synth / max(1, mix_real + mix_synth),
-            "mix.synthetic_token_share": tok_synth / max(1, tok_real + tok_synth),
+            "mix.synthetic_item_share": mix.synthetic_item_share,
+            "mix.synthetic_token_share": mix.synthetic_token_share,
             "grading.acceptance_rate": _rate(accepted, samples),
             "grading.judge_parse_failure_rate": _rate(parse_failures, samples - errors),
             "grading.blocking_flag_rate": _rate(flagged, samples - errors),
             "generation.error_rate": _rate(errors, samples),
         }
     )
-    (mean_score,) = _one(con, "SELECT avg(score) FROM synth.graded_samples WHERE partition_date = $d", d)
+    mean_score, agreement = queries.one(con, "report_grading", partition_date=partition, min_score=min_score)
     m["grading.mean_score"] = mean_score if mean_score is not None else float("nan")
-    (agreement,) = _one(
-        con,
-        """SELECT avg(((len(flags) = 0) = (score >= $min))::INT) FROM synth.graded_samples
-           WHERE partition_date = $d AND score IS NOT NULL""",
-        {**d, "min": min_score},
-    )
     m["grading.flag_judge_agreement"] = agreement if agreement is not None else float("nan")
 
 
-def _cost(con: duckdb.DuckDBPyConnection, d: dict, m: dict[str, float]) -> None:
-    usd, tokens, hits, requests = _one(
-        con,
-        """SELECT coalesce(sum(s.cost_usd), 0) + coalesce(sum(g.judge_cost_usd), 0),
-                  coalesce(sum(s.prompt_tokens + s.completion_tokens), 0)
-                  + coalesce(sum(g.judge_prompt_tokens + g.judge_completion_tokens), 0),
-                  coalesce(sum(s.cached::INT), 0) + coalesce(sum(g.judge_cached::INT), 0),
-                  count(s.sample_id) + count(g.score)
-           FROM synth.generated_samples s LEFT JOIN synth.graded_samples g USING (sample_id, partition_date)
-           WHERE s.partition_date = $d""",
-        d,
-    )
+def _cost(con: duckdb.DuckDBPyConnection, partition: str, m: dict[str, float]) -> None:
+    usd, tokens, hits, requests = queries.one(con, "report_cost", partition_date=partition)
     m.update(
         {
             "cost.usd": usd,
@@ -159,96 +143,111 @@ def _cost(con: duckdb.DuckDBPyConnection, d: dict, m: dict[str, float]) -> None:
     )
 
 
-def _cumulative(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures, stored: dict[str, float]) -> None:
-    items, synth_items, tokens, synth_tokens, partitions = _one(
-        con,
-        """SELECT count(*), count(*) FILTER (WHERE origin = 'synthetic'), coalesce(sum(n_tokens), 0),
-                  coalesce(sum(n_tokens) FILTER (WHERE origin = 'synthetic'), 0), count(DISTINCT partition_date)
-           FROM synth.deduplicated_mix WHERE partition_date <= $d""",
-        d,
-    )
+def _cumulative(
+    con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigures, stored: dict[str, float]
+) -> None:
+    mix = mix_shares(con, partition, cumulative=True)
     figures.cumulative.update(stored)
     figures.cumulative.update(
         {
-            "mix.items": items,
-            "mix.synthetic_items": synth_items,
-            "mix.partitions": partitions,
-            "mix.synthetic_item_share": synth_items / max(1, items),
-            "mix.synthetic_token_share": synth_tokens / max(1, tokens),
+            "mix.items": mix.items,
+            "mix.synthetic_items": mix.synthetic_items,
+            "mix.partitions": mix.partitions,
+            "mix.synthetic_item_share": mix.synthetic_item_share,
+            "mix.synthetic_token_share": mix.synthetic_token_share,
         }
     )
 
 
-def _texts(con: duckdb.DuckDBPyConnection, d: dict, origin: str) -> list[str]:
-    return [
-        t
-        for (t,) in con.execute(
-            "SELECT text FROM synth.deduplicated_mix WHERE partition_date = $d AND origin = $o ORDER BY item_id",
-            {**d, "o": origin},
-        ).fetchall()
+def _texts(con: duckdb.DuckDBPyConnection, partition: str, origin: str) -> list[str]:
+    return [t for (t,) in queries.rows(con, "report_texts", partition_date=partition, origin=origin)]
+
+
+def recorded_checks(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[list[dict], str]:
+    """The partition's check results as the checking steps stored them in ``synth.check_results``,
+    and where they come from in words (the Dagster runs that recorded them), for the card."""
+    if not _table_exists(con, "check_results"):
+        return [], "no check results stored in synth.check_results"
+    stored = queries.frame(con, "check_results", partition_date=partition)
+    checks = [
+        {
+            "asset": row["asset"],
+            "check": row["check_name"],
+            "passed": row["passed"],
+            "severity": row["severity"],
+            "details": json.loads(row["metadata"]),
+        }
+        for row in stored.iter_rows(named=True)
     ]
+    runs = stored.get_column("dagster_run_id") if "dagster_run_id" in stored.columns else None
+    if runs is not None and stored.height and runs.null_count() == 0:
+        ids = ", ".join(sorted({r[:8] for r in runs.to_list()}))
+        return checks, f"as recorded by Dagster in run {ids}, stored in synth.check_results"
+    return checks, "as stored by the checks in synth.check_results"
+
+
+def _report_checks(figures: QualityFigures, checks: list[dict]) -> None:
+    figures.checks = checks
+    # checks.failed counts blocking (ERROR) failures: the ones that stop a release.
+    figures.metrics["checks.passed"] = sum(c["passed"] for c in checks)
+    figures.metrics["checks.failed"] = sum(not c["passed"] and c["severity"] == "ERROR" for c in checks)
+    figures.metrics["checks.warnings"] = sum(not c["passed"] and c["severity"] != "ERROR" for c in checks)
 
 
 def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) -> QualityFigures:
-    d = {"d": partition}
-    backend, gen_model = _one(
-        con, "SELECT any_value(backend), any_value(model) FROM synth.generated_samples WHERE partition_date = $d", d
-    )
-    (judge_model,) = _one(con, "SELECT any_value(judge_model) FROM synth.graded_samples WHERE partition_date = $d", d)
+    backend, gen_model, judge_model = queries.one(con, "report_models", partition_date=partition)
     figures = QualityFigures(partition, backend or "none", gen_model or "none", judge_model or "none")
     stored = mix_metrics.load(con, partition)
     figures.metrics.update(stored["partition"])
-    _funnel(con, d, figures, settings.min_score)
-    _cost(con, d, figures.metrics)
-    _cumulative(con, d, figures, stored["cumulative"])
+    _funnel(con, partition, figures, settings.min_score)
+    _cost(con, partition, figures.metrics)
+    _cumulative(con, partition, figures, stored["cumulative"])
+    _text_tables(con, partition, figures)
+    _tables(con, partition, figures)
+    _report_checks(figures, recorded_checks(con, partition)[0])
+    figures.corpus_rejects = _corpus_rejects(con, partition)
+    figures.status, figures.status_note = _status(figures.metrics, figures.corpus_rejects)
+    _score(figures, settings)
+    figures.trend = _trend(con, partition, figures)
+    figures.examples = {
+        label: queries.frame(con, name, partition_date=partition).to_dicts()
+        for label, name in (
+            ("best accepted", "report_best_accepted"),
+            ("worst accepted", "report_worst_accepted"),
+            ("rejected", "report_rejected_examples"),
+        )
+    }
+    return figures
 
+
+def _text_tables(con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigures) -> None:
+    """The over-represented n-grams and term groups the mix step stored (computed here for a warehouse
+    from before they were stored)."""
     tables = mix_metrics.load_tables(con, partition)
     if tables is not None:
         # Computed by the mix step from the tokenisation of its drift metrics.
         figures.overrepresented, figures.bias = tables["overrepresented"], tables["bias"]
-    else:
-        synthetic, real = _texts(con, d, "synthetic"), _texts(con, d, "real")
-        if synthetic and real:
-            figures.overrepresented = overrepresented_ngrams(
-                synthetic, real, n=mix_metrics.TICS_N, k=mix_metrics.TICS_K
-            )
-            figures.bias = term_group_drift(synthetic, real)
+        return
+    synthetic, real = _texts(con, partition, "synthetic"), _texts(con, partition, "real")
+    if synthetic and real:
+        figures.overrepresented = overrepresented_ngrams(synthetic, real, n=mix_metrics.TICS_N, k=mix_metrics.TICS_K)
+        figures.bias = term_group_drift(synthetic, real)
 
-    figures.exclusions = _frame(
-        con,
-        "SELECT origin, reason, count(*) AS items FROM synth.mix_exclusions "
-        "WHERE partition_date = $d GROUP BY ALL ORDER BY items DESC",
-        d,
-    )
-    figures.score_histogram = _frame(
-        con,
-        """SELECT floor(score)::INT AS score, count(*) AS samples FROM synth.graded_samples
-           WHERE partition_date = $d AND score IS NOT NULL GROUP BY ALL ORDER BY score""",
-        d,
-    )
-    for by in ("task", "template_version", "audience", "model"):
-        figures.acceptance_by[by] = _frame(
-            con,
-            f"""SELECT s.{by}, count(*) AS samples, avg(g.accepted::INT) AS acceptance_rate, avg(g.score) AS mean_score
-                FROM synth.generated_samples s JOIN synth.graded_samples g USING (sample_id, partition_date)
-                WHERE s.partition_date = $d GROUP BY ALL ORDER BY 1""",
-            d,
+
+ACCEPTANCE_BY = ("task", "template_version", "audience", "model")
+
+
+def _tables(con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigures) -> None:
+    figures.exclusions = queries.frame(con, "report_exclusions", partition_date=partition)
+    figures.score_histogram = queries.frame(con, "report_score_histogram", partition_date=partition)
+    grouped = queries.frame(con, "report_acceptance_by", partition_date=partition)
+    for by in ACCEPTANCE_BY:
+        figures.acceptance_by[by] = grouped.filter(pl.col("grouped_by") == by).select(
+            by, "samples", "acceptance_rate", "mean_score"
         )
-    figures.checks = [
-        {"asset": a, "check": c, "passed": p, "severity": s, "details": json.loads(meta)}
-        for a, c, p, s, meta in con.execute(
-            "SELECT asset, check_name, passed, severity, metadata FROM synth.check_results "
-            "WHERE partition_date = $d ORDER BY asset, check_name",
-            d,
-        ).fetchall()
-    ]
-    # checks.failed counts blocking (ERROR) failures: the ones that stop a release.
-    figures.metrics["checks.passed"] = sum(c["passed"] for c in figures.checks)
-    figures.metrics["checks.failed"] = sum(not c["passed"] and c["severity"] == "ERROR" for c in figures.checks)
-    figures.metrics["checks.warnings"] = sum(not c["passed"] and c["severity"] != "ERROR" for c in figures.checks)
 
-    figures.corpus_rejects = _corpus_rejects(con, d)
-    figures.status, figures.status_note = _status(figures.metrics, figures.corpus_rejects)
+
+def _score(figures: QualityFigures, settings: Settings) -> None:
     figures.subscores = score.subscores(
         figures.metrics,
         max_ratio=settings.max_synthetic_ratio,
@@ -264,43 +263,12 @@ def collect(con: duckdb.DuckDBPyConnection, partition: str, settings: Settings) 
     figures.metrics["score.headline"] = figures.score
     figures.metrics.update({f"score.{k}": v for k, v in figures.subscores.items()})
 
-    figures.trend = _trend(con, d, figures)
-    figures.examples = {
-        "best accepted": _frame(
-            con,
-            "SELECT item_id, score, task, text FROM synth.deduplicated_mix "
-            "WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score DESC, item_id LIMIT 2",
-            d,
-        ).to_dicts(),
-        "worst accepted": _frame(
-            con,
-            "SELECT item_id, score, task, text FROM synth.deduplicated_mix "
-            "WHERE partition_date = $d AND origin = 'synthetic' ORDER BY score ASC, item_id LIMIT 2",
-            d,
-        ).to_dicts(),
-        "rejected": _frame(
-            con,
-            """SELECT x.item_id, x.score, x.reason, s.text FROM synth.mix_exclusions x
-               LEFT JOIN synth.generated_samples s ON s.sample_id = x.sample_id AND s.partition_date = x.partition_date
-               WHERE x.partition_date = $d AND x.origin = 'synthetic'
-               QUALIFY row_number() OVER (PARTITION BY split_part(x.reason, ':', 1) ORDER BY x.item_id) = 1
-               ORDER BY x.reason LIMIT 4""",
-            d,
-        ).to_dicts(),
-    }
-    return figures
 
-
-def _corpus_rejects(con: duckdb.DuckDBPyConnection, d: dict) -> pl.DataFrame:
+def _corpus_rejects(con: duckdb.DuckDBPyConnection, partition: str) -> pl.DataFrame:
     """Rejected inputs of the partition by reason: what an empty partition's documents became."""
     if not _table_exists(con, "raw_corpus_rejects"):
         return pl.DataFrame(schema={"reason": pl.Utf8, "inputs": pl.Int64})
-    return _frame(
-        con,
-        "SELECT reason, count(*) AS inputs FROM synth.raw_corpus_rejects "
-        "WHERE partition_date = $d GROUP BY ALL ORDER BY inputs DESC, reason",
-        d,
-    )
+    return queries.frame(con, "report_corpus_rejects", partition_date=partition)
 
 
 def _status(m: dict[str, float], rejects: pl.DataFrame) -> tuple[str, str]:
@@ -326,22 +294,12 @@ def _status(m: dict[str, float], rejects: pl.DataFrame) -> tuple[str, str]:
     return SCORED, ""
 
 
-def _trend(con: duckdb.DuckDBPyConnection, d: dict, figures: QualityFigures) -> pl.DataFrame:
+def _trend(con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigures) -> pl.DataFrame:
     """Earlier partitions' stored metrics plus this one's, one row per partition."""
     wanted = ["mix.synthetic_token_share", "relative.distinct_2", "grading.acceptance_rate", "score.headline"]
     earlier = pl.DataFrame(schema={"partition_date": pl.Date, "metric": pl.Utf8, "value": pl.Float64})
-    if _one(
-        con,
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema='synth' AND table_name='quality_metrics'",
-        {},
-    )[0]:
-        earlier = _frame(
-            con,
-            f"""SELECT partition_date, metric, value FROM synth.quality_metrics
-                WHERE scope = 'partition' AND partition_date < $d
-                  AND metric IN ({", ".join(repr(w) for w in wanted)})""",
-            d,
-        )
+    if _table_exists(con, "quality_metrics"):
+        earlier = queries.frame(con, "report_trend", partition_date=partition, metrics=wanted)
     current = pl.DataFrame(
         {
             "partition_date": [pl.Series([figures.partition]).str.to_date()[0]] * len(wanted),
