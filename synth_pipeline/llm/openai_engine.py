@@ -1,20 +1,13 @@
-"""One run of chat requests against an OpenAI-protocol server: cache, sends, retries, accounting.
+"""One run of chat requests against an OpenAI-protocol server: cache, concurrency, accounting.
 
 :meth:`Engine.run` takes the run's :class:`~synth_pipeline.llm.interface.ChatRequest`
-objects and returns one :class:`Outcome` per request, in order. It looks every request
-up in the response cache first, sends only the misses (``SYNTH_MAX_CONCURRENCY``
-workers over one client), journals each paid response the moment it arrives, and
-never raises for a single request. It knows nothing of what the messages ask: the
-structured output to request and the cache tags come with each request.
-
-Requests go through the run's ``AsyncOpenAI`` client as
-``client.post("/chat/completions", body=..., cast_to=ChatCompletion)``, the SDK's
-documented way to make a request by hand: the same connection pool, headers, auth,
-timeouts, error types and parsed ``ChatCompletion`` as ``chat.completions.create``,
-minus its re-walk of the parameters through their TypedDict annotations. Our
-parameters are plain JSON already, and that walk is a third of the client's CPU per
-request (about 0.5 of 1.8 ms on the benchmark machine), which decides throughput
-once a step is CPU-bound.
+objects and returns one :class:`~synth_pipeline.llm.openai_request.Outcome` per
+request, in order. It looks every request up in the response cache first, sends only
+the misses (``SYNTH_MAX_CONCURRENCY`` workers over one client, each request sent by
+:class:`~synth_pipeline.llm.openai_request.Sender`), journals each paid response the
+moment it arrives, and never raises for a single request. It knows nothing of what the
+messages ask: the structured output to request and the cache tags come with each
+request.
 """
 
 from __future__ import annotations
@@ -23,54 +16,19 @@ import asyncio
 import concurrent.futures
 import json
 import logging
-import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import openai
-from openai.types.chat import ChatCompletion
-
-from synth_pipeline.llm.interface import CallUsage, ChatRequest, ProgressCallback, ResponseFormat
-from synth_pipeline.llm.openai_client import MissingAPIKey, Redactor, error_message, make_async_client, redactor_for
+from synth_pipeline.llm.interface import ChatRequest, ProgressCallback
+from synth_pipeline.llm.openai_client import MissingAPIKey, make_async_client, redactor_for
+from synth_pipeline.llm.openai_request import Call, FormatLadder, Outcome, Sender, failed, finish_error
 from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.progress import Progress, runlog
 from synth_pipeline.llm.response_cache import CachedResponse, ResponseCache, request_key
-from synth_pipeline.llm.throttle import Backoff, Pacer
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
-
-_RETRYABLE_STATUS = {408, 409, 429}
-_FATAL_STATUS = {401, 403, 404}
-# A 400 about the request's size is not the server refusing structured output.
-_NOT_ABOUT_FORMAT = re.compile(
-    r"context|too long|too many tokens|maximum|max_tokens|max_completion_tokens", re.IGNORECASE
-)
-
-
-@dataclass
-class Outcome(CallUsage):
-    text: str | None
-    finish_reason: str | None
-    extra: dict = field(default_factory=dict)
-
-
-def _failed(error: str, attempts: int, latency_s: float = 0.0) -> Outcome:
-    return Outcome(None, None, error=error, attempts=attempts, latency_s=latency_s)
-
-
-@dataclass
-class _Call:
-    """One request as the engine handles it: its cache key and the body it sends."""
-
-    key: str
-    request_id: str
-    model: str
-    body: dict  # without response_format; the token limit is renamed in place once if the server asks
-    estimate: int  # tokens reserved from the tokens-per-minute bucket
-    formats: tuple[ResponseFormat, ...]
 
 
 def _estimate_tokens(messages: list[dict], max_tokens: int) -> int:
@@ -104,7 +62,7 @@ class Engine:
             if settings.llm_cache
             else None
         )
-        self.formats = _FormatLadder(role)
+        self.formats = FormatLadder(role)
         self.stats: dict[str, int] = {}
 
     def run(self, what: str, requests: Sequence[ChatRequest], progress: ProgressCallback | None) -> list[Outcome]:
@@ -119,11 +77,11 @@ class Engine:
         if misses:
             _run_coroutine(self._send_all(calls, misses, outcomes, tracker))
         tracker.close()
-        done = [o if o is not None else _failed("internal: no outcome", attempts=0) for o in outcomes]
+        done = [o if o is not None else failed("internal: no outcome", attempts=0) for o in outcomes]
         self._summarise(what, done, hits, len(misses), time.monotonic() - started, tracker.retries)
         return done
 
-    def _call(self, request: ChatRequest) -> _Call:
+    def _call(self, request: ChatRequest) -> Call:
         model = request.model or self.model
         body = {
             "model": model,
@@ -132,7 +90,7 @@ class Engine:
             self.settings.max_tokens_param: request.max_tokens,
             "seed": request.seed,
         }
-        return _Call(
+        return Call(
             key=request_key(self.kind, canonical_request(request, model)),
             request_id=request.request_id,
             model=model,
@@ -141,7 +99,7 @@ class Engine:
             formats=request.response_formats,
         )
 
-    def _from_cache(self, calls: list[_Call]) -> list[Outcome | None]:
+    def _from_cache(self, calls: list[Call]) -> list[Outcome | None]:
         """The stored outcome of every call the cache holds, None for the others."""
         hits = self.cache.lookup([c.key for c in calls]) if (self.cache is not None and calls) else {}
         outcomes: list[Outcome | None] = []
@@ -159,7 +117,7 @@ class Engine:
                     completion_tokens=hit.completion_tokens,
                     cost_usd=hit.cost_usd,
                     cached=True,
-                    error=_finish_error(hit.finish_reason, hit.text, extra.get("refusal")),
+                    error=finish_error(hit.finish_reason, hit.text, extra.get("refusal")),
                     attempts=hit.attempts,
                     latency_s=hit.latency_s,
                     extra=extra,
@@ -168,7 +126,7 @@ class Engine:
         return outcomes
 
     async def _send_all(
-        self, calls: list[_Call], misses: list[int], outcomes: list[Outcome | None], tracker: Progress
+        self, calls: list[Call], misses: list[int], outcomes: list[Outcome | None], tracker: Progress
     ) -> None:
         """Send the misses with bounded concurrency; each outcome lands in ``outcomes``."""
         redact = redactor_for(self.role)
@@ -176,10 +134,10 @@ class Engine:
             client = make_async_client(self.settings, self.role)
         except MissingAPIKey as exc:
             for i in misses:
-                outcomes[i] = _failed(f"configuration: {exc}", attempts=0)
+                outcomes[i] = failed(f"configuration: {exc}", attempts=0)
                 tracker.tick(error=True)
             return
-        sender = _Sender(self.settings, self.formats, self.prices, redact, tracker)
+        sender = Sender(self.settings, self.formats, self.prices, redact, tracker)
         writer = self.cache.writer() if self.cache is not None else None
         pending = iter(misses)
 
@@ -188,7 +146,7 @@ class Engine:
                 try:
                     outcome, entry = await sender.send(client, calls[i])
                 except Exception as exc:  # never let one request take the run down
-                    outcome, entry = _failed(f"internal: {type(exc).__name__}: {redact(exc)}", attempts=0), None
+                    outcome, entry = failed(f"internal: {type(exc).__name__}: {redact(exc)}", attempts=0), None
                 outcomes[i] = outcome
                 if entry is not None and writer is not None:
                     self._journal(writer, calls[i], entry)
@@ -201,7 +159,7 @@ class Engine:
                 await asyncio.get_running_loop().run_in_executor(None, writer.close)
             await client.close()
 
-    def _journal(self, writer, call: _Call, entry: dict) -> None:
+    def _journal(self, writer, call: Call, entry: dict) -> None:
         try:
             writer.put(
                 CachedResponse(key=call.key, kind=self.kind, model=call.model, request_id=call.request_id, **entry)
@@ -225,201 +183,6 @@ class Engine:
             retries,
             sum(o.cost_usd for o in outcomes if not o.cached),
         )
-
-
-@dataclass
-class _Failure:
-    """Why an attempt got no completion, and what that allows."""
-
-    reason: str
-    retryable: bool
-    headers: object = None  # the response's, for Retry-After
-    rate_limited: bool = False
-    fatal: bool = False  # no later request of the run can succeed either
-
-
-class _FormatLadder:
-    """The response format being asked for: a request's formats, best first, and how far
-    down the server's refusals have taken them. All of a role's requests share one task's
-    formats, so one step down holds for every later request of the engine's runs."""
-
-    def __init__(self, role: str):
-        self.role = role
-        self.level = 0
-
-    def current(self, call: _Call) -> ResponseFormat | None:
-        return call.formats[min(self.level, len(call.formats) - 1)] if call.formats else None
-
-    def step_down(self, call: _Call, fmt: ResponseFormat, exc: openai.APIStatusError, redact: Redactor) -> bool:
-        """After a 400/422 to ``fmt``, use the next simpler format from now on; whether to resend."""
-        if self.current(call) != fmt:  # another request already stepped down
-            return True
-        if _NOT_ABOUT_FORMAT.search(error_message(exc).lower()) or self.level + 1 >= len(call.formats):
-            return False
-        self.level += 1
-        log.warning(
-            "%s: the server refused response_format=%s (%s); using %s from now on",
-            self.role,
-            fmt.name,
-            redact(error_message(exc))[:200],
-            call.formats[self.level].name,
-        )
-        return True
-
-
-class _ServerQuirks:
-    """What the server turned out not to take, learnt once and applied to every later request
-    of the run: ``max_tokens`` (it wants ``max_completion_tokens``) and response formats."""
-
-    def __init__(self, settings: Settings, formats: _FormatLadder, redact: Redactor):
-        self.formats, self.redact = formats, redact
-        self.max_completion_tokens = settings.max_tokens_param == "max_completion_tokens"
-
-    def body(self, call: _Call, fmt: ResponseFormat | None) -> dict:
-        """The body to send: the token limit under the name the server takes (renamed in the
-        call itself, once) and the response format being tried."""
-        if self.max_completion_tokens and "max_tokens" in call.body:
-            call.body["max_completion_tokens"] = call.body.pop("max_tokens")
-        body = dict(call.body)
-        if fmt is not None and fmt.body is not None:
-            body["response_format"] = fmt.body
-        return body
-
-    def adapt(self, exc: openai.APIStatusError, body: dict, call: _Call, fmt: ResponseFormat | None) -> bool:
-        """Whether the error names a parameter the server does not take and we now leave out
-        (``max_tokens``, a response format): then the request is sent again."""
-        status = exc.status_code
-        if status == 400 and "max_tokens" in body and "max_completion_tokens" in error_message(exc):
-            if not self.max_completion_tokens:  # OpenAI reasoning models
-                log.warning("the server wants max_completion_tokens instead of max_tokens; switching")
-            self.max_completion_tokens = True
-            return True
-        if fmt is None or fmt.body is None or status not in (400, 422):
-            return False
-        return self.formats.step_down(call, fmt, exc, self.redact)
-
-
-class _Sender:
-    """Sends one request until it succeeds, fails for good, or the run is stopped."""
-
-    def __init__(
-        self, settings: Settings, formats: _FormatLadder, prices: PriceTable, redact: Redactor, tracker: Progress
-    ):
-        self.settings, self.formats, self.prices, self.redact, self.tracker = settings, formats, prices, redact, tracker
-        self.pacer = Pacer(settings)
-        self.backoff = Backoff(settings, self.pacer)
-        self.quirks = _ServerQuirks(settings, formats, redact)
-        self.fatal: str | None = None  # set by a 401/403/404: the run's remaining requests are not sent
-
-    async def send(self, client: openai.AsyncOpenAI, call: _Call) -> tuple[Outcome, dict | None]:
-        """The outcome and, for a paid response, the cache entry to journal."""
-        settings = self.settings
-        attempts = 0
-        started = time.monotonic()
-        while True:
-            if self.fatal:
-                return _failed(self.fatal, attempts), None
-            attempts += 1
-            await self.pacer.wait(call.estimate)
-            fmt = self.formats.current(call)
-            body = self.quirks.body(call, fmt)
-            try:
-                completion = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-                choice = completion.choices[0]  # IndexError/TypeError: an unusable body, retried
-                message = choice.message
-            except openai.APIStatusError as exc:
-                if self.quirks.adapt(exc, body, call, fmt):
-                    attempts -= 1  # the server told us what it does not support; not a failure
-                    continue
-                failure = self._status_failure(exc)
-            except openai.APITimeoutError:
-                failure = _Failure(f"timeout after {settings.request_timeout_s:g}s", retryable=True)
-            except openai.APIConnectionError as exc:
-                failure = _Failure(f"connection error: {self.redact(exc)}", retryable=True)
-            except (ValueError, TypeError, IndexError, AttributeError, openai.APIResponseValidationError) as exc:
-                failure = _Failure(f"unreadable response: {type(exc).__name__}: {self.redact(exc)[:200]}", True)
-            else:
-                return self._read(call, completion, choice, message, fmt, attempts, started)
-            error, delay = self._after(failure, attempts)
-            if error is not None:
-                return _failed(error, attempts, time.monotonic() - started), None
-            self.tracker.retries += 1
-            await asyncio.sleep(delay)
-
-    def _status_failure(self, exc: openai.APIStatusError) -> _Failure:
-        status = exc.status_code
-        return _Failure(
-            f"HTTP {status}: {self.redact(error_message(exc))}",
-            retryable=status in _RETRYABLE_STATUS or status >= 500,
-            headers=exc.response.headers,
-            rate_limited=status == 429,
-            fatal=status in _FATAL_STATUS,
-        )
-
-    def _after(self, failure: _Failure, attempts: int) -> tuple[str | None, float]:
-        """(the error that ends the request, None to retry it; the wait before the retry)."""
-        if failure.fatal:
-            self.fatal = f"{failure.reason} (remaining requests not sent)"
-            return failure.reason, 0.0
-        if not failure.retryable:
-            return failure.reason, 0.0
-        # Read even before the last attempt gives up: a rate limit pauses the run's other sends.
-        delay = self.backoff.delay(attempts, failure.headers, failure.rate_limited)
-        if delay is None:
-            return f"{failure.reason}; Retry-After exceeds {self.settings.max_retry_after_s:g}s", 0.0
-        if attempts >= self.settings.max_attempts:
-            return f"{failure.reason} (gave up after {attempts} attempts)", 0.0
-        return None, delay
-
-    def _read(self, call: _Call, completion, choice, message, fmt: ResponseFormat | None, attempts: int, started):
-        """A completion into its outcome and its cache entry."""
-        usage = completion.usage
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        details = getattr(usage, "prompt_tokens_details", None)
-        cached_prompt = int(getattr(details, "cached_tokens", 0) or 0)
-        if usage is not None:
-            self.pacer.used(call.estimate, prompt_tokens + completion_tokens)
-        text, finish = message.content, choice.finish_reason
-        refusal = getattr(message, "refusal", None)
-        cost = self.prices.cost(call.model, prompt_tokens, completion_tokens, cached_prompt)
-        extra = {"response_format": fmt.name} if fmt is not None else {}
-        if refusal and not text:
-            extra["refusal"] = self.redact(refusal)[:500]
-        latency = time.monotonic() - started
-        outcome = Outcome(
-            text=text,
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=cost,
-            error=_finish_error(finish, text, refusal),
-            attempts=attempts,
-            latency_s=latency,
-            extra=extra,
-        )
-        entry = dict(
-            text=text,
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cached_prompt_tokens=cached_prompt,
-            cost_usd=cost,
-            attempts=attempts,
-            latency_s=round(latency, 6),
-            extra=json.dumps(extra, sort_keys=True),
-        )
-        return outcome, entry
-
-
-def _finish_error(finish: str | None, text: str | None, refusal: str | None = None) -> str | None:
-    if finish == "content_filter":
-        return "content_filter: the provider withheld or cut the completion"
-    if refusal and not text:
-        return "refusal: the model refused the structured answer"
-    if not text:
-        return f"empty completion (finish_reason={finish})"
-    return None
 
 
 def _run_coroutine(coro) -> None:
