@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pytest
 
-from synth_pipeline.defs.sql_models import bind_parameters, discover_models, load_model
+from synth_pipeline.defs.sql_models import bind_parameters, discover_models, load_model, run_model
 from synth_pipeline.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -27,7 +28,25 @@ def test_parameters_are_bound_not_pasted(tmp_path):
     model = load_model(path)
     values = bind_parameters(model, "2026-02-03", Settings())
     assert values == {"partition_date": dt.date(2026, 2, 3), "passage_words": Settings().passage_words}
-    assert "2026" not in model.sql
+
+
+def test_a_value_that_would_break_pasted_sql_is_bound_as_a_literal(tmp_path):
+    """A setting holding a quote and a statement: pasted into the text it would end the string and
+    drop the table; bound, it is a value that matches one row."""
+    hostile = "it's'; DROP TABLE synth.raw_corpus; --"
+    path = tmp_path / "picked.sql"
+    path.write_text("SELECT doc_id FROM synth.raw_corpus WHERE partition_date = $partition_date AND source = $corpus")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA synth")
+        con.execute("CREATE TABLE synth.raw_corpus (doc_id VARCHAR, source VARCHAR, partition_date DATE)")
+        con.execute(
+            "INSERT INTO synth.raw_corpus VALUES ('a', ?, DATE '2026-02-03'), ('b', 'other', DATE '2026-02-03'), "
+            "('c', ?, DATE '2026-02-04')",
+            [hostile, hostile],
+        )
+        run_model(con, load_model(path), "2026-02-03", Settings(corpus=hostile))
+        assert con.execute("SELECT doc_id, partition_date FROM synth.picked").fetchall() == [("a", dt.date(2026, 2, 3))]
+        assert con.execute("SELECT count(*) FROM synth.raw_corpus").fetchone() == (3,)
 
 
 def test_unknown_parameter_and_foreign_table_are_errors(tmp_path):
