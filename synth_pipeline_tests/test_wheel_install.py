@@ -41,6 +41,7 @@ def test_the_wheel_installed_elsewhere_materialises_the_whole_graph(tmp_path):
     (wheel,) = dist.glob("synth_pipeline-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "dbt_like_sql/deduplicated_mix.sql" in names and "dbt_like_sql/mix_exclusions.sql" in names
+    assert "dbt_like_sql/queries/mix_shares.sql" in names, "the named queries ship with the models"
     assert not [n for n in names if n.startswith("synth_pipeline_tests/")], "tests are not part of the product"
 
     # A fresh environment whose only synth_pipeline is the wheel; its dependencies are borrowed from
