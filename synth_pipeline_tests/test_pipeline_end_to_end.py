@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import pytest
+from scipy.spatial.distance import jensenshannon
 
 from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query
+from synth_pipeline_tests.vendor.diversity import compression_ratio
 
 pytestmark = pytest.mark.graph
 
@@ -72,13 +77,40 @@ def test_funnel_accounts_for_every_row(healthy_run):
     )[0]
     assert candidates == docs + samples
     assert in_mix + excluded == candidates and overlap == 0
-    reasons = {
+    # Each exclusion reason counted from the stage that decides it, not from mix_exclusions:
+    # the judge's rejections from graded_samples, duplicates from mix_candidates, the cap from
+    # the eligible candidates the mix left out.
+    reasons = dict(
+        query(
+            home, "SELECT reason, count(*) FROM synth.mix_exclusions WHERE partition_date = ? GROUP BY 1", [PARTITION]
+        )
+    )
+    rejected = Counter(
+        f"not_accepted:{r}"
+        for (r,) in query(
+            home,
+            "SELECT rejection_reason FROM synth.graded_samples WHERE partition_date = ? AND NOT accepted",
+            [PARTITION],
+        )
+    )
+    removed = Counter(
         r
         for (r,) in query(
-            home, "SELECT DISTINCT reason FROM synth.mix_exclusions WHERE partition_date = ?", [PARTITION]
+            home,
+            "SELECT exclusion_reason FROM synth.mix_candidates WHERE partition_date = ? "
+            "AND exclusion_reason IS NOT NULL AND exclusion_reason NOT LIKE 'not_accepted:%'",
+            [PARTITION],
         )
-    }
-    assert "over_synthetic_ratio_cap" in reasons or any(r.startswith("not_accepted:") for r in reasons)
+    )
+    (left_out,) = query(
+        home,
+        "SELECT count(*) FROM synth.mix_candidates WHERE partition_date = ? AND exclusion_reason IS NULL "
+        "AND item_id NOT IN (SELECT item_id FROM synth.deduplicated_mix)",
+        [PARTITION],
+    )[0]
+    expected = rejected + removed + Counter({"over_synthetic_ratio_cap": left_out})
+    assert sum(rejected.values()) > 0 and sum(removed.values()) > 0
+    assert reasons == dict(expected)
 
 
 def test_mix_respects_the_target_ratio_and_keeps_every_real_document(healthy_run):
@@ -123,9 +155,66 @@ def test_quality_metrics_long_table(healthy_run):
     mix_items = query(home, "SELECT count(*) FROM synth.deduplicated_mix WHERE partition_date = ?", [PARTITION])[0][0]
     assert rows["mix.items"] == mix_items
     assert rows["checks.failed"] == 0
+    expected = _independent_subscores(home)
+    for name, value in expected.items():
+        assert rows[f"score.{name}"] == pytest.approx(value, abs=0.06), name
     weights = {"composition": 0.25, "diversity": 0.3, "fidelity": 0.15, "grading": 0.15, "safety": 0.15}
-    assert abs(rows["score.headline"] - sum(rows[f"score.{k}"] * w for k, w in weights.items())) < 0.11
+    assert abs(rows["score.headline"] - sum(expected[k] * w for k, w in weights.items())) < 0.11
     assert {s for (s,) in query(home, "SELECT DISTINCT scope FROM synth.quality_metrics")} == {
         "partition",
         "cumulative",
+    }
+
+
+def _independent_subscores(home) -> dict[str, float]:
+    """The five subscores of the offline default run from the tables, with the formulas of
+    docs/metrics.md, scipy's Jensen-Shannon distance and the ``diversity`` package's compression
+    ratio; only the seeded word-matched sample of the two corpora is the pipeline's own."""
+    from synth_pipeline.metrics import size_matched
+    from synth_pipeline.settings import Settings
+
+    settings = Settings()
+    sql = "SELECT origin, text, n_tokens FROM synth.deduplicated_mix WHERE partition_date = ? ORDER BY item_id"
+    mix = query(home, sql, [PARTITION])
+    synthetic = [t for o, t, _ in mix if o == "synthetic"]
+    real = [t for o, t, _ in mix if o == "real"]
+    share = sum(n for o, _, n in mix if o == "synthetic") / sum(n for _, _, n in mix)
+    composition = 100.0 if share <= settings.max_synthetic_ratio else float("nan")
+
+    def distinct_2(texts: list[str]) -> float:
+        grams = [g for t in texts for w in [re.findall(r"\w+", t.lower())] for g in zip(w, w[1:], strict=False)]
+        return len(set(grams)) / len(grams)
+
+    matched_s, matched_r = size_matched(synthetic, real, seed=settings.seed)
+    worst = min(
+        distinct_2(matched_s) / distinct_2(matched_r),
+        compression_ratio(matched_r, "gzip") / compression_ratio(matched_s, "gzip"),
+    )
+    diversity = 100.0 if worst >= 1 else 100.0 * (worst - 0.4) / 0.6
+
+    def unigrams(texts: list[str]) -> Counter:
+        return Counter(w for t in texts for w in re.findall(r"\w+", t.lower()))
+
+    s_counts, r_counts = unigrams(synthetic), unigrams(real)
+    vocab = sorted(set(s_counts) | set(r_counts))
+    jsd = jensenshannon([s_counts[w] for w in vocab], [r_counts[w] for w in vocab], base=2) ** 2
+    fidelity = 100.0 * (1 - jsd / 0.5)
+
+    grades = query(
+        home, "SELECT accepted, grade_status, flags FROM synth.graded_samples WHERE partition_date = ?", [PARTITION]
+    )
+    acceptance = sum(a for a, _, _ in grades) / len(grades)
+    inside = settings.min_acceptance_rate <= acceptance <= settings.max_acceptance_rate
+    parse_failures = sum(s == "parse_error" for _, s, _ in grades) / len(grades)
+    grading = (100.0 if inside else float("nan")) - 200.0 * parse_failures
+
+    blocking = {"refusal", "prompt_injection", "pii", "empty", "repetition", "truncated"}
+    flagged = sum(bool(blocking & set(f)) for _, _, f in grades) / len(grades)
+    safety = 100.0 - 100.0 * flagged  # offline: copying is by design; no evaluation set configured
+    return {
+        "composition": composition,
+        "diversity": diversity,
+        "fidelity": fidelity,
+        "grading": grading,
+        "safety": safety,
     }
