@@ -1,9 +1,11 @@
-"""Typed settings, read from the environment (prefix ``SYNTH_``) at run time.
+"""Typed settings: the values every step uses, with their defaults and the reasons for them.
 
-Every knob a deployment may turn lives here, with its default and the reason for it,
-so that the README, the checks and the assets all quote the same numbers. Settings are
-read when a step runs (not when the code location loads), so one `dagster dev` serves
-runs with different environments and tests can set variables per run.
+Every knob a deployment may turn lives here, so that the README, the checks and the assets
+all quote the same numbers. Steps get a :class:`Settings` from the ``synth`` Dagster resource
+(``defs/resources.py``): each field is resource config (the launchpad shows them, grouped by
+concern in ``defs/config.py``); a field left unset there is read from the environment
+(``SYNTH_<FIELD>``) when a run sets the resource up, never when the code location loads, so
+one ``dagster dev`` serves runs with different configurations.
 """
 
 from __future__ import annotations
@@ -15,12 +17,35 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from synth_pipeline.storage.warehouse import LOCK_TIMEOUT_S
+
+DEFAULT_HOME = Path(".synth")
+HOME_DESCRIPTION = "Warehouse, reports, caches and exports."
+
+
+class StorageSettings(BaseSettings):
+    """Where the warehouse lives and how long a connection waits for it (the warehouse resource's own)."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTH_", extra="ignore")
+
+    home: Path = Field(DEFAULT_HOME, description=HOME_DESCRIPTION)
+    warehouse_lock_timeout_s: float = Field(
+        LOCK_TIMEOUT_S,
+        ge=0,
+        description="Seconds a connection waits for the inter-process lock, and for a process outside it that holds "
+        "the file (a DuckDB shell, a notebook), before it fails.",
+    )
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNTH_", extra="ignore")
 
     # --- where things live -------------------------------------------------------
-    home: Path = Field(Path(".synth"), description="Warehouse, reports, caches and exports.")
+    home: Path = Field(DEFAULT_HOME, description=HOME_DESCRIPTION)
     landing_dir: Path | None = Field(
         None, description="Folder the new-corpus-files sensor watches; default $SYNTH_HOME/landing."
     )
@@ -44,22 +69,31 @@ class Settings(BaseSettings):
     )
 
     # --- prompts and generation --------------------------------------------------
-    prompts_per_document: int = Field(2, ge=1, le=12)
+    prompts_per_document: int = Field(
+        2, ge=1, le=12, description="Prompts rendered per document (distinct task x audience x style)."
+    )
     passage_words: int = Field(180, ge=40, description="Target passage length when chunking.")
     max_generation_depth: int = Field(
         1, ge=0, description="Prompts built from synthetic text get depth+1; deeper ones are refused."
     )
-    llm_backend: Literal["offline", "openai"] = "offline"
+    llm_backend: Literal["offline", "openai"] = Field(
+        "offline",
+        description="offline: extractive generator and heuristic judge (no model); openai: any OpenAI-protocol server.",
+    )
     generator_model: str | None = Field(None, description="Default depends on the backend.")
     judge_model: str | None = Field(None, description="Default depends on the backend.")
-    temperature: float = Field(0.8, ge=0.0, le=2.0)
-    max_tokens: int = Field(512, ge=16)
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature of the generator.")
+    max_tokens: int = Field(512, ge=16, description="Longest generated sample, in tokens.")
     seed: int = Field(20240101, description="Seed of the offline backend and of sampling.")
 
     # --- grading -----------------------------------------------------------------
     min_score: float = Field(7.0, ge=1, le=10, description="Weighted judge score (1-10) a sample needs.")
-    min_acceptance_rate: float = Field(0.2, ge=0, le=1)
-    max_acceptance_rate: float = Field(0.95, ge=0, le=1)
+    min_acceptance_rate: float = Field(
+        0.2, ge=0, le=1, description="A lower share of graded samples accepted fails the acceptance check."
+    )
+    max_acceptance_rate: float = Field(
+        0.95, ge=0, le=1, description="A higher share accepted fails it too: a judge that accepts all judges nothing."
+    )
 
     # --- mix assembly and its guardrails ------------------------------------------
     target_synthetic_ratio: float = Field(
@@ -128,9 +162,9 @@ class Settings(BaseSettings):
     )
 
     # --- openai backend (issue: real generation) ----------------------------------
-    max_concurrency: int = Field(32, ge=1)
-    request_timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
+    max_concurrency: int = Field(32, ge=1, description="Requests in flight at once, per role.")
+    request_timeout_s: float = Field(60.0, gt=0, description="Seconds one request may take.")
+    max_attempts: int = Field(5, ge=1, description="Tries per request (retryable errors only).")
     # Keys are never settings: OPENAI_API_KEY (or SYNTH_GENERATOR_API_KEY / SYNTH_JUDGE_API_KEY
     # per role) is read from the environment at call time, so it cannot reach public_dict().
     generator_base_url: str | None = Field(
@@ -148,8 +182,8 @@ class Settings(BaseSettings):
     max_retry_after_s: float = Field(
         120.0, ge=0, description="A Retry-After longer than this fails the request instead."
     )
-    judge_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    judge_max_tokens: int = Field(400, ge=16)
+    judge_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of the judge.")
+    judge_max_tokens: int = Field(400, ge=16, description="Longest judge answer, in tokens.")
     judge_response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         "auto", description="auto: json_schema, falling back to json_object, then plain text, as the server allows."
     )
@@ -228,5 +262,6 @@ def _redact_url(value: object) -> object:
 
 
 def load_settings() -> Settings:
-    """Read the environment now; called by each step so per-run variables apply."""
+    """The settings of the environment as it is now, for code outside a run; a step takes
+    ``synth.settings()`` instead, where resource config comes first."""
     return Settings()

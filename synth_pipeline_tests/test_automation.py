@@ -25,7 +25,7 @@ from synth_pipeline.defs.automation import (
     new_corpus_files_sensor,
 )
 from synth_pipeline.defs.partitions import daily_partitions
-from synth_pipeline_tests.conftest import synth_env
+from synth_pipeline_tests.conftest import synth_resources
 
 P = "2026-03-02"
 MIX_AND_UPSTREAM = [
@@ -53,8 +53,7 @@ def _tick(home: Path, cursor: str | None):
 
     defs = load_defs()
 
-    context = build_sensor_context(cursor=cursor, definitions=defs)
-    with synth_env(home):
+    with build_sensor_context(cursor=cursor, definitions=defs, resources=synth_resources(home)) as context:
         data = new_corpus_files_sensor.evaluate_tick(context)
     return data.run_requests or [], data.cursor or cursor
 
@@ -114,8 +113,7 @@ def test_landed_files_wait_when_todays_partition_already_took_its_records(tmp_pa
     with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
         registry.ensure_tables(con)
         registry.record_partition(con, today, [], 60, new_files=[], touched=[])
-    context = build_sensor_context(cursor=None)
-    with synth_env(tmp_path):
+    with build_sensor_context(cursor=None, resources=synth_resources(tmp_path)) as context:
         data = new_corpus_files_sensor.evaluate_tick(context)
     assert not data.run_requests
     assert "already took its records" in data.skip_message and data.cursor is None, "the files stay new for tomorrow"
@@ -126,15 +124,14 @@ def _materialize(home: Path, instance: DagsterInstance, selection: list[str], **
 
     defs = load_defs()
 
-    with synth_env(home, SYNTH_DOCS_PER_PARTITION="60", **env):
-        return materialize(
-            list(defs.assets),
-            selection=selection,
-            partition_key=P,
-            resources=defs.resources,
-            instance=instance,
-            raise_on_error=False,
-        )
+    return materialize(
+        list(defs.assets),
+        selection=selection,
+        partition_key=P,
+        resources=synth_resources(home, SYNTH_DOCS_PER_PARTITION="60", **env),
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 @pytest.mark.graph

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from synth_pipeline_tests.conftest import checks_by_name, query, run_graph, synth_env
+from synth_pipeline_tests.conftest import checks_by_name, query, run_graph, synth_settings
 
 pytestmark = pytest.mark.graph
 
@@ -220,32 +220,30 @@ def test_card_matches_the_quality_report(released):
 
 def test_release_is_reproducible_and_refuses_a_stale_report(released, tmp_path):
     from synth_pipeline.release import ReleaseBlocked, build_release
-    from synth_pipeline.settings import load_settings
     from synth_pipeline.storage.warehouse import Warehouse
 
     home = tmp_path / "copy"
     shutil.copytree(released, home, ignore=shutil.ignore_patterns("*.lock"))
     before = json.loads((home / "releases" / RELEASE / "manifest.json").read_text())
-    with synth_env(home, **ENV):
-        settings = load_settings()
-        with Warehouse(settings.warehouse_path).connect() as con:
-            again = build_release(con, RELEASE, settings)
-            assert [f["sha256"] for f in again.files if f["format"] != "markdown"] == [
-                f["sha256"] for f in before["files"] if f["format"] != "markdown"
-            ], "the same mix gives byte-identical shards"
-            con.execute(
-                "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix)"
-            )
-            with pytest.raises(ReleaseBlocked, match="changed after the quality report"):
-                build_release(con, RELEASE, settings)
-            con.execute(
-                "UPDATE synth.quality_metrics SET value = 1 WHERE metric IN ('checks.failed', "
-                "'checks.failed_blocking') "
-                "AND partition_date = ?",
-                [FIRST],
-            )
-            with pytest.raises(ReleaseBlocked, match="blocking checks failed"):
-                build_release(con, RELEASE, settings)
+    settings = synth_settings(home, **ENV)
+    with Warehouse(settings.warehouse_path).connect() as con:
+        again = build_release(con, RELEASE, settings)
+        assert [f["sha256"] for f in again.files if f["format"] != "markdown"] == [
+            f["sha256"] for f in before["files"] if f["format"] != "markdown"
+        ], "the same mix gives byte-identical shards"
+        con.execute(
+            "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix)"
+        )
+        with pytest.raises(ReleaseBlocked, match="changed after the quality report"):
+            build_release(con, RELEASE, settings)
+        con.execute(
+            "UPDATE synth.quality_metrics SET value = 1 WHERE metric IN ('checks.failed', "
+            "'checks.failed_blocking') "
+            "AND partition_date = ?",
+            [FIRST],
+        )
+        with pytest.raises(ReleaseBlocked, match="blocking checks failed"):
+            build_release(con, RELEASE, settings)
     # A refused release leaves the previous one in place.
     assert json.loads((home / "releases" / RELEASE / "manifest.json").read_text())["rows"] == before["rows"]
 

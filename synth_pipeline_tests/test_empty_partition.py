@@ -21,10 +21,9 @@ from synth_pipeline.defs.checks import (
     mix_checks,
 )
 from synth_pipeline.release.card import partition_status
-from synth_pipeline.settings import load_settings
 from synth_pipeline.storage.warehouse import Warehouse
 from synth_pipeline.tasks.samples import GRADE_SCHEMA, SAMPLE_SCHEMA
-from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph, synth_env
+from synth_pipeline_tests.conftest import PARTITION, checks_by_name, query, run_graph, synth_settings
 
 # Lines today's reader rejects one by one: malformed JSON, no "text" field, a non-string text.
 BAD_LINES = [
@@ -258,8 +257,8 @@ def test_empty_partitions_around_a_normal_one_keep_cumulative_figures_right(tmp_
             "DELETE FROM synth.deduplicated_mix WHERE item_id = (SELECT min(item_id) FROM synth.deduplicated_mix "
             "WHERE origin = 'real')"
         )
-    with synth_env(home, SYNTH_MAX_SYNTHETIC_RATIO="0.01"):
-        rerun = {r.check_name: r for r in mix_checks(Warehouse(home / "warehouse.duckdb"), last, load_settings())}
+    settings = synth_settings(home, SYNTH_MAX_SYNTHETIC_RATIO="0.01")
+    rerun = {r.check_name: r for r in mix_checks(Warehouse(home / "warehouse.duckdb"), last, settings)}
     assert (
         not rerun["real_data_accumulates"].passed and _meta(rerun["real_data_accumulates"], "real_items_missing") == 1
     )

@@ -17,7 +17,7 @@ from dagster import AssetKey, AssetsDefinition, DagsterInstance, evaluate_automa
 
 from synth_pipeline.cli.staleness import stale_status, transitions
 from synth_pipeline.defs.sql_models import build_sql_asset, discover_models
-from synth_pipeline_tests.conftest import query, synth_env
+from synth_pipeline_tests.conftest import query, synth_resources
 
 pytestmark = pytest.mark.graph
 
@@ -54,19 +54,14 @@ def _assets(sql_dir: Path, seed_prompts: AssetsDefinition | None = None) -> list
 
 
 def _run(home: Path, instance: DagsterInstance, assets, selection=None):
-    from synth_pipeline.definitions import load_defs
-
-    defs = load_defs()
-
-    with synth_env(home, SYNTH_DOCS_PER_PARTITION="60"):
-        result = materialize(
-            assets,
-            selection=selection,
-            partition_key=P,
-            resources=defs.resources,
-            instance=instance,
-            raise_on_error=False,
-        )
+    result = materialize(
+        assets,
+        selection=selection,
+        partition_key=P,
+        resources=synth_resources(home, SYNTH_DOCS_PER_PARTITION="60"),
+        instance=instance,
+        raise_on_error=False,
+    )
     assert result.success
     return result
 

@@ -7,9 +7,8 @@ import pytest
 from dagster import DagsterInstance, Definitions, asset, materialize
 
 from synth_pipeline.defs.partitions import daily_partitions
-from synth_pipeline.defs.resources import WarehouseIOManager
+from synth_pipeline.defs.resources import WarehouseIOManager, WarehouseResource
 from synth_pipeline.storage.warehouse import Warehouse
-from synth_pipeline_tests.conftest import synth_env
 
 
 @pytest.mark.unit
@@ -76,25 +75,25 @@ def test_asset_columns_change_between_two_dagster_materialisations(tmp_path):
             {"text": ["gamma", "delta", "eps"], "extra": [0.5, 0.25, 0.125], "item": ["c", "d", "e"], "n": [3, 4, 5]}
         ),
     }
-    with synth_env(tmp_path):
-        for version, partition in ((1, "2026-01-05"), (2, "2026-01-06")):
-            evolving = _evolving_asset(version, frames[version])
+    io_manager = WarehouseIOManager(warehouse=WarehouseResource(home=str(tmp_path)))
+    for version, partition in ((1, "2026-01-05"), (2, "2026-01-06")):
+        evolving = _evolving_asset(version, frames[version])
 
-            @asset(name="reader", partitions_def=daily_partitions)
-            def reader(evolving: pl.DataFrame) -> pl.DataFrame:
-                return evolving.with_columns(pl.col("n") * 10)
+        @asset(name="reader", partitions_def=daily_partitions)
+        def reader(evolving: pl.DataFrame) -> pl.DataFrame:
+            return evolving.with_columns(pl.col("n") * 10)
 
-            defs = Definitions(assets=[evolving, reader], resources={"io_manager": WarehouseIOManager()})
-            result = materialize(
-                list(defs.assets),
-                partition_key=partition,
-                resources=defs.resources,
-                instance=DagsterInstance.ephemeral(),
-            )
-            assert result.success
-        wh = Warehouse(tmp_path / "warehouse.duckdb")
-        first = wh.read_partitions("evolving", ["2026-01-05"]).sort("item")
-        second = wh.read_partitions("evolving", ["2026-01-06"]).sort("item")
+        defs = Definitions(assets=[evolving, reader], resources={"io_manager": io_manager})
+        result = materialize(
+            list(defs.assets),
+            partition_key=partition,
+            resources=defs.resources,
+            instance=DagsterInstance.ephemeral(),
+        )
+        assert result.success
+    wh = Warehouse(tmp_path / "warehouse.duckdb")
+    first = wh.read_partitions("evolving", ["2026-01-05"]).sort("item")
+    second = wh.read_partitions("evolving", ["2026-01-06"]).sort("item")
     assert first.select("item", "n", "text").to_dicts() == frames[1].to_dicts()
     assert "extra" not in first.columns
     assert (

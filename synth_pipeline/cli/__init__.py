@@ -29,6 +29,13 @@ def _instance(settings):
     return DagsterInstance.get()
 
 
+def _synth():
+    """The ``synth`` resource as a run started from this shell sets it up (settings from the environment)."""
+    from synth_pipeline.defs.resources import synth_resources
+
+    return synth_resources()["synth"]
+
+
 def _latest_partition(partitions) -> str:
     """The newest partition key (today's) of ``partitions``."""
     key = partitions.get_last_partition_key()
@@ -69,10 +76,9 @@ def run(partition: str | None) -> int:
 
     from synth_pipeline.defs.partitions import daily_partitions
     from synth_pipeline.defs.report import report_path
-    from synth_pipeline.settings import load_settings
-    from synth_pipeline.storage.warehouse import Warehouse
 
-    settings = load_settings()
+    synth = _synth()
+    settings = synth.settings()
     partition = partition or _latest_partition(daily_partitions)
     started = time.perf_counter()
     tags = {"dagster/partition": partition, "synth/trigger": "cli"}
@@ -84,14 +90,14 @@ def run(partition: str | None) -> int:
     failed = [c for c in checks if not c.passed]
     print(
         f"\npartition {partition}: run {'succeeded' if success else 'FAILED'} in {wall:.1f}s "
-        f"(backend {settings.llm_backend}; warehouse {settings.warehouse_path})"
+        f"(backend {settings.llm_backend}; warehouse {synth.warehouse().path})"
     )
     print(f"checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
     for check in failed:
         values = {k: getattr(v, "value", v) for k, v in check.metadata.items()}
         print(f"  FAILED {check.asset_key.to_user_string()}.{check.check_name} [{check.severity.value}]: {values}")
     path = report_path(settings, partition)
-    warehouse = Warehouse(settings.warehouse_path)
+    warehouse = synth.warehouse()
     reported = "quality_report" in materialised
     if reported and path.exists():
         rows = warehouse.query(
@@ -134,11 +140,9 @@ def run(partition: str | None) -> int:
 
 def trace(item_id: str | None, doc_id: str | None, partition: str | None, random_item: bool) -> int:
     """Print a mix item's chain back to its source file, or everything derived from a document."""
-    from synth_pipeline.settings import load_settings
     from synth_pipeline.storage import lineage
-    from synth_pipeline.storage.warehouse import Warehouse
 
-    warehouse = Warehouse(load_settings().warehouse_path)
+    warehouse = _synth().warehouse()
     with warehouse.connect() as con:
         if not lineage.ensure_views(con):
             print(
@@ -173,10 +177,9 @@ def stale(partition: str | None) -> int:
     defs = load_defs()
     from synth_pipeline.cli.staleness import stale_status
     from synth_pipeline.defs.partitions import daily_partitions
-    from synth_pipeline.settings import load_settings
 
     partition = partition or _latest_partition(daily_partitions)
-    statuses = stale_status(_instance(load_settings()), _assets(defs), partition)
+    statuses = stale_status(_instance(_synth().settings()), _assets(defs), partition)
     for s in statuses.values():
         print(f"{s.asset:<20} {partition}  {s.status}" + (f"  ({'; '.join(s.causes)})" if s.causes else ""))
     return 1 if any(s.status == "STALE" for s in statuses.values()) else 0

@@ -44,7 +44,8 @@ from dagster import (
 )
 
 from synth_pipeline.defs.partitions import daily_partitions
-from synth_pipeline.settings import load_settings
+from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.storage.warehouse import Warehouse
 
 # --- freshness of the mix ----------------------------------------------------------
 MIX_FRESHNESS_DEADLINE_CRON = "0 6 * * *"  # four hours after the 02:00 schedule
@@ -156,20 +157,19 @@ def landing_changes(
     return fresh, json.dumps(seen, sort_keys=True, separators=(",", ":"))
 
 
-def partition_built(settings, partition_key: str) -> bool:
+def partition_built(warehouse: Warehouse, partition_key: str) -> bool:
     """Has ``partition_key`` taken its corpus records already (see ``corpus.registry``)?"""
-    if not settings.warehouse_path.exists():
+    if not warehouse.path.exists():
         return False
     from synth_pipeline.corpus import registry
-    from synth_pipeline.storage.warehouse import Warehouse
 
-    with Warehouse(settings.warehouse_path).connect() as con:
+    with warehouse.connect() as con:
         registry.ensure_tables(con)
         return registry.partition_allocations(con, partition_key) is not None
 
 
 @sensor(job=pipeline_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
-def new_corpus_files_sensor(context: SensorEvaluationContext):
+def new_corpus_files_sensor(context: SensorEvaluationContext, synth: SynthResource):
     """Start one run of today's partition when files arrive in the landing folder.
 
     Each file is handled once (see :func:`landing_changes`); files that arrive together
@@ -177,7 +177,7 @@ def new_corpus_files_sensor(context: SensorEvaluationContext):
     its records once: when today's partition has already been built, the files wait (the
     cursor is left as it was) and the next day's partition is requested on its first tick.
     """
-    settings = load_settings()
+    settings = synth.settings()  # the resource's config, else the environment of this tick
     folder = settings.landing_dir
     if folder is None:  # Settings fills it in ($SYNTH_HOME/landing) when not set
         raise RuntimeError("settings.landing_dir is not set")
@@ -187,7 +187,7 @@ def new_corpus_files_sensor(context: SensorEvaluationContext):
     today = daily_partitions.get_last_partition_key()
     if today is None:
         return SkipReason("the partitions have not started yet")
-    if partition_built(settings, today):
+    if partition_built(synth.warehouse(), today):
         return SkipReason(
             f"{len(fresh)} new files wait: partition {today} already took its records; the next partition takes them"
         )
