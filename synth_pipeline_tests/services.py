@@ -474,23 +474,3 @@ def celery_workers(
         if "workers" in locals():
             workers.timing.stop_s = time.perf_counter() - stopping
         shutil.rmtree(root, ignore_errors=True)
-
-
-# --- the whole stack ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    postgres: Postgres
-    redis: Redis
-    s3: S3
-    ledger: ProcessLedger
-
-
-@contextlib.contextmanager
-def service_stack() -> Iterator[Stack]:
-    """Postgres, Redis and the S3 server together; the ledger is checked after all three stopped."""
-    ledger = ProcessLedger()
-    with postgres_server(ledger) as pg, redis_server(ledger) as redis, s3_server(ledger) as s3:
-        yield Stack(pg, redis, s3, ledger)
-    ledger.assert_all_gone()
