@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint setup dev bench clean browser screenshots
+.PHONY: run test lint setup dev bench clean browser services screenshots
 
 # `make run` needs only the runtime; `make test` adds the test-only references and browser driver.
 $(STAMP): pyproject.toml
@@ -25,7 +25,7 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/synth run $(if $(PARTITION),--partition $(PARTITION),)
 
-test: $(DEV_STAMP) browser
+test: $(DEV_STAMP) browser services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Lint, format check and type check; rules and their reasons are in pyproject.toml.
@@ -42,6 +42,14 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# Debian's PostgreSQL and Redis for the service tests (synth_pipeline_tests/services.py starts them on loopback).
+services:
+	@command -v redis-server >/dev/null && { command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } || { \
+	  command -v apt-get >/dev/null || { echo "install postgresql and redis-server (used by the service tests)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server; }
 
 # Refresh docs/screenshots/ from a real browser session against dagster dev.
 screenshots: $(DEV_STAMP) browser
