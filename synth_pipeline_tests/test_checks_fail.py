@@ -96,7 +96,15 @@ def test_no_contamination_fails_for_a_real_item_quoted_by_an_evaluation_set_adde
     assert not check.passed and check.severity.value == "ERROR"
     assert check.metadata["contaminated_real_items"].value == 1
     assert "what_to_do" in check.metadata
-    assert materialised(result) == {"deduplicated_mix"}
+    # Only the mix's step ran: the mix, the tables it declares beside it, and the check results it stored.
+    assert materialised(result) == {
+        "deduplicated_mix",
+        "mix_metrics",
+        "mix_term_groups",
+        "mix_overrepresented_ngrams",
+        "real_item_ledger",
+        "check_results",
+    }
     _assert_blocked(result, home, before, ["mix_exclusions", "quality_report", "dataset_release"])
 
 
@@ -176,7 +184,7 @@ def test_funnel_accounts_for_every_row_fails_after_a_partial_rerun_with_another_
     assert check.metadata["prompts"].value == len(prompts)
     assert check.metadata["samples"].value == old_samples
     assert check.metadata["prompts_without_sample"].value == len(prompts - answered) > 0
-    assert materialised(result) == {"mix_exclusions"}
+    assert materialised(result) == {"mix_exclusions", "check_results"}  # the step and the results it stored
     _assert_blocked(result, home, before, ["quality_report", "dataset_release"])
 
 

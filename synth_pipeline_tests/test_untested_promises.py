@@ -137,7 +137,12 @@ def _assets_with_sql(sql_dir: Path):
     from synth_pipeline.defs.sql_models import build_sql_asset, discover_models
 
     sql = {m.name: build_sql_asset(m, SQL_HOOKS.get(m.name)) for m in discover_models(sql_dir)}
-    return [sql.get(a.key.to_user_string(), a) if len(a.keys) == 1 else a for a in load_defs().assets]
+
+    def replaced(asset):
+        names = [k.to_user_string() for k in asset.keys if k.to_user_string() in sql]
+        return sql[names[0]] if names else asset
+
+    return [replaced(a) for a in load_defs().assets]
 
 
 def _stale(capsys) -> tuple[int, dict[str, tuple[str, str]]]:
