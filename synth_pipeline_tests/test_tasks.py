@@ -51,6 +51,14 @@ def test_the_judge_prompt_built_as_columns_is_the_one_built_per_sample() -> None
     assert users == [grading.judge_messages(*row)[1]["content"] for row in rows]
 
 
+def test_many_judge_prompts_read_back_at_once_with_foreign_ones_left_null() -> None:
+    rows = [(f"P {a}", f"I {b}", f"S {c}") for a in AWKWARD for b in AWKWARD[:3] for c in AWKWARD]
+    foreign = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Write a poem."}]
+    messages = [m for row in rows for m in (grading.judge_messages(*row), foreign)]
+    read = grading.read_many(messages).rows()
+    assert read[0::2] == rows and set(read[1::2]) == {(None, None, None)}
+
+
 def test_messages_the_judge_task_did_not_write_are_not_read_back() -> None:
     good = grading.judge_messages("p", "i", "s")
     assert grading.read_messages([{"role": "user", "content": "grade this"}]) is None

@@ -342,24 +342,30 @@ class OfflineJudge:
         return results
 
     def _grade(self, batch: Sequence[GradeRequest]) -> list[GradeResult]:
-        read = [grading.read_messages(r.messages) for r in batch]
-        inputs = [i for i in read if i is not None]
-        replies = iter(self._replies([r.request_id for r, i in zip(batch, read, strict=True) if i is not None], inputs))
+        inputs = grading.read_many([r.messages for r in batch])
+        ours = inputs.get_column("sample_text").is_not_null()
+        mine = inputs.filter(ours)
+        replies = iter(
+            self._replies(
+                [r.request_id for r, ok in zip(batch, ours.to_list(), strict=True) if ok],
+                series(mine.get_column("sample_text").alias("text")),
+                mine.get_column("passage"),
+            )
+        )
         return [
             next(replies)
-            if i is not None
+            if ok
             else GradeResult(
                 r.request_id, None, error="offline judge: the messages are not a prompt of the grading task"
             )
-            for r, i in zip(batch, read, strict=True)
+            for r, ok in zip(batch, ours.to_list(), strict=True)
         ]
 
-    def _replies(self, request_ids: list[str], inputs: list[grading.JudgeInputs]) -> list[GradeResult]:
-        n = len(inputs)
+    def _replies(self, request_ids: list[str], texts: pl.Series, passages: pl.Series) -> list[GradeResult]:
+        n = len(request_ids)
         if not n:
             return []
-        texts = series([i.sample_text for i in inputs])
-        flagged = flag_batch(texts, [i.passage for i in inputs])
+        flagged = flag_batch(texts, passages)
         # At most CHUNK samples, with passages: flag_batch keeps both word frames.
         assert flagged.words is not None and flagged.source_words is not None
         # Support: the share of the sample's content words (with repeats) found in the passage.

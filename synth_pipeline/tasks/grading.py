@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -80,10 +81,6 @@ def _fence(tag: str, text: str) -> str:
     return f"<{tag}>\n{text}\n</{tag}>"
 
 
-def _unfence(tag: str, text: str) -> str:
-    return re.sub(f"</ ( *){tag}>", rf"</\1{tag}>", text) if "</" in text else text
-
-
 def _fenced(tag: str, text: pl.Expr) -> pl.Expr:
     """:func:`_fence` as a polars expression."""
     return pl.concat_str(
@@ -118,18 +115,47 @@ _ENDING = "\n</sample>\n\n" + _CLOSING
 
 
 def read_messages(messages: Messages) -> JudgeInputs | None:
-    """What :func:`judge_messages` was given, or None when ``messages`` are not its output.
+    """What :func:`judge_messages` was given, or None when ``messages`` are not its output."""
+    row = read_many([messages]).row(0)
+    return JudgeInputs(*row) if row[0] is not None else None
+
+
+def read_many(messages: Sequence[Messages]) -> pl.DataFrame:
+    """:func:`read_messages` for many prompts at once, by polars: ``passage``,
+    ``instruction``, ``sample_text`` per prompt, null where a prompt is not this task's.
     A fenced text holds no closing tag of its own fence, so the first one ends it."""
-    if len(messages) != 2 or messages[0].get("content") != JUDGE_SYSTEM:
-        return None
-    user = messages[1].get("content") or ""
-    if not (user.startswith(_OPENING) and user.endswith(_ENDING)):
-        return None
-    passage, found_p, rest = user[len(_OPENING) : -len(_ENDING)].partition(_BETWEEN[0])
-    instruction, found_i, sample = rest.partition(_BETWEEN[1])
-    if not (found_p and found_i) or "</sample>" in sample:
-        return None
-    return JudgeInputs(_unfence("passage", passage), _unfence("instruction", instruction), _unfence("sample", sample))
+    users = pl.Series(
+        [m[1].get("content") if len(m) == 2 and m[0].get("content") == JUDGE_SYSTEM else None for m in messages],
+        dtype=pl.Utf8,
+    )
+    frame = pl.DataFrame({"user": users}).select(
+        (pl.col("user").str.starts_with(_OPENING) & pl.col("user").str.ends_with(_ENDING)).alias("framed"),
+        pl.col("user").str.strip_prefix(_OPENING).str.strip_suffix(_ENDING).str.splitn(_BETWEEN[0], 2).alias("p"),
+    )
+    frame = frame.select(
+        "framed",
+        pl.col("p").struct.field("field_0").alias("passage"),
+        pl.col("p").struct.field("field_1").str.splitn(_BETWEEN[1], 2).alias("i"),
+    ).select(
+        "framed",
+        "passage",
+        pl.col("i").struct.field("field_0").alias("instruction"),
+        pl.col("i").struct.field("field_1").alias("sample_text"),
+    )
+    whole = (
+        pl.col("framed").fill_null(False)
+        & pl.col("sample_text").is_not_null()
+        & ~pl.col("sample_text").str.contains("</sample>", literal=True)
+    )
+    return frame.select(
+        pl.when(whole).then(_unfenced(tag, pl.col(column))).alias(column)
+        for tag, column in zip(_FENCES, ("passage", "instruction", "sample_text"), strict=True)
+    )
+
+
+def _unfenced(tag: str, text: pl.Expr) -> pl.Expr:
+    """:func:`_fence`'s escaping undone, as a polars expression."""
+    return text.str.replace_all(f"</ ( *){tag}>", f"</${{1}}{tag}>")
 
 
 # --- requests ------------------------------------------------------------------------
