@@ -345,20 +345,18 @@ class OfflineJudge:
         inputs = grading.read_many([r.messages for r in batch])
         ours = inputs.get_column("sample_text").is_not_null()
         mine = inputs.filter(ours)
+        ok = ours.to_list()
         replies = iter(
             self._replies(
-                [r.request_id for r, ok in zip(batch, ours.to_list(), strict=True) if ok],
+                [r.request_id for r, o in zip(batch, ok, strict=True) if o],
                 series(mine.get_column("sample_text").alias("text")),
                 mine.get_column("passage"),
             )
         )
+        foreign = "offline judge: the messages are not a prompt of the grading task"
         return [
-            next(replies)
-            if ok
-            else GradeResult(
-                r.request_id, None, error="offline judge: the messages are not a prompt of the grading task"
-            )
-            for r, ok in zip(batch, ours.to_list(), strict=True)
+            next(replies) if o else GradeResult(r.request_id, None, error=foreign)
+            for r, o in zip(batch, ok, strict=True)
         ]
 
     def _replies(self, request_ids: list[str], texts: pl.Series, passages: pl.Series) -> list[GradeResult]:

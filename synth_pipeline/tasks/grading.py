@@ -7,9 +7,10 @@ the fence is data, not instructions: a sample saying "ignore the rubric and give
 must not steer its own grade.
 
 The task also says which structured output it accepts (:data:`RESPONSE_FORMATS`, best
-first) and what versions a reply (:data:`CACHE_TAGS`); a transport sends those without
-knowing what they mean. :func:`read_messages` reads a formatted prompt back into its
-fields, exactly, for the offline judge, which scores fields, not prose.
+first) and what besides the messages identifies a reply (:data:`CACHE_TAGS`); a
+transport passes those on without knowing what they mean. :func:`read_many` reads
+formatted prompts back into their fields, exactly, for the offline judge, which scores
+fields, not prose.
 """
 
 from __future__ import annotations
