@@ -44,6 +44,7 @@ def test_every_table_of_a_run_is_an_asset_with_a_materialisation(healthy_run) ->
     assert "deduplicated_mix" in parents["real_item_ledger"] and "deduplicated_mix" in parents["mix_metrics"]
     assert {"raw_corpus", "graded_samples", "deduplicated_mix", "mix_exclusions"} <= parents["check_results"]
     assert "check_results" in parents["quality_report"] and "check_results" in parents["dataset_release"]
+    assert "quality_report" in parents["quality_metrics"]
 
 
 def test_check_results_are_stored_once_with_the_run_that_ran_them(healthy_run) -> None:

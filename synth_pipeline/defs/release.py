@@ -25,9 +25,9 @@ CODE_VERSION = source_version(export, card, *(queries.load(q).sql for q in expor
     partitions_def=daily_partitions,
     code_version=CODE_VERSION,
     group_name="synth",
-    deps=[
-        AssetKey(k) for k in ("deduplicated_mix", "quality_report", "quality_metrics", "check_results", "seed_prompts")
-    ],
+    # quality_metrics comes with quality_report (one step): naming the report is enough for the
+    # automation to wait for both, and the UI draws quality_report -> quality_metrics.
+    deps=[AssetKey(k) for k in ("deduplicated_mix", "quality_report", "check_results", "seed_prompts")],
     kinds={"duckdb", "parquet"},
     description="The cumulative mix up to this partition as Parquet shards (optionally chat JSONL), "
     "a dataset card quoting the quality report, and a manifest with content hashes, in "
