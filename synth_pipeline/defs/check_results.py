@@ -19,8 +19,8 @@ from dagster import AssetCheckResult, AssetExecutionContext, AssetsDefinition, A
 
 from synth_pipeline.defs.outputs import report_materialization
 from synth_pipeline.defs.partitions import daily_partitions
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.defs.versioning import source_version
-from synth_pipeline.storage.tables import write_table
 from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, _table_exists
 
 CHECK_RESULTS_TABLE = "check_results"

@@ -28,9 +28,9 @@ from synth_pipeline.defs.check_results import store_check_results
 from synth_pipeline.defs.outputs import declared_output, frame_output
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.tables import table_metadata
 from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.report.markdown import md_table
-from synth_pipeline.storage import lineage
 from synth_pipeline.storage.warehouse import SCHEMA
 
 CODE_VERSION = source_version(allocation, batch, builtin, documents, quality, readers, registry, staging, text)
@@ -142,7 +142,7 @@ def _registry_metadata(con, qualified: str, partition_key: str) -> dict[str, Any
             f"SELECT count(*) FROM {qualified} WHERE partition_date = ?", [partition_key]
         ).fetchone() or (0,)
         metadata["rows_of_partition"] = int(rows)
-    return {**metadata, **lineage.table_metadata(con, table, upstream=())}
+    return {**metadata, **table_metadata(con, table, upstream=())}
 
 
 def accounting_check(warehouse, partition_key: str) -> AssetCheckResult:

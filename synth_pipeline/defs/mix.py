@@ -14,10 +14,10 @@ from synth_pipeline.dedup import _arrays, decontamination, near_duplicates, shin
 from synth_pipeline.defs.outputs import declared_output, frame_output
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.defs.versioning import pipeline_version, source_version
 from synth_pipeline.mix import candidates
 from synth_pipeline.report.markdown import md_table
-from synth_pipeline.storage.tables import write_table
 from synth_pipeline.storage.warehouse import read_partitions_before
 
 CODE_VERSION = source_version(candidates, near_duplicates, decontamination, shingles, _arrays)

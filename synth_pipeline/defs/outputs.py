@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, MaterializeResult, Output
 
-from synth_pipeline.storage.tables import write_table
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.storage.warehouse import Warehouse
 
 

@@ -13,10 +13,10 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.defs.versioning import source_version
 from synth_pipeline.release import card, export
 from synth_pipeline.storage import queries
-from synth_pipeline.storage.tables import write_table
 
 CODE_VERSION = source_version(export, card, *(queries.load(q).sql for q in export.QUERIES))
 

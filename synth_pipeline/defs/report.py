@@ -13,10 +13,10 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from synth_pipeline.defs.outputs import declared_output, report_materialization, selected
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.defs.versioning import source_version
 from synth_pipeline.report import collect, html, score
 from synth_pipeline.storage import lineage, queries
-from synth_pipeline.storage.tables import write_table
 
 CODE_VERSION = source_version(collect, html, score, *(queries.load(q).sql for q in collect.QUERIES))
 READS = (

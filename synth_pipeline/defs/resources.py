@@ -50,8 +50,8 @@ from synth_pipeline.defs.config import (
     OpenAIConfig,
     ReleaseConfig,
 )
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.settings import HOME_DESCRIPTION, Settings, StorageSettings
-from synth_pipeline.storage import lineage
 from synth_pipeline.storage.warehouse import LOCK_TIMEOUT_S, Warehouse
 
 _S = TypeVar("_S", bound=BaseSettings)
@@ -225,10 +225,8 @@ class WarehouseIOManager(ConfigurableIOManager):
             )
         table = context.asset_key.path[-1]
         warehouse = self.warehouse.warehouse()
-        rows = warehouse.write_partition(table, context.partition_key, obj)
-        with warehouse.connect() as con:
-            columns = lineage.table_metadata(con, table)  # column schema and column lineage
-        context.add_output_metadata({"table": f"synth.{table}", "rows_written": rows, **columns})
+        with warehouse.connect() as con:  # the write every table gets, with its column schema and lineage
+            context.add_output_metadata(write_table(con, table, context.partition_key, obj))
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         release_freed_memory(context.op_def.name)  # the previous step's frames are gone: hand their pages back

@@ -15,13 +15,13 @@ from dagster import AssetKey, AssetSpec
 from synth_pipeline.dedup import decontamination
 from synth_pipeline.defs.checks import EXCLUSION_CHECK_SPECS, MIX_CHECK_SPECS, funnel_checks, mix_checks
 from synth_pipeline.defs.sql_models import ModelHooks, ModelStepResult, build_sql_asset, discover_models
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.defs.versioning import source_version
 from synth_pipeline.metrics import _ngram_counts, _tokens, bias, diversity, drift, leakage
 from synth_pipeline.mix import ledger
 from synth_pipeline.mix import metrics as mix_metrics
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import queries
-from synth_pipeline.storage.tables import write_table
 from synth_pipeline.storage.warehouse import Warehouse
 
 MIX = "deduplicated_mix"

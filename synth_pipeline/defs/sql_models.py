@@ -37,6 +37,7 @@ from synth_pipeline.defs.check_results import store_check_results
 from synth_pipeline.defs.outputs import declared_output, report_materialization, selected
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource, release_freed_memory
+from synth_pipeline.defs.tables import table_metadata
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import lineage
 from synth_pipeline.storage.queries import models_dir, sql_parameters
@@ -163,7 +164,7 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
                 "code_version": model.code_version,
             }
             derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
-            metadata.update(lineage.table_metadata(con, model.name, model.upstream, derived))
+            metadata.update(table_metadata(con, model.name, model.upstream, derived))
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
         # The step's checks and further tables open their own short connections: heavy metrics

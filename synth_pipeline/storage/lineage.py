@@ -11,8 +11,9 @@ Row level: two DuckDB views over the warehouse, created by :func:`ensure_views` 
 
 ``synth trace ITEM_ID`` prints the first, ``synth trace --doc DOC_ID`` the second.
 
-Column level: ``dagster/column_lineage`` (and ``dagster/column_schema``) metadata on
-every materialisation. A column depends on the same-named column of each direct
+Column level: the columns of each table and what each depends on (:func:`table_lineage`),
+which ``defs/tables.py`` turns into ``dagster/column_lineage`` (and ``dagster/column_schema``)
+metadata on every materialisation. A column depends on the same-named column of each direct
 upstream table (our assets pass identifiers and text through under their names),
 plus the explicit dependencies of derived columns listed in :data:`DERIVED` for the
 Python assets and in ``-- lineage: column <- table.column, ...`` comments of the SQL
@@ -25,10 +26,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import duckdb
-from dagster import TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
 from synth_pipeline.storage.warehouse import SCHEMA, _table_columns, _table_exists
 
@@ -99,47 +98,40 @@ def sql_lineage_comments(sql: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-def column_lineage(
+def column_dependencies(
     columns: Iterable[str],
     upstream_columns: Mapping[str, Iterable[str]],
     derived: Mapping[str, Sequence[str]] | None = None,
-) -> TableColumnLineage:
-    """Dependencies of each output column: same-named upstream columns plus ``derived``."""
+) -> dict[str, list[tuple[str, str]]]:
+    """``{column: [(upstream table, column), ...]}``: same-named upstream columns plus ``derived``."""
     derived = derived or {}
     upstream_sets = {table: set(cols) for table, cols in upstream_columns.items()}
-    deps_by_column: dict[str, list[TableColumnDep]] = {}
+    deps_by_column: dict[str, list[tuple[str, str]]] = {}
     for column in columns:
         if column in BOOKKEEPING:
             continue
         refs = [f"{table}.{column}" for table, cols in upstream_sets.items() if column in cols]
         refs += [r for r in derived.get(column, ()) if r not in refs]
         if refs:
-            deps_by_column[column] = [
-                TableColumnDep(asset_key=ref.split(".", 1)[0], column_name=ref.split(".", 1)[1]) for ref in refs
-            ]
-    return TableColumnLineage(deps_by_column=deps_by_column)
+            deps_by_column[column] = [(ref.split(".", 1)[0], ref.split(".", 1)[1]) for ref in refs]
+    return deps_by_column
 
 
-def table_metadata(
+def table_lineage(
     con: duckdb.DuckDBPyConnection,
     table: str,
     upstream: Sequence[str] | None = None,
     derived: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, Any]:
-    """``dagster/column_schema`` and ``dagster/column_lineage`` of ``synth.<table>`` as stored now."""
+) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]] | None:
+    """``(columns and their types, column dependencies)`` of ``synth.<table>`` as stored now;
+    None while it does not exist. ``upstream``/``derived`` default to :data:`UPSTREAM`/:data:`DERIVED`."""
     if not _table_exists(con, table):
-        return {}
+        return None
     columns = _table_columns(con, table)
     upstream = UPSTREAM.get(table, ()) if upstream is None else upstream
     derived = DERIVED.get(table, {}) if derived is None else derived
     upstream_columns = {u: list(_table_columns(con, u)) for u in upstream if _table_exists(con, u)}
-    metadata: dict[str, object] = {
-        "dagster/column_schema": TableSchema(columns=[TableColumn(name, dtype) for name, dtype in columns.items()]),
-    }
-    lineage = column_lineage(columns, upstream_columns, derived)
-    if lineage.deps_by_column:
-        metadata["dagster/column_lineage"] = lineage
-    return metadata
+    return columns, column_dependencies(columns, upstream_columns, derived)
 
 
 # --- row level ----------------------------------------------------------------------
