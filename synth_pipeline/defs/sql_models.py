@@ -37,11 +37,11 @@ from synth_pipeline.defs.check_results import store_check_results
 from synth_pipeline.defs.outputs import declared_output, report_materialization, selected
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource, release_freed_memory
-from synth_pipeline.defs.tables import table_metadata
+from synth_pipeline.defs.tables import write_table
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import lineage
 from synth_pipeline.storage.queries import models_dir, sql_parameters
-from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, write_partition
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse
 
 __all__ = ["ModelHooks", "ModelStepResult", "SqlModel", "build_sql_asset", "discover_models", "models_dir"]
 
@@ -107,9 +107,13 @@ def bind_parameters(model: SqlModel, partition_key: str, settings: Settings) -> 
     return values
 
 
-def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, partition_key: str, settings: Settings) -> int:
+def run_model(
+    con: duckdb.DuckDBPyConnection, model: SqlModel, partition_key: str, settings: Settings
+) -> dict[str, Any]:
+    """Run the model and replace its partition; returns the write's metadata (rows, column lineage)."""
     frame = con.execute(model.sql, bind_parameters(model, partition_key, settings)).pl()
-    return write_partition(con, model.name, partition_key, frame)
+    derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
+    return write_table(con, model.name, partition_key, frame, model.upstream, derived)
 
 
 @dataclass
@@ -157,14 +161,8 @@ def build_sql_asset(model: SqlModel, hooks: ModelHooks | None = None) -> AssetsD
         settings = synth.settings()
         warehouse = synth.warehouse()
         with warehouse.connect() as con:
-            rows = run_model(con, model, context.partition_key, settings)
-            metadata: dict[str, Any] = {
-                "rows": rows,
-                "table": f"{SCHEMA}.{model.name}",
-                "code_version": model.code_version,
-            }
-            derived = {**lineage.DERIVED.get(model.name, {}), **lineage.sql_lineage_comments(model.sql)}
-            metadata.update(table_metadata(con, model.name, model.upstream, derived))
+            written = run_model(con, model, context.partition_key, settings)
+            metadata: dict[str, Any] = {"rows": written["rows_written"], "code_version": model.code_version, **written}
             if hooks.metadata:
                 metadata.update(hooks.metadata(con, context.partition_key))
         # The step's checks and further tables open their own short connections: heavy metrics
