@@ -5,7 +5,9 @@ The pool limit is set on the Dagster instance (1 slot), both runs start together
 loopback OpenAI-protocol server, and the test reads back from the instance's event log when
 each step of the pool ran: never two at once across the runs, although the runs overlapped
 and one of them had to wait for the slot. The server sees at most one step's worth of
-requests in flight (SYNTH_MAX_CONCURRENCY), not two.
+requests in flight (SYNTH_MAX_CONCURRENCY), not two. The executor is the job's own multiprocess
+executor, started with ``forkserver`` (run config) so that each step's process is forked rather
+than re-importing everything.
 """
 
 from __future__ import annotations
@@ -41,11 +43,18 @@ def backfill_job():
 RUN = """
 import sys
 from dagster import DagsterInstance, execute_job, reconstructable
-from synth_pipeline_tests.test_backfill_multiprocess import backfill_job
+from synth_pipeline_tests.test_backfill_multiprocess import FORKSERVER, backfill_job
 with DagsterInstance.get() as instance:
-    with execute_job(reconstructable(backfill_job), instance=instance, tags={"dagster/partition": sys.argv[1]}) as r:
+    with execute_job(
+        reconstructable(backfill_job), instance=instance, run_config=FORKSERVER, tags={"dagster/partition": sys.argv[1]}
+    ) as r:
         sys.exit(0 if r.success else 1)
 """
+# Still one process per step, forked from a server that imported the code once: the spawn default
+# re-imports Dagster and the pipeline in every step (~150 s for this test on a loaded machine, ~40 s so).
+FORKSERVER = {
+    "execution": {"config": {"start_method": {"forkserver": {"preload_modules": ["synth_pipeline.definitions"]}}}}
+}
 
 
 def _intervals(instance: DagsterInstance, run_id: str) -> list[tuple[str, float, float]]:
@@ -99,7 +108,7 @@ def test_backfill_job_runs_two_partitions_in_processes_sharing_the_llm_pool(heal
         records = instance.get_run_records(RunsFilter(job_name="synth_backfill_job"))
         assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == PARTITIONS
         assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
-        assert all(r.dagster_run.run_config.get("execution", {}) == {} for r in records)  # the job's own executor
+        assert all(r.dagster_run.run_config["execution"] == FORKSERVER["execution"] for r in records)
         processes = {
             r.dagster_run.run_id: {
                 e.dagster_event.pid
