@@ -32,6 +32,8 @@ def test_diversity_above_thresholds_fails_when_the_floor_is_above_the_generators
     assert not diversity.passed
     assert "distinct_2" in diversity.metadata["failed"].value
     assert not (tmp_path / "reports" / f"quality_report_{PARTITION}.html").exists()
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert not materialized & {"mix_exclusions", "quality_report", "dataset_release"}
 
 
 def test_acceptance_rate_in_band_fires_for_a_judge_accepting_nearly_everything(tmp_path):
