@@ -130,6 +130,15 @@ def test_grade_cache_keys_are_those_of_the_judge_before_the_task_owned_its_promp
     assert engine._call(request).key == request_key("grade", before)
 
 
+def test_generation_cache_keys_are_the_canonical_request_alone(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, llm_cache=False)
+    messages = TEMPLATES[0].render("Caches keep responses.", "student", "formal")
+    request = GenerationRequest("s-2", messages, "g", 0.8, 512, 9)
+    before = {"model": "g", "messages": messages, "temperature": 0.8, "max_tokens": 512, "seed": 9, "request_id": "s-2"}
+    engine = Engine(settings, None, "generator", "g", "generate")  # type: ignore[arg-type]  # no cache: no warehouse
+    assert engine._call(request).key == request_key("generate", before)
+
+
 def test_the_transport_imports_no_task() -> None:
     """The openai backend moves messages: it cannot reach a prompt, a schema or a parser."""
     code = (
