@@ -3,8 +3,8 @@
 The layout Dagster's own scaffold uses: ``load_from_defs_folder`` imports each module of
 the ``defs`` package (located through ``synth_pipeline/dg.toml``) and merges what it
 defines: assets, checks, jobs, schedules, sensors, and ``defs/resources.py``'s resources
-and executor. Automation conditions and the freshness policy are applied here, in one
-place (``defs/automation.py``).
+and executor. Asset groups (``defs/groups.py``), automation conditions and the freshness
+policy (``defs/automation.py``) are applied here, in one place.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster import Definitions, definitions, load_from_defs_folder
 
 from synth_pipeline.defs.automation import with_automation
+from synth_pipeline.defs.groups import grouped
 
 
 @functools.cache
@@ -24,7 +25,7 @@ def load_defs() -> Definitions:
     found = load_from_defs_folder(path_within_project=Path(__file__).parent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # map_asset_specs is marked preview in Dagster 1.13
-        return found.map_asset_specs(func=with_automation)
+        return found.map_asset_specs(func=lambda spec: with_automation(grouped(spec)))
 
 
 @definitions

@@ -265,7 +265,7 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
     page.get_by_text("Success", exact=True).first.wait_for()
 
     # A wide viewport so the graph renders full nodes (status, checks, partitions), clipped to them.
-    page.set_viewport_size({"width": 2800, "height": 1000})
+    page.set_viewport_size({"width": 2800, "height": 1800})
     _goto(page, base, "/locations/synth_pipeline/asset-groups/synth")
     for stage in STAGES:
         page.get_by_text(stage, exact=True).first.wait_for(state="visible")
@@ -283,7 +283,7 @@ def test_materialisation_started_from_the_ui_succeeds(page, dagster_dev, screens
             "x": max(0, left),
             "y": max(0, top),
             "width": min(2800, right) - max(0, left),
-            "height": min(1000, bottom) - max(0, top),
+            "height": min(1800, bottom) - max(0, top),
         },
     )
     page.set_viewport_size({"width": 1600, "height": 1000})

@@ -43,6 +43,7 @@ from dagster import (
     sensor,
 )
 
+from synth_pipeline.defs.groups import PIPELINE_GROUP, TABLES_GROUP
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.storage.warehouse import Warehouse
@@ -65,7 +66,7 @@ with warnings.catch_warnings():
         minimum_interval_seconds=600,  # each evaluation is a small run; a deadline check needs no more
     )
 # Runs of the graph build data; freshness is judged by its sensor, not inside those runs.
-_GRAPH = AssetSelection.groups("synth") - AssetSelection.checks(*mix_freshness_checks)
+_GRAPH = AssetSelection.groups(PIPELINE_GROUP, TABLES_GROUP) - AssetSelection.checks(*mix_freshness_checks)
 
 # --- declarative automation -----------------------------------------------------------
 # eager(): missing or a dependency updated since last handled, no dependency missing or
