@@ -227,6 +227,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def decontamination_paths(self) -> list[str]:
+        """The evaluation-set files of ``decontaminate`` (empty: decontamination is off)."""
+        return [p.strip() for p in self.decontaminate.split(",") if p.strip()]
+
+    @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 

@@ -7,13 +7,11 @@ the staged snapshot and the warehouse, or counted twice, shows up.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 import polars as pl
 
 from synth_pipeline.corpus import registry
-from synth_pipeline.storage.warehouse import SCHEMA, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, one_row, partition_date
 
 _PER_FILE = f"""
 WITH ranges AS (
@@ -54,7 +52,7 @@ WHERE NOT EXISTS (
 
 def record_accounting(con: duckdb.DuckDBPyConnection, partition: str) -> tuple[pl.DataFrame, int]:
     """(one row per file the partition took, with ``balanced``; rows stored outside every range)."""
-    params = {"d": dt.date.fromisoformat(partition)}
+    params = {"d": partition_date(partition)}
     per_file = (
         con.execute(_PER_FILE, params)
         .pl()

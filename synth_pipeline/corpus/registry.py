@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from synth_pipeline.storage.warehouse import SCHEMA, one_row
+from synth_pipeline.storage.warehouse import SCHEMA, one_row, partition_date
 
 FILES = f"{SCHEMA}.corpus_files"
 PARTITIONS = f"{SCHEMA}.corpus_partitions"
@@ -74,19 +74,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def _as_date(partition: str) -> dt.date:
-    return dt.date.fromisoformat(partition)
-
-
 def partition_allocations(con: duckdb.DuckDBPyConnection, partition: str) -> list[Allocation] | None:
     """The recorded ranges of ``partition``; None if it was never built."""
-    built = con.execute(f"SELECT 1 FROM {PARTITIONS} WHERE partition_date = ?", [_as_date(partition)]).fetchone()
+    built = con.execute(f"SELECT 1 FROM {PARTITIONS} WHERE partition_date = ?", [partition_date(partition)]).fetchone()
     if not built:
         return None
     rows = con.execute(
         f"SELECT file_id, record_from, record_to, readable FROM {ALLOCATIONS} WHERE partition_date = ? ORDER BY "
         "file_id",
-        [_as_date(partition)],
+        [partition_date(partition)],
     ).fetchall()
     return [Allocation(*row) for row in rows]
 
@@ -119,7 +115,7 @@ def record_partition(
 ) -> None:
     """Write a first build's registry changes and ranges once, in one transaction: files seen
     for the first time, new stats of files whose bytes did not change, and the ranges."""
-    day = _as_date(partition)
+    day = partition_date(partition)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -146,11 +142,11 @@ def replace_dedup_keys(con: duckdb.DuckDBPyConnection, partition: str, keys: pl.
     """The exact-duplicate keys the partition accepted, so later partitions reject repeats."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {DEDUP_KEYS} WHERE partition_date = ?", [_as_date(partition)])
+        con.execute(f"DELETE FROM {DEDUP_KEYS} WHERE partition_date = ?", [partition_date(partition)])
         if keys.height:
             con.register("_keys", keys.select("dedup_hash", "doc_id"))
             con.execute(
-                f"INSERT INTO {DEDUP_KEYS} SELECT ?::DATE, dedup_hash, doc_id FROM _keys", [_as_date(partition)]
+                f"INSERT INTO {DEDUP_KEYS} SELECT ?::DATE, dedup_hash, doc_id FROM _keys", [partition_date(partition)]
             )
             con.unregister("_keys")
         con.execute("COMMIT")
@@ -171,7 +167,7 @@ def earlier_dedup_keys(con: duckdb.DuckDBPyConnection, partition: str, hashes: p
                   AND p.build_order < coalesce(
                       (SELECT build_order FROM {PARTITIONS} WHERE partition_date = ?), 9223372036854775807)
                 GROUP BY k.dedup_hash""",
-            [_as_date(partition)],
+            [partition_date(partition)],
         ).pl()
     finally:
         con.unregister("_wanted")

@@ -145,7 +145,7 @@ def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> 
     ledger after them). The real-item contamination scan is CPU work between two short connections.
     """
     real_contaminated = 0
-    if settings.decontaminate.strip():
+    if settings.decontamination_paths:
         with warehouse.connect() as con:
             real = mix_metrics.read_texts(con, partition_key)["partition"][2]
         real_contaminated = _contaminated_real_items(real, settings)
@@ -157,9 +157,9 @@ def mix_checks(warehouse: Warehouse, partition_key: str, settings: Settings) -> 
 
 def _contaminated_real_items(real: list[str], settings: Settings) -> int:
     """Real mix items sharing a 13-gram with the evaluation set: the text metrics measure synthetic items only."""
-    if not settings.decontaminate.strip() or not real:
+    if not settings.decontamination_paths or not real:
         return 0
-    evaluation = load_evaluation_set([p.strip() for p in settings.decontaminate.split(",") if p.strip()])
+    evaluation = load_evaluation_set(settings.decontamination_paths)
     return int(contamination_flags(real, [text for _, text in evaluation]).sum())
 
 
@@ -314,7 +314,7 @@ def no_contamination(
     m: dict[str, float], settings: Settings, status: str | None = None, real_contaminated: int = 0
 ) -> AssetCheckResult:
     """``m``: the synthetic items' contamination rate; ``real_contaminated``: real items that share a 13-gram."""
-    if not settings.decontaminate.strip():
+    if not settings.decontamination_paths:
         return _result(
             "no_contamination",
             True,

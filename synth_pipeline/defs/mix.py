@@ -72,10 +72,8 @@ def mix_candidates(
         eligible, threshold=settings.near_dup_threshold, shingle_size=settings.shingle_size, earlier=earlier
     )
     frame = candidates.apply_removals(frame, found.removals)
-    if settings.decontaminate.strip():
-        evaluation = decontamination.load_evaluation_set(
-            [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
-        )
+    if settings.decontamination_paths:
+        evaluation = decontamination.load_evaluation_set(settings.decontamination_paths)
         still = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
         frame = candidates.apply_removals(frame, decontamination.find_contaminated(still, evaluation))
 

@@ -12,7 +12,6 @@ A model in ``dbt_like_sql/NAME.sql`` becomes the daily-partitioned asset ``NAME`
 * its result replaces exactly its partition of ``synth.NAME`` (see ``warehouse``).
 """
 
-import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from synth_pipeline.defs.tables import write_table
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import lineage
 from synth_pipeline.storage.queries import models_dir, sql_parameters
-from synth_pipeline.storage.warehouse import SCHEMA, Warehouse
+from synth_pipeline.storage.warehouse import SCHEMA, Warehouse, partition_date
 
 __all__ = ["ModelHooks", "ModelStepResult", "SqlModel", "build_sql_asset", "discover_models", "models_dir"]
 
@@ -99,7 +98,7 @@ def bind_parameters(model: SqlModel, partition_key: str, settings: Settings) -> 
     values: dict[str, object] = {}
     for name in model.parameters:
         if name == "partition_date":
-            values[name] = dt.date.fromisoformat(partition_key)
+            values[name] = partition_date(partition_key)
         elif name in Settings.model_fields:
             values[name] = getattr(settings, name)
         else:

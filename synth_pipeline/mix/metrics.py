@@ -77,9 +77,8 @@ def compute(
     (see ``quality_metrics``), so the report shows them without tokenising again.
     """
     evaluation = None
-    if settings.decontaminate.strip():
-        paths = [p.strip() for p in settings.decontaminate.split(",") if p.strip()]
-        evaluation = [text for _, text in load_evaluation_set(paths)]
+    if settings.decontamination_paths:
+        evaluation = [text for _, text in load_evaluation_set(settings.decontamination_paths)]
     figures: dict[str, dict[str, float]] = {}
     for scope, (synthetic, sources, real) in texts.items():
         same = next((done for done in figures if texts[done] is texts[scope] or texts[done] == texts[scope]), None)

@@ -14,6 +14,7 @@ import duckdb
 
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import queries
+from synth_pipeline.storage.warehouse import partition_date
 
 _FIRST = dt.date(1, 1, 1)
 
@@ -33,7 +34,7 @@ class MixShares:
 
 def mix_shares(con: duckdb.DuckDBPyConnection, partition: str | dt.date, *, cumulative: bool = False) -> MixShares:
     """Shares of one partition's mix, or of every partition up to and including it."""
-    until = partition if isinstance(partition, dt.date) else dt.date.fromisoformat(partition)
+    until = partition_date(partition)
     row = queries.one(con, "mix_shares", since=_FIRST if cumulative else until, until=until)
     items, synthetic_items, real_items, tokens, synthetic_tokens, real_tokens, partitions, item_share, token_share = row
     return MixShares(

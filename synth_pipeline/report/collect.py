@@ -25,7 +25,7 @@ from synth_pipeline.mix.shares import mix_shares
 from synth_pipeline.report import score
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import queries
-from synth_pipeline.storage.warehouse import _table_exists
+from synth_pipeline.storage.warehouse import _table_exists, partition_date
 
 # The named queries (dbt_like_sql/queries/) the report reads: part of its code version.
 QUERIES = (
@@ -302,7 +302,7 @@ def _trend(con: duckdb.DuckDBPyConnection, partition: str, figures: QualityFigur
         earlier = queries.frame(con, "report_trend", partition_date=partition, metrics=wanted)
     current = pl.DataFrame(
         {
-            "partition_date": [pl.Series([figures.partition]).str.to_date()[0]] * len(wanted),
+            "partition_date": [partition_date(figures.partition)] * len(wanted),
             "metric": wanted,
             "value": [float(figures.metrics.get(w, float("nan"))) for w in wanted],
         }

@@ -48,7 +48,8 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _as_date(partition: str | dt.date) -> dt.date:
+def partition_date(partition: str | dt.date) -> dt.date:
+    """The ``partition_date`` DATE of a daily partition key (``YYYY-MM-DD``); the one conversion every table uses."""
     return partition if isinstance(partition, dt.date) else dt.date.fromisoformat(partition)
 
 
@@ -154,8 +155,8 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]
 
 def write_partition(con: duckdb.DuckDBPyConnection, table: str, partition: str | dt.date, frame: pl.DataFrame) -> int:
     """Replace one partition inside ``con`` (caller holds the lock); see module docstring."""
-    partition_date = _as_date(partition)
-    frame = frame.with_columns(pl.lit(partition_date, dtype=pl.Date).alias("partition_date"))
+    day = partition_date(partition)
+    frame = frame.with_columns(pl.lit(day, dtype=pl.Date).alias("partition_date"))
     qualified = f"{SCHEMA}.{_quote(table)}"
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {_COLUMNS_TABLE} "
@@ -172,13 +173,13 @@ def write_partition(con: duckdb.DuckDBPyConnection, table: str, partition: str |
             if name not in existing:
                 con.execute(f"ALTER TABLE {qualified} ADD COLUMN {_quote(name)} {dtype}")
             elif existing[name] != dtype:
-                _reconcile_column(con, table, partition_date, name, existing[name], dtype, frame.schema[name])
-        con.execute(f"DELETE FROM {qualified} WHERE partition_date = ?", [partition_date])
+                _reconcile_column(con, table, day, name, existing[name], dtype, frame.schema[name])
+        con.execute(f"DELETE FROM {qualified} WHERE partition_date = ?", [day])
         if frame.height:
             con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming")
         con.execute(
             f"INSERT OR REPLACE INTO {_COLUMNS_TABLE} VALUES (?, ?, ?)",
-            [table, partition_date, json.dumps(frame.columns)],
+            [table, day, json.dumps(frame.columns)],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -334,7 +335,7 @@ def read_partitions(
     qualified = f"{SCHEMA}.{_quote(table)}"
     if not _table_exists(con, table):
         raise LookupError(f"synth.{table} does not exist yet: materialise the asset {table!r} first")
-    dates = [_as_date(p) for p in partitions] if partitions is not None else None
+    dates = [partition_date(p) for p in partitions] if partitions is not None else None
     columns = list(_table_columns(con, table))
     if dates:
         written = con.execute(
@@ -363,4 +364,6 @@ def read_partitions_before(con: duckdb.DuckDBPyConnection, table: str, partition
     """All rows of partitions earlier than ``partition``; None while the table does not exist."""
     if not _table_exists(con, table):
         return None
-    return con.execute(f"SELECT * FROM {SCHEMA}.{_quote(table)} WHERE partition_date < ?", [_as_date(partition)]).pl()
+    return con.execute(
+        f"SELECT * FROM {SCHEMA}.{_quote(table)} WHERE partition_date < ?", [partition_date(partition)]
+    ).pl()
