@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,8 @@ def package_sql_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Where the SQL models are: ``$SYNTH_SQL_DIR`` (read when called), else :func:`package_sql_dir`."""
-    override = os.environ.get("SYNTH_SQL_DIR")
-    return Path(override) if override else package_sql_dir()
+    """Where the SQL models are: the package's (the set of assets is code, never read from the environment)."""
+    return package_sql_dir()
 
 
 def queries_dir() -> Path:
