@@ -24,6 +24,18 @@ from synth_pipeline.defs import resources as synth_resources_module
 from synth_pipeline.defs.config import GROUP_OF
 from synth_pipeline.settings import Settings
 
+# Every asset up to and including the mix's exclusions: what a run "up to the mix" selects.
+UP_TO_THE_MIX = [
+    "raw_corpus",
+    "raw_corpus_rejects",
+    "seed_prompts",
+    "generated_samples",
+    "graded_samples",
+    "mix_candidates",
+    "deduplicated_mix",
+    "mix_exclusions",
+]
+
 PARTITION = "2026-03-02"
 SMALL_RUN = {"SYNTH_DOCS_PER_PARTITION": "120"}
 _WAREHOUSE_SETTINGS = {"home", "database", "lock_timeout_s", "warehouse_lock_timeout_s"}

@@ -25,19 +25,9 @@ from synth_pipeline.defs.automation import (
     new_corpus_files_sensor,
 )
 from synth_pipeline.defs.partitions import daily_partitions
-from synth_pipeline_tests.conftest import synth_resources
+from synth_pipeline_tests.conftest import UP_TO_THE_MIX, synth_resources
 
 P = "2026-03-02"
-MIX_AND_UPSTREAM = [
-    "raw_corpus",
-    "raw_corpus_rejects",
-    "seed_prompts",
-    "generated_samples",
-    "graded_samples",
-    "mix_candidates",
-    "deduplicated_mix",
-    "mix_exclusions",
-]
 REPORT, RELEASE, EXCLUSIONS = AssetKey("quality_report"), AssetKey("dataset_release"), AssetKey("mix_exclusions")
 
 
@@ -155,7 +145,7 @@ def test_report_and_release_refresh_when_mix_changes_and_checks_passed(tmp_path:
     start = evaluate_automation_conditions(defs=defs, instance=instance)
     assert start.total_requested == 0
     # The mix of one partition is built (a backfill that stopped at the mix, or a re-run).
-    assert _materialize(tmp_path, instance, MIX_AND_UPSTREAM).success
+    assert _materialize(tmp_path, instance, UP_TO_THE_MIX).success
     first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
     # Both, in one tick: the release waits for nothing but the report it is requested with,
     # and Dagster runs them in one run, report first.
@@ -204,7 +194,7 @@ def test_mix_freshness_is_declared_and_evaluated(tmp_path: Path) -> None:
 
     # Evaluated: only an old partition exists, so yesterday's mix is missing and the check fails.
     instance = DagsterInstance.ephemeral()
-    assert _materialize(tmp_path, instance, MIX_AND_UPSTREAM).success
+    assert _materialize(tmp_path, instance, UP_TO_THE_MIX).success
     from dagster import Definitions
 
     check_job = define_asset_job("mix_freshness_job", selection=check_keys_selection())

@@ -15,21 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from synth_pipeline_tests.conftest import PARTITION, query, run_graph
+from synth_pipeline_tests.conftest import PARTITION, UP_TO_THE_MIX, query, run_graph
 
 pytestmark = pytest.mark.graph
 
 EARLIER = "2026-03-01"
-UP_TO_THE_MIX = [
-    "raw_corpus",
-    "raw_corpus_rejects",
-    "seed_prompts",
-    "generated_samples",
-    "graded_samples",
-    "mix_candidates",
-    "deduplicated_mix",
-    "mix_exclusions",
-]
 
 
 def _copy(healthy_run, tmp_path: Path) -> Path:
