@@ -4,43 +4,32 @@ Both run in the ``llm`` concurrency pool, so a backfill of many partitions canno
 more parallel requests to the provider than the pool allows.
 """
 
+import importlib
+import pkgutil
 import time
 
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from synth_pipeline import chat, llm
 from synth_pipeline.defs.check_results import store_check_results
 from synth_pipeline.defs.checks import GRADE_CHECK_SPECS, grade_checks, partition_documents
 from synth_pipeline.defs.partitions import daily_partitions
 from synth_pipeline.defs.resources import SynthResource
 from synth_pipeline.defs.versioning import pipeline_version, source_version
-from synth_pipeline.llm import (
-    factory,
-    interface,
-    offline,
-    openai_backend,
-    openai_client,
-    openai_engine,
-    openai_request,
-    pricing,
-    response_cache,
-    throttle,
-)
+from synth_pipeline.llm import factory
 from synth_pipeline.report.markdown import md_table
 from synth_pipeline.tasks import flags, generation, grading, samples
 
-# The modules that decide a row: the task, the rows, and every backend (progress only logs).
+# The modules that decide a row: the task, the rows, the seam and every backend module
+# (all of llm/ but the progress log), so adding a backend module versions it too.
 _BACKENDS = (
-    factory,
-    interface,
-    offline,
-    openai_backend,
-    openai_client,
-    openai_engine,
-    openai_request,
-    pricing,
-    response_cache,
-    throttle,
+    chat,
+    *(
+        importlib.import_module(info.name)
+        for info in pkgutil.iter_modules(llm.__path__, "synth_pipeline.llm.")
+        if info.name != "synth_pipeline.llm.progress"
+    ),
 )
 GENERATION_VERSION = source_version(generation, samples, *_BACKENDS)
 GRADING_VERSION = source_version(grading, samples, flags, *_BACKENDS)

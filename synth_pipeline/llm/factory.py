@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synth_pipeline.llm.interface import GeneratorBackend, JudgeBackend
+from synth_pipeline.chat import GeneratorBackend, JudgeBackend
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage.warehouse import Warehouse

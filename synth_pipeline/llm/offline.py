@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from synth_pipeline.llm.interface import (
+from synth_pipeline.chat import (
     GenerationRequest,
     GenerationResult,
     GradeRequest,

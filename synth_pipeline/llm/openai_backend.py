@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from synth_pipeline.llm.interface import (
+from synth_pipeline.chat import (
     GenerationRequest,
     GenerationResult,
     GradeRequest,

@@ -1,6 +1,6 @@
 """One run of chat requests against an OpenAI-protocol server: cache, concurrency, accounting.
 
-:meth:`Engine.run` takes the run's :class:`~synth_pipeline.llm.interface.ChatRequest`
+:meth:`Engine.run` takes the run's :class:`~synth_pipeline.chat.ChatRequest`
 objects and returns one :class:`~synth_pipeline.llm.openai_request.Outcome` per
 request, in order. It looks every request up in the response cache first, sends only
 the misses (``SYNTH_MAX_CONCURRENCY`` workers over one client, each request sent by
@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from synth_pipeline.llm.interface import ChatRequest, ProgressCallback
+from synth_pipeline.chat import ChatRequest, ProgressCallback
 from synth_pipeline.llm.openai_client import MissingAPIKey, make_async_client, redactor_for
 from synth_pipeline.llm.openai_request import Call, FormatLadder, Outcome, Sender, failed, finish_error
 from synth_pipeline.llm.pricing import PriceTable

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import openai
 from openai.types.chat import ChatCompletion
 
-from synth_pipeline.llm.interface import CallUsage, ResponseFormat
+from synth_pipeline.chat import CallUsage, ResponseFormat
 from synth_pipeline.llm.openai_client import Redactor, error_message
 from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.progress import Progress

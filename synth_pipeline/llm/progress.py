@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from synth_pipeline.llm.interface import ProgressCallback
+from synth_pipeline.chat import ProgressCallback
 
 # Progress and run summaries go to the Dagster run log when a step is running: this is
 # the logger ``dagster.get_dagster_logger("synth_pipeline.llm")`` returns, named without

@@ -19,7 +19,7 @@ from functools import cache
 
 import polars as pl
 
-from synth_pipeline.llm.interface import GenerationRequest, Messages
+from synth_pipeline.chat import GenerationRequest, Messages
 from synth_pipeline.prompts import templates
 from synth_pipeline.settings import Settings
 from synth_pipeline.text import content_hash

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from synth_pipeline.llm.interface import GradeRequest, Messages, ResponseFormat
+from synth_pipeline.chat import GradeRequest, Messages, ResponseFormat
 from synth_pipeline.settings import Settings
 
 RUBRIC_VERSION = "rubric-v1"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from synth_pipeline.llm.interface import GenerationResult, GradeResult
+from synth_pipeline.chat import GenerationResult, GradeResult
 from synth_pipeline.settings import Settings
 from synth_pipeline.tasks import grading
 from synth_pipeline.tasks.flags import BLOCKING_FLAGS, HEURISTIC_FLAGS, flag_batch
