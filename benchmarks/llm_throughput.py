@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from openai.types.chat import ChatCompletion  # noqa: E402
 
 from benchmarks.harness.openai_server import running_server  # noqa: E402
-from synth_pipeline.llm.interface import GenerationRequest  # noqa: E402
+from synth_pipeline.chat import GenerationRequest  # noqa: E402
 from synth_pipeline.llm.openai_backend import OpenAIGenerator  # noqa: E402
 from synth_pipeline.llm.openai_client import make_async_client  # noqa: E402
 from synth_pipeline.settings import Settings  # noqa: E402

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from synth_pipeline.llm.interface import GenerationRequest, GradeRequest
+from synth_pipeline.chat import GenerationRequest, GradeRequest
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
 from synth_pipeline.prompts.templates import TEMPLATES
 from synth_pipeline.settings import Settings

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness.openai_server import demo_requests, running_server
-from synth_pipeline.llm.interface import GradeRequest
+from synth_pipeline.chat import GradeRequest
 from synth_pipeline.llm.openai_backend import OpenAIGenerator, OpenAIJudge
 from synth_pipeline.llm.pricing import PriceTable
 from synth_pipeline.llm.response_cache import CACHE_TABLE
@@ -337,7 +337,7 @@ def test_unparseable_judge_reply_is_returned_raw_not_as_a_score(env, tmp_path):
 
 
 def _fake_result():
-    from synth_pipeline.llm.interface import GenerationResult
+    from synth_pipeline.chat import GenerationResult
 
     return GenerationResult(request_id="s-1", text="x", finish_reason="stop")
 

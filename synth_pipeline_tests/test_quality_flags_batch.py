@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth_pipeline.llm.interface import GenerationRequest
+from synth_pipeline.chat import GenerationRequest
 from synth_pipeline.llm.offline import OfflineGenerator
 from synth_pipeline.prompts.templates import TEMPLATES
 from synth_pipeline.tasks import flags as quality_flags

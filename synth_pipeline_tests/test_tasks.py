@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from synth_pipeline.llm.interface import GenerationRequest, GradeRequest
+from synth_pipeline.chat import GenerationRequest, GradeRequest
 from synth_pipeline.llm.offline import OfflineGenerator, OfflineJudge
 from synth_pipeline.llm.openai_engine import Engine
 from synth_pipeline.llm.response_cache import request_key

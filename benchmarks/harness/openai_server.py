@@ -189,7 +189,7 @@ def demo_requests(
     markers: dict[int, str] | None = None,
 ):
     """``n`` generation requests with distinct prompts (``markers``: index -> fault marker text)."""
-    from synth_pipeline.llm.interface import GenerationRequest
+    from synth_pipeline.chat import GenerationRequest
 
     markers = markers or {}
     return [
