@@ -58,7 +58,7 @@ def child(sources: str, home: str, partition: str, docs_per_partition: str) -> d
 
 
 def run_partition(sources: str, home: Path, n: int, docs_per_partition: int = DOCS_PER_PARTITION) -> dict:
-    env = {**os.environ, "SYNTH_HOME": str(home), "SYNTH_PARTITION_START": FIRST.isoformat()}
+    env = {**os.environ, "SYNTH_HOME": str(home)}
     figures = ic.measure(
         [
             sys.executable,
