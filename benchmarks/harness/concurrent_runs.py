@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth_pipeline.defs.groups import STAGES
+
 # Every way a lock conflict surfaces: DuckDB's own message, its conflicting-lock detail,
 # our lock timing out, and Dagster's SQLite run storage being busy.
 LOCK_ERROR = re.compile(
@@ -33,17 +35,7 @@ LOCK_ERROR = re.compile(
 # Everything a partition's run builds; ``dataset_release`` is cumulative (it needs the
 # report of every earlier partition), so it follows the backfill through automation.
 BACKFILL_SELECTION = "*quality_report"
-TABLES = (
-    "raw_corpus",
-    "raw_corpus_rejects",
-    "seed_prompts",
-    "generated_samples",
-    "graded_samples",
-    "mix_candidates",
-    "deduplicated_mix",
-    "mix_exclusions",
-    "quality_report",
-)
+TABLES = tuple(stage for stage in STAGES if stage != "dataset_release")
 
 
 @dataclass
