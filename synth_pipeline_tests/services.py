@@ -164,6 +164,23 @@ class Timing:
 # --- Debian packages ---------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _serving(
+    ledger: ProcessLedger, name: str, proc: subprocess.Popen, begun: float, ready, log: Path, stop_signal: int
+) -> Iterator[Timing]:
+    """Record ``proc``, wait until ``ready()`` answers, yield its timing; stop it by its PID on exit."""
+    ledger.record(name, proc.pid)
+    timing = Timing()
+    try:
+        _wait_until(ready, proc, name, log)
+        timing.start_s = time.perf_counter() - begun
+        yield timing
+    finally:
+        stopping = time.perf_counter()
+        _stop(ledger, name, proc, stop_signal)
+        timing.stop_s = time.perf_counter() - stopping
+
+
 def ensure_debian_package(package: str, present: bool) -> None:
     """``apt-get install -y package`` when it is missing (as root, or through sudo)."""
     if present:
@@ -267,18 +284,13 @@ def postgres_server(ledger: ProcessLedger) -> Iterator[Postgres]:
                 cwd=root,
                 **user_kwargs,  # type: ignore[call-overload]
             )
-        ledger.record("postgres", proc.pid)
-        try:
-            ready = [str(bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-U", "postgres"]
-            _wait_until(lambda: subprocess.run(ready).returncode == 0, proc, "postgres", log)
+        ready = [str(bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-U", "postgres"]
+        # SIGINT = "fast" shutdown
+        with _serving(
+            ledger, "postgres", proc, begun, lambda: subprocess.run(ready).returncode == 0, log, signal.SIGINT
+        ) as timing:
             ledger.record_tree("postgres", proc.pid)
-            server = Postgres(port, "postgres", bindir, Timing(start_s=time.perf_counter() - begun))
-            yield server
-        finally:
-            stopping = time.perf_counter()
-            _stop(ledger, "postgres", proc, signal.SIGINT)  # SIGINT = "fast" shutdown
-            if "server" in locals():
-                server.timing.stop_s = time.perf_counter() - stopping
+            yield Postgres(port, "postgres", bindir, timing)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -318,16 +330,8 @@ def redis_server(ledger: ProcessLedger) -> Iterator[Redis]:
                 stderr=subprocess.STDOUT,
                 cwd=root,
             )
-        ledger.record("redis", proc.pid)
-        try:
-            _wait_until(lambda: _redis_pong(port), proc, "redis-server", log)
-            server = Redis(port, Timing(start_s=time.perf_counter() - begun))
-            yield server
-        finally:
-            stopping = time.perf_counter()
-            _stop(ledger, "redis", proc, signal.SIGTERM)
-            if "server" in locals():
-                server.timing.stop_s = time.perf_counter() - stopping
+        with _serving(ledger, "redis", proc, begun, lambda: _redis_pong(port), log, signal.SIGTERM) as timing:
+            yield Redis(port, timing)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -377,16 +381,9 @@ def s3_server(ledger: ProcessLedger) -> Iterator[S3]:
                 stderr=subprocess.STDOUT,
                 cwd=root,
             )
-        ledger.record("s3", proc.pid)
-        try:
-            _wait_until(lambda: _http_ok(f"http://{HOST}:{port}/moto-api/"), proc, "moto server", log)
-            server = S3(port, Timing(start_s=time.perf_counter() - begun))
-            yield server
-        finally:
-            stopping = time.perf_counter()
-            _stop(ledger, "s3", proc, signal.SIGTERM)
-            if "server" in locals():
-                server.timing.stop_s = time.perf_counter() - stopping
+        ready = lambda: _http_ok(f"http://{HOST}:{port}/moto-api/")  # noqa: E731
+        with _serving(ledger, "s3", proc, begun, ready, log, signal.SIGTERM) as timing:
+            yield S3(port, timing)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
