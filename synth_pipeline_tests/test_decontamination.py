@@ -110,3 +110,46 @@ def test_load_evaluation_set_all_formats(tmp_path):
     # end to end: a candidate quoting the CSV example is excluded
     hit = find_contaminated(candidates([("s1", "Answer: " + EVAL_B)]), got)
     assert hit["duplicate_of"].to_list() == ["a.txt#1"]
+
+
+BAD_EVAL_LINES = {
+    '{"text": "cut off': "malformed_json",
+    "[1, 2]": "not_an_object",
+    "42": "not_an_object",
+    "{'text': 'python quotes'}": "malformed_json",
+    "null": "not_an_object",
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bad_evaluation_records_at_random_positions_are_said_and_every_good_one_kept(tmp_path, seed):
+    """Fuzz: good records with bad ones at random lines; every good record loads, and every bad
+    one is reported at its own line with its reason (none left out quietly)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = [json.dumps({"id": i, "text": f"{EVAL_A} variant {i}"}) for i in range(rng.randint(5, 40))]
+    bad_at: dict[int, str] = {}
+    for _ in range(rng.randint(1, 5)):
+        where = rng.randrange(len(lines) + 1)
+        lines.insert(where, rng.choice(list(BAD_EVAL_LINES)))
+    for line_no, line in enumerate(lines, 1):
+        if line in BAD_EVAL_LINES:
+            bad_at[line_no] = BAD_EVAL_LINES[line]
+    path = tmp_path / "eval.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    skipped: list[tuple[str, int, str]] = []
+    got = load_evaluation_set([str(path)], skipped)
+    good = len(lines) - len(bad_at)
+    assert sorted(eid for eid, _ in got) == sorted(f"eval.jsonl:{i}" for i in range(good))
+    assert {line: why.split(":")[0] for _, line, why in skipped} == bad_at
+    assert all(name == "eval.jsonl" for name, _, _ in skipped)
+
+
+def test_an_empty_evaluation_file_runs_through_and_matches_nothing(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("", encoding="utf-8")
+    skipped: list[tuple[str, int, str]] = []
+    evaluation = load_evaluation_set([str(path)], skipped)
+    assert evaluation == [] and skipped == []
+    assert find_contaminated(candidates([("a", EVAL_A)]), evaluation).height == 0

@@ -204,3 +204,37 @@ def test_synth_stale_names_the_asset_whose_code_changed_and_exits_0_once_rerun(h
         code, rows = _stale(capsys)
         assert code == 0
         assert {status for status, _ in rows.values()} == {"FRESH"}
+
+
+EVAL_FIRST = "Return a new sorted list from the items in iterable, with two optional keyword arguments."
+EVAL_SECOND = "If you do much work on computers, eventually you find that there is some task to automate."
+
+
+@pytest.mark.graph
+def test_unreadable_evaluation_lines_are_named_in_the_candidates_step_metadata(tmp_path):
+    """Through a real run: the mix still assembles, and mix_candidates says which lines did not guard it."""
+    evaluation = tmp_path / "eval.jsonl"
+    evaluation.write_text(
+        json.dumps({"text": EVAL_FIRST}) + "\n[1, 2]\n" + json.dumps({"text": EVAL_SECOND}) + "\n{oops\n"
+    )
+    result = run_graph(
+        tmp_path / "home",
+        selection=[
+            "raw_corpus",
+            "raw_corpus_rejects",
+            "seed_prompts",
+            "generated_samples",
+            "graded_samples",
+            "mix_candidates",
+        ],
+        SYNTH_DOCS_PER_PARTITION="40",
+        SYNTH_DECONTAMINATE=str(evaluation),
+    )
+    assert result.success
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "mix_candidates"
+    ]
+    metadata = event.step_materialization_data.materialization.metadata
+    assert metadata["evaluation_lines_unread"].value == 2
+    table = metadata["evaluation_unread"].value
+    assert "| eval.jsonl | 2 | not_an_object: list |" in table and "| eval.jsonl | 4 | malformed_json" in table

@@ -56,7 +56,7 @@ def _expand(paths: list[str]) -> list[Path]:
     return out
 
 
-def _read_text(p: Path) -> list[tuple[str, str]]:
+def _read_text(p: Path, skipped: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
     """Plain text / Markdown: one example per blank-line separated block."""
     text = p.read_text(encoding="utf-8", errors="replace")
     blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n")]
@@ -68,7 +68,7 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return next((lower[w] for w in wanted if w in lower), None)
 
 
-def _read_jsonl(p: Path) -> list[tuple[str, str]]:
+def _read_jsonl(p: Path, skipped: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     # Only "\n" ends a record: text mode would also end one at a bare "\r", which JSON allows
     # between tokens, and str.splitlines at U+2028 and others, which JSON allows inside strings.
@@ -79,11 +79,13 @@ def _read_jsonl(p: Path) -> list[tuple[str, str]]:
                 continue
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # malformed line: nothing to match against
+            except json.JSONDecodeError as exc:
+                skipped.append((p.name, line_no, f"malformed_json: {exc.msg}"))
+                continue  # nothing to match against; said, never silent
             if isinstance(rec, str):
                 rec = {"text": rec}
             if not isinstance(rec, dict):
+                skipped.append((p.name, line_no, f"not_an_object: {type(rec).__name__}"))
                 continue
             key = _pick(list(rec), TEXT_FIELDS)
             text = rec.get(key) if key else None
@@ -96,7 +98,7 @@ def _read_jsonl(p: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _read_table(p: Path) -> list[tuple[str, str]]:
+def _read_table(p: Path, skipped: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
     df = pl.read_parquet(p) if p.suffix.lower() == ".parquet" else pl.read_csv(p, infer_schema=False)
     text_col = _pick(df.columns, TEXT_FIELDS) or next((c for c, t in df.schema.items() if t == pl.String), None)
     if text_col is None:
@@ -110,22 +112,27 @@ def _read_table(p: Path) -> list[tuple[str, str]]:
 _READERS = {".txt": _read_text, ".md": _read_text, ".jsonl": _read_jsonl, ".csv": _read_table, ".parquet": _read_table}
 
 
-def load_evaluation_set(paths: list[str] | str) -> list[tuple[str, str]]:
+def load_evaluation_set(
+    paths: list[str] | str, skipped: list[tuple[str, int, str]] | None = None
+) -> list[tuple[str, str]]:
     """(eval_id, text) pairs from files, directories or globs (``SYNTH_DECONTAMINATE``).
 
     ``.txt``/``.md``: one example per blank-line separated block, id ``name#k``;
     ``.jsonl``: field ``text`` (else content/question/prompt/input, else all string values),
     id ``name:<id field or line number>``; ``.csv``/``.parquet``: column ``text`` (else the
     first string column), id ``name:<id column or row number>``. A string is split on
-    ``os.pathsep`` and commas."""
+    ``os.pathsep`` and commas. A JSONL line that cannot be read is left out and, when
+    ``skipped`` is given, appended to it as (file, line, reason), so the caller can say so
+    (text and table readers read every block or row and leave it untouched)."""
     if isinstance(paths, str):
         paths = [q for part in paths.split(os.pathsep) for q in part.split(",")]
     out: list[tuple[str, str]] = []
+    unread: list[tuple[str, int, str]] = [] if skipped is None else skipped
     for p in _expand(paths):
         reader = _READERS.get(p.suffix.lower())
         if reader is None:
             raise ValueError(f"unsupported evaluation file type: {p}")
-        out.extend(reader(p))
+        out.extend(reader(p, unread))
     return out
 
 

@@ -72,8 +72,14 @@ def mix_candidates(
         eligible, threshold=settings.near_dup_threshold, shingle_size=settings.shingle_size, earlier=earlier
     )
     frame = candidates.apply_removals(frame, found.removals)
+    unread: list[tuple[str, int, str]] = []
     if settings.decontamination_paths:
-        evaluation = decontamination.load_evaluation_set(settings.decontamination_paths)
+        evaluation = decontamination.load_evaluation_set(settings.decontamination_paths, unread)
+        if unread:
+            context.log.warning(
+                f"{len(unread)} evaluation-set lines could not be read and do not guard the mix: "
+                + "; ".join(f"{f}:{line} {why}" for f, line, why in unread[:5])
+            )
         still = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
         frame = candidates.apply_removals(frame, decontamination.find_contaminated(still, evaluation))
 
@@ -99,6 +105,16 @@ def mix_candidates(
         "eligible": int(frame.get_column("exclusion_reason").is_null().sum()),
         "synthetic_near_dup_rate": near.height / max(1, synthetic.height),
         "exclusions": MetadataValue.md(md_table(reasons)),
+        **(
+            {
+                "evaluation_lines_unread": len(unread),
+                "evaluation_unread": MetadataValue.md(
+                    md_table(pl.DataFrame(unread, schema=["file", "line", "reason"], orient="row"))
+                ),
+            }
+            if unread
+            else {}
+        ),
     }
     frame = frame.with_columns(pl.lit(pipeline_version(CODE_VERSION)).alias("pipeline_version"))
     yield from frame_output(context, warehouse, "mix_candidates", frame, metadata)
