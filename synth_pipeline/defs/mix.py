@@ -1,7 +1,10 @@
 """``mix_candidates``: exact, near-duplicate and contamination removal before assembly.
 
 The step also writes ``mix_signatures`` (a declared output): the MinHash signatures of the
-partition's surviving items, which later partitions' near-duplicate search reads.
+partition's *within-partition* survivors (deduplicated against its own items only), which
+later partitions' near-duplicate search reads. Because they never depend on earlier
+partitions, a partition's mix is a function of its own data and earlier partitions' own
+data, whatever order the partitions ran in (non-recursive rule, docs/dedup.md).
 
 The set-based assembly itself (ratio cap, stratification) is the SQL model
 ``dbt_like_sql/deduplicated_mix.sql``.
@@ -37,7 +40,8 @@ SIGNATURES_TABLE = "mix_signatures"
                 code_version=CODE_VERSION,
                 kinds={"duckdb"},
                 description="MinHash signatures (and band keys) of the partition's items that survived "
-                "deduplication: what later partitions' near-duplicate search compares against.",
+                "deduplication within the partition (not against earlier ones, so the index is order-independent): "
+                "what later partitions' near-duplicate search compares against.",
             ),
             dagster_type=Nothing,
         ),
@@ -61,6 +65,17 @@ def mix_candidates(
     settings = synth.settings()
     warehouse = synth.warehouse()
     frame = candidates.build_candidates(raw_corpus, generated_samples, graded_samples)
+    # Within-partition pass first, against nothing earlier: its survivors are what this
+    # partition contributes to later ones, so those signatures depend only on this
+    # partition's own data and never on which earlier partitions existed when it ran.
+    own_eligible = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
+    own = near_duplicates.find_near_duplicates(
+        own_eligible, threshold=settings.near_dup_threshold, shingle_size=settings.shingle_size
+    )
+    own_removed = own.removals.get_column("item_id")
+    own_survivors = own_eligible.filter(~pl.col("item_id").is_in(own_removed.implode())).get_column("item_id")
+    signatures = own.signatures.filter(pl.col("item_id").is_in(own_survivors.implode()))
+    del own, own_eligible
     with warehouse.connect() as con:
         earlier = read_partitions_before(con, SIGNATURES_TABLE, context.partition_key)
     if earlier is not None and earlier.height:
@@ -83,8 +98,6 @@ def mix_candidates(
         still = frame.filter(pl.col("exclusion_reason").is_null()).select("item_id", "origin", "text")
         frame = candidates.apply_removals(frame, decontamination.find_contaminated(still, evaluation))
 
-    survivors = frame.filter(pl.col("exclusion_reason").is_null()).get_column("item_id")
-    signatures = found.signatures.filter(pl.col("item_id").is_in(survivors.implode()))
     with warehouse.connect() as con:
         signatures_metadata = write_table(con, SIGNATURES_TABLE, context.partition_key, signatures, upstream=())
     del signatures
