@@ -33,7 +33,6 @@ from dagster import (
     InputContext,
     OutputContext,
     definitions,
-    in_process_executor,
 )
 from dagster._config.pythonic_config import PartialResource  # the type configure_at_launch() returns
 from dagster_duckdb import DuckDBResource
@@ -50,6 +49,7 @@ from synth_pipeline.defs.config import (
     OpenAIConfig,
     ReleaseConfig,
 )
+from synth_pipeline.defs.executor import synth_executor
 from synth_pipeline.defs.tables import write_table
 from synth_pipeline.settings import HOME_DESCRIPTION, Settings, StorageSettings
 from synth_pipeline.storage.warehouse import LOCK_TIMEOUT_S, Warehouse
@@ -302,6 +302,6 @@ def resources() -> Definitions:
     # manager too, which hold it as a nested resource.
     return Definitions(
         resources=synth_resources(WarehouseResource.configure_at_launch()),
-        # Steps share one process: the multiprocess executor costs seconds per step on small machines.
-        executor=in_process_executor,
+        # In-process by default: the multiprocess executor costs seconds per step on small machines.
+        executor=synth_executor,  # run config or SYNTH_EXECUTOR may choose another (defs/executor.py)
     )
