@@ -42,6 +42,7 @@ from synth_pipeline.release.card import ReleaseFacts, empty_partitions, partitio
 from synth_pipeline.report.collect import recorded_checks
 from synth_pipeline.settings import Settings
 from synth_pipeline.storage import queries
+from synth_pipeline.storage.warehouse import record_batches
 
 # The named queries (dbt_like_sql/queries/) the release reads: part of its code version.
 QUERIES = (
@@ -194,7 +195,7 @@ def _write_parquet(
     starts = _shard_starts(sizes, max_bytes)
     ends = [*starts[1:], len(sizes)]
     names = _shard_names("data", len(starts), "parquet")
-    reader = queries.execute(con, "release_rows", partition_date=partition).to_arrow_reader(BATCH_ROWS)
+    reader = record_batches(queries.execute(con, "release_rows", partition_date=partition), BATCH_ROWS)
     schema = reader.schema
     (out / "data").mkdir(parents=True, exist_ok=True)
     rows = [0] * len(starts)

@@ -133,6 +133,16 @@ def one_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
     return row
 
 
+def record_batches(result: duckdb.DuckDBPyConnection, rows_per_batch: int) -> Any:
+    """An Arrow ``RecordBatchReader`` over an executed query, on DuckDB 1.4 and 1.5 alike.
+
+    1.5 added ``to_arrow_reader`` and deprecates ``fetch_record_batch``, the only call 1.4 has
+    (the release the DuckLake extension wheels need; README "DuckDB version").
+    """
+    reader = getattr(result, "to_arrow_reader", None)
+    return reader(rows_per_batch) if reader is not None else result.fetch_record_batch(rows_per_batch)
+
+
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
         one_row(
