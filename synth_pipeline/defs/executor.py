@@ -13,7 +13,11 @@ import os
 from typing import Any
 
 from dagster import Executor, Field, InitExecutorContext, Noneable, executor, in_process_executor, multiprocess_executor
-from dagster_celery.executor import CELERY_CONFIG  # the schema only: importing it starts no Celery app
+
+try:  # the `celery` extra; the schema only: importing it starts no Celery app
+    from dagster_celery.executor import CELERY_CONFIG
+except ImportError:  # an install without the extra: in-process and multiprocess runs only
+    CELERY_CONFIG = {}
 
 KINDS = ("in_process", "multiprocess", "celery")
 """The values ``SYNTH_EXECUTOR`` and the ``kind`` key may take; ``in_process`` is the default."""
@@ -68,6 +72,8 @@ def synth_executor(context: InitExecutorContext) -> Executor:
     if kind == "multiprocess":
         limit = config.get("max_concurrent")
         return _delegate(context, multiprocess_executor, {} if limit is None else {"max_concurrent": limit})
+    if not CELERY_CONFIG:
+        raise ExecutorChoiceError("the celery executor needs dagster-celery: pip install 'synth_pipeline[celery]'")
     from dagster_celery import celery_executor  # only a Celery run needs the Celery app
 
     celery = {k: config[k] for k in CELERY_CONFIG if config.get(k) is not None}
