@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
 @functools.lru_cache(maxsize=1)
-def load_model(dim: int = 256):  # type: ignore[no-untyped-def]
+def load_model(dim: int = 256) -> Any:
     """Load the shipped model with downloads disabled.
 
     ``cache_dir`` points at the installed package: wordllama 0.4.0.post1 looks for the tokenizer under
