@@ -23,6 +23,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 from synth_pipeline.dedup.decontamination import load_evaluation_set
 from synth_pipeline.metrics import contamination_flags
 from synth_pipeline.mix import metrics as mix_metrics
+from synth_pipeline.mix.gates import diversity_rules
 from synth_pipeline.mix.ledger import LEDGER_TABLE
 from synth_pipeline.mix.shares import mix_shares, within_caps
 from synth_pipeline.settings import Settings
@@ -237,14 +238,7 @@ def diversity_above_thresholds(
             near_duplicate_rate=near_dup_rate,
             max_near_duplicate_rate=settings.max_near_dup_rate,
         )
-    rules = {
-        "relative_distinct_2": m["relative.distinct_2"] >= settings.min_relative_distinct_2,
-        "distinct_2_floor": m["synthetic.distinct_2_floor_sample"] >= settings.min_distinct_2,
-        "relative_compression_ratio": m["relative.compression_ratio"] <= settings.max_relative_compression_ratio,
-        "compression_ratio": m["synthetic.compression_ratio"] <= settings.max_compression_ratio,
-        "near_duplicate_rate": near_dup_rate <= settings.max_near_dup_rate,
-        "largest_task_share": task_share <= settings.max_task_share,
-    }
+    rules = diversity_rules(m, settings, near_dup_rate=near_dup_rate, task_share=task_share)
     failed = [name for name, ok in rules.items() if not ok]
     return _result(
         "diversity_above_thresholds",
