@@ -46,7 +46,7 @@ def _writer(config: lake.LakeConfig, writer: int, start: multiprocessing.synchro
                     "payload": [f"w{writer}r{rnd}-{i}" for i in range(ROWS)],
                 }
             )
-            outcome = lake.replace_partition(con, config.catalog, "items", day, frame)
+            outcome = lake.replace_partition(con, config.catalog, "items", day, frame, lock_conninfo=config.conninfo)
             assert outcome.value == ROWS
             retries += outcome.retries
             errors += outcome.retry_errors
