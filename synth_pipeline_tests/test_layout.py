@@ -12,7 +12,20 @@ from synth_pipeline.defs.groups import RECORD_TABLES, STAGES
 
 pytestmark = pytest.mark.unit
 
-DOMAIN = ["corpus", "prompts", "tasks", "llm", "dedup", "mix", "metrics", "report", "release", "storage", "text"]
+DOMAIN = [
+    "corpus",
+    "prompts",
+    "tasks",
+    "llm",
+    "dedup",
+    "mix",
+    "metrics",
+    "report",
+    "release",
+    "storage",
+    "text",
+    "probe",
+]
 
 
 @pytest.mark.parametrize("package", DOMAIN)

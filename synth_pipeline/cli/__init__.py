@@ -185,6 +185,21 @@ def stale(partition: str | None) -> int:
     return 1 if any(s.status == "STALE" for s in statuses.values()) else 0
 
 
+def probe(args: argparse.Namespace) -> int:
+    """Collapse probe (``synth_pipeline/probe``): exit 1 when the gates fire later than replace degrades."""
+    from synth_pipeline.probe import ProbeConfig, run_and_write
+    from synth_pipeline.settings import load_settings
+
+    settings = load_settings()
+    config = ProbeConfig(generations=args.generations, seed=args.seed if args.seed is not None else settings.seed)
+    out = Path(args.out) if args.out else settings.reports_dir / "collapse_probe"
+    result = run_and_write(settings, config, out, partition=args.partition, docs=args.docs)
+    marks = result.first_failures()["replace"]
+    fired = [g for k, g in marks.items() if k != "perplexity+10%" and g is not None]
+    late = marks["perplexity+10%"] is not None and (not fired or min(fired) > marks["perplexity+10%"])
+    return 1 if late else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,7 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     trace_parser.add_argument("--partition", help="YYYY-MM-DD: only this partition")
     stale_parser = sub.add_parser("stale", help="which assets of a partition are stale after a code change, and why")
     stale_parser.add_argument("--partition", help="YYYY-MM-DD (default: the latest daily partition)")
+    probe_parser = sub.add_parser(
+        "probe", help="collapse probe: retrain a trigram LM on its own samples (replace/accumulate/gated) vs the gates"
+    )
+    probe_parser.add_argument("--partition", help="YYYY-MM-DD: that partition's synth.raw_corpus (default: built-in)")
+    probe_parser.add_argument("--docs", type=int, default=1000, help="built-in corpus documents (default 1000)")
+    probe_parser.add_argument("--generations", type=int, default=6, help="retraining rounds after gen 0 (default 6)")
+    probe_parser.add_argument("--seed", type=int, help="sampling seed (default SYNTH_SEED)")
+    probe_parser.add_argument("--out", help="output folder (default $SYNTH_HOME/reports/collapse_probe)")
     args = parser.parse_args(argv)
+    if args.command == "probe":
+        return probe(args)
     if args.command == "stale":
         return stale(args.partition)
     if args.command == "run":
