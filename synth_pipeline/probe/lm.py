@@ -1,11 +1,12 @@
 """Interpolated Kneser–Ney word trigram LM in numpy: small enough to retrain many times on 2 cores.
 
-Why not a library: ``nltk.lm.KneserNeyInterpolated`` (a dev dependency here) scores one
-token per Python call and has no batched sampler, so one generation of the probe would take
-minutes instead of about a second. This model keeps every table as sorted integer keys and
-answers whole arrays of contexts with ``np.searchsorted``.
+Why not a library: ``nltk.lm.KneserNeyInterpolated`` (nltk is a dev dependency here) scores
+one token per Python call, and its ``generate`` is reported to take minutes for ten words on
+the Brown news section (nltk issue #3317); its perplexity is infinite on some inputs (#3065,
+#3211). This model keeps every table as sorted integer keys and answers whole arrays of
+contexts with ``np.searchsorted``: training and sampling 100k words take well under a second.
 
-Model (Chen & Goodman 1998, interpolated KN with one discount per order)::
+Model (interpolated Kneser–Ney, Chen & Goodman 1996/1998, one discount per order)::
 
     P3(w|u,v) = (max(c(uvw) - D3, 0) + D3 * N1+(uv.) * P2(w|v)) / c(uv.)     (P2 if c(uv.) = 0)
     P2(w|v)   = (max(N1+(.vw) - D2, 0) + D2 * T(v) * P1(w)) / N1+(.v.)       (P1 if N1+(.v.) = 0)
@@ -14,8 +15,8 @@ Model (Chen & Goodman 1998, interpolated KN with one discount per order)::
 ``N1+(.vw)`` counts distinct left words of the bigram (continuation counts), ``T(v)`` the
 distinct continuations of ``v``; the uniform floor spans the fixed predicted vocabulary
 (every word id except ``<s>``), so the perplexities of models trained on different
-corpora over one :class:`Vocabulary` are comparable. ``D_n = n1 / (n1 + 2 n2)`` (Ney et al.
-1994) from each order's count-of-counts.
+corpora over one :class:`Vocabulary` are comparable. ``D_n = n1 / (n1 + 2 n2)`` (the usual
+estimate from each order's count-of-counts), clipped to [0.05, 0.95].
 """
 
 from __future__ import annotations
