@@ -110,3 +110,19 @@ def test_cli_probe_writes_table_chart_and_json(tmp_path, monkeypatch, capsys):
     svg = (tmp_path / "out" / "collapse_probe.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<polyline") == 12
     assert (tmp_path / "out" / "collapse_probe.json").stat().st_size > 0
+
+
+def test_probe_reads_a_partitions_raw_corpus_from_the_warehouse(tmp_path):
+    import polars as pl
+
+    from synth_pipeline.probe import load_texts
+    from synth_pipeline.storage.warehouse import Warehouse
+
+    settings = Settings(home=tmp_path)
+    texts = _paragraphs(50)
+    frame = pl.DataFrame({"doc_id": [f"d{i:03}" for i in range(50)], "text": texts})
+    Warehouse(settings.warehouse_path).write_partition("raw_corpus", "2026-01-02", frame)
+    got, source = load_texts(settings, "2026-01-02", docs=0, seed=0)
+    assert sorted(got) == sorted(texts) and "2026-01-02" in source
+    with pytest.raises(ValueError, match="no documents for partition 2026-01-03"):
+        load_texts(settings, "2026-01-03", docs=0, seed=0)
