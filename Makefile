@@ -68,6 +68,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/partition_cost.py
 	$(BIN)/python benchmarks/backfill.py
+	$(BIN)/python benchmarks/collapse_probe.py --out $(VENV)/collapse_probe
 
 clean:
 	rm -rf $(VENV) .synth
